@@ -1,0 +1,294 @@
+"""The bash and POSIX sh emitter: script AST -> text.
+
+Quoting lives here and nowhere else: `quote_literal` for text that must arrive unchanged,
+double-quoted words for text with expansions. Every statement renders to a list of lines so
+that compound statements nest inside pipelines, && chains and conditions.
+"""
+from __future__ import annotations
+
+import re
+
+from . import ast as A
+
+_SAFE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+\Z")
+_EXPANSION_LOOKALIKE = re.compile(r"[$`\\]")
+_RESERVED = {"!", "{", "}", "case", "do", "done", "elif", "else", "esac", "fi", "for", "function",
+             "if", "in", "select", "then", "until", "while", "time", "[[", "]]", "coproc"}
+INDENT = "  "
+# `local` is outside POSIX, but dash, busybox ash, mksh and bash-as-sh all have it.
+SH_LOCAL_DIRECTIVE = "# shellcheck disable=SC3043  # 'local' exists in every sh Pallet targets"
+
+
+def quote_literal(text: str, command_name: bool = False) -> str:
+    """One shell word that is exactly `text` after the shell's quote removal."""
+    if text and _SAFE.match(text) and not (command_name and ("=" in text or text in _RESERVED)):
+        return text
+    if "'" not in text and not _EXPANSION_LOOKALIKE.search(text):
+        return "'" + text + "'"
+    # Double quotes with every special character escaped: exact too, and shellcheck does not
+    # mistake a literal `$x` for a forgotten expansion as it does inside single quotes.
+    return '"' + _dq_escape(text) + '"'
+
+
+def _dq_escape(text: str) -> str:
+    return re.sub(r'([$`"\\])', r"\\\1", text)
+
+
+class PosixEmitter:
+    def __init__(self, shell: str):
+        assert shell in ("bash", "sh")
+        self.shell = shell
+        self.uses_local = False
+
+    # ---- words ------------------------------------------------------------------------------
+
+    def word(self, word: A.Word, command_name: bool = False) -> str:
+        text = word.literal
+        if text is not None:
+            return quote_literal(text, command_name)
+        out: list[str] = []
+        quoted: list[str] = []  # the run of parts inside one pair of double quotes
+
+        def close():
+            if quoted:
+                out.append('"' + "".join(quoted) + '"')
+                quoted.clear()
+
+        for part in word.parts:
+            if isinstance(part, A.RawPart):
+                close()
+                out.append(part.text)
+            else:
+                quoted.append(self._in_dq(part))
+        close()
+        return "".join(out)
+
+    def _in_dq(self, part: A.Part) -> str:
+        """A part as it is written between double quotes."""
+        if isinstance(part, A.Lit):
+            return _dq_escape(part.text)
+        if isinstance(part, A.Var):
+            if part.op is None:
+                return "${" + part.name + "}"
+            # Inside "${x-word}" nested quotes are read differently by each shell; escaping
+            # the double-quote specials and `}` is read the same by bash and dash.
+            # A lone single quote there makes bash look for its mate, so it sits in "'".
+            arg = "".join(_dq_escape(p.text).replace("}", "\\}").replace("'", "\"'\"")
+                          if isinstance(p, A.Lit)
+                          else p.text if isinstance(p, A.RawPart) else self._in_dq(p)
+                          for p in part.arg.parts)
+            return "${" + part.name + A.VAR_OPS[part.op] + arg + "}"
+        if isinstance(part, A.CmdSub):
+            lines = self.block_lines(part.body)
+            inner = lines[0] if len(lines) == 1 else "\n" + "\n".join(lines) + "\n"
+            return "$(" + inner + ")"
+        if isinstance(part, A.Arith):
+            return "$((" + self.arith(part.expr) + "))"
+        if isinstance(part, A.ArrayRef):
+            return "${" + part.name + "[" + self.arith(part.index) + "]}"
+        if isinstance(part, A.ArrayAll):
+            return "${" + part.name + "[@]}"
+        raise TypeError(part)
+
+    def arith(self, expr: A.ArithExpr, nested: bool = False) -> str:
+        if isinstance(expr, A.ArithNum):
+            return str(expr.value) if expr.value >= 0 or not nested else f"({expr.value})"
+        if isinstance(expr, A.ArithVar):
+            return expr.name
+        if len(expr.operands) == 1:
+            return "-" + self.arith(expr.operands[0], nested=True)
+        text = f" {expr.op} ".join(self.arith(o, nested=True) for o in expr.operands)
+        return f"({text})" if nested else text
+
+    # ---- statements -------------------------------------------------------------------------
+
+    def block_lines(self, block: A.Block) -> list[str]:
+        lines: list[str] = []
+        for stmt in block.stmts:
+            lines.extend(self.stmt(stmt))
+        return lines
+
+    def body(self, block: A.Block) -> list[str]:
+        """An indented body; a shell body may not be empty, so it says `:` then."""
+        return _indent(self.block_lines(block) or [":"])
+
+    def stmt(self, s: A.Stmt) -> list[str]:
+        method = getattr(self, "_" + type(s).__name__)
+        return method(s)
+
+    def _Command(self, s: A.Command) -> list[str]:
+        words = [self.word(s.words[0], command_name=True)] + [self.word(w) for w in s.words[1:]]
+        for r in s.redirects:
+            words.append(r.op if r.target is None else f"{r.op} {self.word(r.target)}")
+        return [" ".join(words)]
+
+    def _Test(self, s: A.Test) -> list[str]:
+        args = [self.word(w) for w in s.args]
+        if len(args) == 1:
+            return [f"[ {s.op} {args[0]} ]"]
+        return [f"[ {args[0]} {s.op} {args[1]} ]"]
+
+    def _Not(self, s: A.Not) -> list[str]:
+        return _prefix("! ", self._compound_item(s.body))
+
+    def _AndOr(self, s: A.AndOr) -> list[str]:
+        return _join_items([self._compound_item(i) for i in s.items], f" {s.op} ")
+
+    def _Pipeline(self, s: A.Pipeline) -> list[str]:
+        return _join_items([self._compound_item(i) for i in s.items], " | ")
+
+    def _compound_item(self, s: A.Stmt) -> list[str]:
+        # A sequence inside && or | must be one command: group it.
+        if isinstance(s, A.Block):
+            if len(s.stmts) == 1:
+                return self._compound_item(s.stmts[0])
+            return self._Group(A.Group(s))
+        if isinstance(s, (A.Assign, A.ArrayAssign, A.FuncDef)):
+            return self._Group(A.Group(A.Block((s,))))
+        return self.stmt(s)
+
+    def _Block(self, s: A.Block) -> list[str]:
+        return self.block_lines(s)
+
+    def _Group(self, s: A.Group) -> list[str]:
+        return ["{", *self.body(s.body), "}"]
+
+    def _If(self, s: A.If) -> list[str]:
+        lines = _wrap("if ", self._compound_item(s.cond), "; then")
+        lines += self.body(s.then)
+        else_ = s.else_
+        while else_ is not None:
+            if len(else_.stmts) == 1 and isinstance(else_.stmts[0], A.If):
+                nested = else_.stmts[0]
+                lines += _wrap("elif ", self._compound_item(nested.cond), "; then")
+                lines += self.body(nested.then)
+                else_ = nested.else_
+            else:
+                lines += ["else", *self.body(else_)]
+                break
+        return lines + ["fi"]
+
+    def _While(self, s: A.While) -> list[str]:
+        return _wrap("while ", self._compound_item(s.cond), "; do") + self.body(s.body) + ["done"]
+
+    def _For(self, s: A.For) -> list[str]:
+        items = " ".join(self.word(w) for w in s.items)
+        head = f"for {s.var} in {items}; do" if items else f"for {s.var} in; do"
+        return [head, *self.body(s.body), "done"]
+
+    def _Case(self, s: A.Case) -> list[str]:
+        lines = [f"case {self.word(s.subject)} in"]
+        for clause in s.clauses:
+            pattern = "|".join(self.word(p) for p in clause.patterns) if clause.patterns else "*"
+            lines.append(f"{INDENT}{pattern})")
+            lines += _indent(self.body(clause.body))
+            lines.append(f"{INDENT}{INDENT};;")
+        return lines + ["esac"]
+
+    def _Assign(self, s: A.Assign) -> list[str]:
+        if s.kind == "local":
+            self.uses_local = True
+        prefix = {"local": "local ", "export": "export "}.get(s.kind, "")
+        if s.value is None:
+            return [f"{prefix}{s.name}"]
+        value = self.word(s.value)
+        if prefix and any(isinstance(p, A.CmdSub) for p in s.value.parts):
+            # Declared apart so that a failing command is not masked (shellcheck SC2155).
+            return [f"{prefix}{s.name}", f"{s.name}={value}"]
+        return [f"{prefix}{s.name}={value}"]
+
+    def _ArrayAssign(self, s: A.ArrayAssign) -> list[str]:
+        return [f"{s.name}=(" + " ".join(self.word(w) for w in s.items) + ")"]
+
+    def _ArraySet(self, s: A.ArraySet) -> list[str]:
+        return [f"{s.name}[{self.arith(s.index)}]={self.word(s.value)}"]
+
+    def _FuncDef(self, s: A.FuncDef) -> list[str]:
+        params = []
+        for i, name in enumerate(s.params, start=1):
+            self.uses_local = True
+            params.append(f'local {name}="${{{i}}}"')
+        inner = params + self.block_lines(s.body)
+        return [f"{s.name}() {{", *_indent(inner or [":"]), "}"]
+
+    def _Return(self, s: A.Return) -> list[str]:
+        return ["return" if s.value is None else f"return {self.word(s.value)}"]
+
+    def _Print(self, s: A.Print) -> list[str]:
+        fmt = "'%s\\n'" if s.newline else "'%s'"
+        if not s.words:
+            return ["printf '\\n'"] if s.newline else [":"]
+        parts: list[A.Part] = []
+        for i, w in enumerate(s.words):
+            if i:
+                parts.append(A.Lit(" "))
+            parts.extend(w.parts)
+        return [f"printf {fmt} {self.word(A.Word(tuple(parts)))}"]
+
+    def _Heredoc(self, s: A.Heredoc) -> list[str]:
+        op = ">>" if s.append else ">"
+        path = self.word(s.path)
+        if s.content == "":
+            return [f": {op} {path}"]
+        if not s.content.endswith("\n"):
+            # A heredoc always ends in a newline; exact bytes without one need printf.
+            return [f"printf '%s' {quote_literal(s.content)} {op} {path}"]
+        lines = s.content[:-1].split("\n")
+        delim = "EOF"
+        n = 0
+        while delim in lines:
+            n += 1
+            delim = f"EOF_{n}"
+        # Heredoc lines are not indented: the indentation would become part of the content.
+        return [f"cat {op} {path} <<'{delim}'", *[_Verbatim(line) for line in lines],
+                _Verbatim(delim)]
+
+    def _Raw(self, s: A.Raw) -> list[str]:
+        return [_Verbatim(line) for line in s.text.split("\n")]
+
+    def _Comment(self, s: A.Comment) -> list[str]:
+        return ["# " + line if line else "#" for line in s.text.split("\n")]
+
+
+class _Verbatim(str):
+    """A line that must not be indented (heredoc bodies, raw text)."""
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return [line if isinstance(line, _Verbatim) or not line else INDENT + line for line in lines]
+
+
+def _prefix(prefix: str, lines: list[str]) -> list[str]:
+    return [prefix + lines[0], *lines[1:]]
+
+
+def _wrap(prefix: str, lines: list[str], suffix: str) -> list[str]:
+    lines = _prefix(prefix, lines)
+    lines[-1] = lines[-1] + suffix
+    return lines
+
+
+def _join_items(items: list[list[str]], sep: str) -> list[str]:
+    out = list(items[0])
+    for item in items[1:]:
+        out[-1] = out[-1] + sep + item[0]
+        out.extend(item[1:])
+    return out
+
+
+def emit_posix(script: A.Script, shell: str = "bash", header: bool = True) -> str:
+    emitter = PosixEmitter(shell)
+    body: list[str] = []
+    for fn in script.functions:
+        body += emitter.stmt(fn)
+    body += emitter.block_lines(script.body)
+    head: list[str] = []
+    if header:
+        if shell == "bash":
+            head = ["#!/usr/bin/env bash", "set -euo pipefail"]
+        else:
+            head = ["#!/bin/sh"]
+            if emitter.uses_local:
+                head.append(SH_LOCAL_DIRECTIVE)
+            head.append("set -eu")
+    return "\n".join(head + body) + "\n"

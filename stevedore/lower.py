@@ -1,0 +1,629 @@
+"""Lowering: Stevedore forms -> script AST, for one explicit target.
+
+Every special form of LANGUAGE.md's table is a method here; any other list is a command.
+Values from the surrounding spec code arrive through a resolver (`~x`), so the same lowering
+serves a plain script file (literals only) and script bodies inside spec code.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from pallet.errors import PalletError, Span
+from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
+                                  VectorForm, show, span_of)
+
+from . import ast as A
+from .functions import Impl, ScriptFn, ScriptLibrary
+from .target import Target
+
+Resolver = Callable[[Form], object]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_REDIRECTS_WITH_TARGET = {">", ">>", "<", "1>", "1>>", "2>", "2>>", "&>", "&>>"}
+_FD_DUP = re.compile(r"[0-9]*>&[0-9]+\Z")
+_UNARY_TESTS = {"file-exists?": "-e", "directory?": "-d", "symlink?": "-h", "readable?": "-r",
+                "writeable?": "-w", "writable?": "-w", "executable?": "-x", "empty?": "-z",
+                "file?": "-f", "not-empty?": "-n"}
+_BINARY_TESTS = {"=": "=", "!=": "!=", "<": "-lt", ">": "-gt", "<=": "-le", ">=": "-ge"}
+_ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "mod": "%"}
+_WORD_FORMS = {"deref", "str", "quoted", "aget", "raw-word", *_ARITH}
+
+
+@dataclass(frozen=True)
+class ScriptForms:
+    """A script written inside spec code, `(script ...)`: forms plus the resolver of the place
+    they were written. Spliced with `~` into another script, it becomes code."""
+
+    forms: tuple[Form, ...]
+    resolver: Resolver
+
+
+def literal_resolver(form: Form) -> object:
+    """The resolver of a plain script file: `~` accepts literal data only."""
+    if isinstance(form, Atom):
+        return form.value
+    if isinstance(form, Keyword):
+        return form
+    if isinstance(form, (VectorForm, ListForm, SetForm)):
+        if isinstance(form, ListForm) and form.items and form.items[0] == Symbol("quote"):
+            return _quoted_data(form.items[1])
+        return [literal_resolver(f) for f in form.items]
+    raise PalletError(f"~{show(form)}: a plain script file has no spec values; only literal data "
+                      "can be unquoted here (inside spec code, ~ reaches its values)", span_of(form))
+
+
+def _quoted_data(form: Form) -> object:
+    if isinstance(form, (VectorForm, ListForm, SetForm)):
+        return [_quoted_data(f) for f in form.items]
+    if isinstance(form, Atom):
+        return form.value
+    return form  # symbols and keywords stay themselves
+
+
+def munge(name: str, span: Span | None, what: str = "variable") -> str:
+    """A Clojure-style name as a shell name: `auth-file` -> `auth_file`."""
+    shell_name = name.replace("-", "_")
+    if not _NAME.match(shell_name):
+        raise PalletError(f"invalid {what} name {name!r}: use letters, digits, '_' and '-', "
+                          "not starting with a digit", span)
+    return shell_name
+
+
+def _err(message: str, form: object) -> PalletError:
+    return PalletError(message, span_of(form))
+
+
+class Lowering:
+    def __init__(self, target: Target, library: ScriptLibrary | None = None,
+                 resolver: Resolver = literal_resolver):
+        self.target = target
+        self.library = (library or ScriptLibrary()).copy()
+        self.resolver = resolver
+        self.functions: dict[str, A.FuncDef] = {}
+        self._in_progress: set[str] = set()
+        self._user_fns: set[str] = set()
+        self._fn_depth = 0
+        self._declared: set[int] = set()  # ids of defscript/defimpl forms already taken
+
+    # ---- entry points ---------------------------------------------------------------------
+
+    def program(self, forms: Iterable[Form]) -> A.Script:
+        forms = tuple(forms)
+        body = self.block(forms)
+        return A.Script(tuple(self.functions.values()), body)
+
+    def block(self, forms: Iterable[Form]) -> A.Block:
+        forms = tuple(forms)
+        self._declare_ahead(forms)
+        stmts: list[A.Stmt] = []
+        for form in forms:
+            stmt = self.stmt(form)
+            if stmt is not None:
+                stmts.append(stmt)
+        return A.Block(tuple(stmts))
+
+    def _declare_ahead(self, forms: tuple[Form, ...]) -> None:
+        # Script functions and defns may be called before the form that defines them.
+        for form in forms:
+            name = _head(form)
+            if name == "defscript":
+                self._defscript(form)
+            elif name == "defimpl":
+                self._defimpl(form)
+            elif name == "defn" and len(form.items) > 1 and isinstance(form.items[1], Symbol):
+                self._user_fns.add(form.items[1].name)
+
+    # ---- statements -----------------------------------------------------------------------
+
+    def stmt(self, form: Form) -> A.Stmt | None:
+        if isinstance(form, ListForm) and form.items:
+            head = form.items[0]
+            if isinstance(head, Symbol):
+                method = _STATEMENTS.get(head.name)
+                if method is not None:
+                    return method(self, form)
+                if head.name in _WORD_FORMS:
+                    raise _err(f"({head.name} ...) makes a word, not a command; use it as an "
+                               "argument, or print it with println", form)
+                if head.name in self.library.functions:
+                    return self._call_script_fn(head.name, form)
+                if head.name in self._user_fns:
+                    return self.command(form, name=munge(head.name, head.span, "function"))
+            return self.command(form)
+        if isinstance(form, ListForm):
+            raise _err("an empty list is not a command", form)
+        raise _err(f"expected a script form such as (cmd arg ...), found {show(form)}", form)
+
+    def command(self, form: ListForm, name: str | None = None) -> A.Command:
+        head = form.items[0]
+        if name is not None:
+            words: list[A.Word] = [A.lit(name)]
+        elif isinstance(head, ListForm) and _head(head) == "unquote":
+            value = self.resolver(head.items[1])
+            if isinstance(value, ScriptForms):
+                raise _err("a script value cannot be a command name", head)
+            words = [self._value_word(value, head)]
+        elif isinstance(head, Atom) and isinstance(head.value, bool):
+            words = [A.lit("true" if head.value else "false")]  # (true) and (false) are commands
+        elif isinstance(head, (Symbol, Atom)) and isinstance(getattr(head, "value", ""), str):
+            words = [self.word(head)]
+        else:
+            raise _err(f"a command name must be a symbol or a string, found {show(head)}", head)
+        redirects: list[A.Redirect] = []
+        args = list(form.items[1:])
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            op = _redirect_op(arg)
+            if op is None:
+                words.extend(self.words(arg))
+                i += 1
+                continue
+            if _FD_DUP.match(op):
+                redirects.append(A.Redirect(op, None))
+                i += 1
+                continue
+            if i + 1 >= len(args):
+                raise _err(f"redirection {op} needs a target after it", arg)
+            target = self.word(args[i + 1])
+            if op in ("&>", "&>>"):  # bash-only spelling, emitted portably
+                redirects += [A.Redirect(op[1:], target), A.Redirect("2>&1", None)]
+            else:
+                redirects.append(A.Redirect(op, target))
+            i += 2
+        return A.Command(tuple(words), tuple(redirects), form.span)
+
+    def _args(self, form: ListForm, low: int, high: int | None, usage: str) -> tuple[Form, ...]:
+        args = form.items[1:]
+        if len(args) < low or (high is not None and len(args) > high):
+            expected = (f"{low}" if high == low else f"{low} or more" if high is None
+                        else f"{low} to {high}")
+            raise _err(f"wrong number of arguments to {form.items[0]}: expected {expected}, "
+                       f"got {len(args)}; usage: {usage}", form)
+        return args
+
+    def _do(self, form):
+        return self.block(form.items[1:])
+
+    def _group(self, form):
+        return A.Group(self.block(form.items[1:]))
+
+    def _if(self, form, negate=False):
+        args = self._args(form, 2, 3, f"({form.items[0]} test then else?)")
+        cond = self.stmt(args[0])
+        if negate:
+            cond = A.Not(cond)
+        else_ = self.block(args[2:3]) if len(args) == 3 else None
+        return A.If(cond, self.block(args[1:2]), else_)
+
+    def _if_not(self, form):
+        return self._if(form, negate=True)
+
+    def _when(self, form, negate=False):
+        args = self._args(form, 1, None, f"({form.items[0]} test body...)")
+        cond = self.stmt(args[0])
+        return A.If(A.Not(cond) if negate else cond, self.block(args[1:]))
+
+    def _when_not(self, form):
+        return self._when(form, negate=True)
+
+    def _while(self, form):
+        args = self._args(form, 1, None, "(while test body...)")
+        return A.While(self.stmt(args[0]), self.block(args[1:]))
+
+    def _case(self, form):
+        args = self._args(form, 1, None, "(case x value expr ... :else expr)")
+        subject = self.word(args[0])
+        rest = list(args[1:])
+        clauses: list[A.CaseClause] = []
+        while rest:
+            if len(rest) == 1:  # a trailing expression is the default, as in Clojure
+                clauses.append(A.CaseClause((), self.block(rest)))
+                break
+            pattern, body = rest[0], rest[1]
+            rest = rest[2:]
+            if isinstance(pattern, Keyword) and pattern.name in ("else", "default"):
+                clauses.append(A.CaseClause((), self.block([body])))
+                if rest:
+                    raise _err(f"{pattern} must be the last clause of case", pattern)
+                break
+            items = pattern.items if isinstance(pattern, (ListForm, VectorForm)) else (pattern,)
+            patterns = tuple(self.word(p) for p in items)
+            for p, w in zip(items, patterns):
+                if w.literal is None:
+                    raise _err("a case value must be literal (a string, number, keyword or symbol)", p)
+            clauses.append(A.CaseClause(patterns, self.block([body])))
+        return A.Case(subject, tuple(clauses))
+
+    def _doseq(self, form):
+        args = self._args(form, 1, None, "(doseq [x coll] body...)")
+        binding = args[0]
+        if not isinstance(binding, VectorForm) or len(binding.items) != 2:
+            raise _err("doseq needs a binding vector [name coll]", binding)
+        var, coll = binding.items
+        if not isinstance(var, Symbol):
+            raise _err(f"doseq binds a symbol, found {show(var)}", var)
+        name = munge(var.name, var.span)
+        if isinstance(coll, VectorForm):
+            items = tuple(w for item in coll.items for w in self.words(item))
+        elif _head(coll) in ("unquote", "unquote-splicing"):
+            items = self.words(ListForm((Symbol("unquote-splicing"), coll.items[1]), coll.span))
+        elif _head(coll) == "deref" and isinstance(coll.items[1], Symbol):
+            self._require_arrays(coll)
+            items = (A.Word((A.ArrayAll(munge(coll.items[1].name, coll.span)),)),)
+        else:
+            raise _err("doseq iterates over a vector literal, ~list or an array @a", coll)
+        return A.For(name, items, self.block(args[1:]))
+
+    def _assign(self, form):
+        kind = {"var": "var", "set!": "set", "local": "local", "export": "export"}[form.items[0].name]
+        high = 2 if kind != "export" else 2
+        low = 1 if kind == "export" else 2
+        args = self._args(form, low, high, f"({form.items[0]} name value)")
+        if not isinstance(args[0], Symbol):
+            raise _err(f"{form.items[0]} assigns to a symbol, found {show(args[0])}", args[0])
+        name = munge(args[0].name, args[0].span)
+        if kind == "local" and self._fn_depth == 0:
+            raise _err("local is only allowed inside defn (use var outside a function)", form)
+        if len(args) == 1:
+            return A.Assign(kind, name, None)
+        value = args[1]
+        if isinstance(value, VectorForm):
+            if kind not in ("var", "set"):
+                raise _err(f"{form.items[0]} cannot hold an array; use var", value)
+            self._require_arrays(value)
+            return A.ArrayAssign(name, tuple(w for f in value.items for w in self.words(f)))
+        return A.Assign(kind, name, self.word(value))
+
+    def _aset(self, form):
+        args = self._args(form, 3, 3, "(aset array index value)")
+        self._require_arrays(form)
+        if not isinstance(args[0], Symbol):
+            raise _err("aset needs the array's name", args[0])
+        return A.ArraySet(munge(args[0].name, args[0].span), self.arith(args[1]), self.word(args[2]))
+
+    def _defn(self, form):
+        args = self._args(form, 2, None, "(defn name [args] body...)")
+        name, params = args[0], args[1]
+        if isinstance(params, Atom) and isinstance(params.value, str) and len(args) > 2:
+            params, body = args[2], args[3:]  # a docstring
+        else:
+            body = args[2:]
+        if not isinstance(name, Symbol):
+            raise _err("defn needs a function name", name)
+        if not isinstance(params, VectorForm):
+            raise _err("defn needs a vector of argument names", params)
+        self._user_fns.add(name.name)
+        param_names = self._params(params)
+        return self._function(munge(name.name, name.span, "function"), param_names, body)
+
+    def _function(self, name: str, params: tuple[str, ...], body) -> A.FuncDef:
+        self._fn_depth += 1
+        try:
+            return A.FuncDef(name, params, self.block(body))
+        finally:
+            self._fn_depth -= 1
+
+    def _params(self, vector: VectorForm) -> tuple[str, ...]:
+        names = []
+        for p in vector.items:
+            if not isinstance(p, Symbol):
+                raise _err(f"an argument name must be a symbol, found {show(p)}", p)
+            names.append(munge(p.name, p.span))
+        return tuple(names)
+
+    def _return(self, form):
+        args = self._args(form, 0, 1, "(return value?)")
+        if self._fn_depth == 0:
+            raise _err("return is only allowed inside defn", form)
+        return A.Return(self.word(args[0]) if args else None)
+
+    def _println(self, form):
+        return A.Print(tuple(w for f in form.items[1:] for w in self.words(f)),
+                       newline=form.items[0].name == "println")
+
+    def _heredoc(self, form):
+        args = self._args(form, 2, 4, "(heredoc path content :append true?)")
+        content = args[1]
+        value = (content.value if isinstance(content, Atom)
+                 else self.resolver(content.items[1]) if _head(content) == "unquote" else None)
+        if not isinstance(value, str):
+            raise _err("heredoc content must be a literal string (or ~ of a string)", content)
+        _check_nul(value, content)
+        append = False
+        if len(args) > 2:
+            if len(args) != 4 or args[2] != Keyword("append"):
+                raise _err("heredoc takes one option, :append", args[2])
+            append = isinstance(args[3], Atom) and bool(args[3].value)
+        return A.Heredoc(self.word(args[0]), value, append)
+
+    def _raw(self, form):
+        args = self._args(form, 1, 1, '(raw "text")')
+        if not (isinstance(args[0], Atom) and isinstance(args[0].value, str)):
+            raise _err("raw takes one literal string", args[0])
+        return A.Raw(args[0].value)
+
+    def _chain(self, form):
+        args = self._args(form, 1, None, f"({form.items[0]} cmd...)")
+        op = "&&" if form.items[0].name in ("chain-and", "and") else "||"
+        stmts = tuple(self.stmt(a) for a in args)
+        return stmts[0] if len(stmts) == 1 else A.AndOr(op, stmts)
+
+    def _pipe(self, form):
+        args = self._args(form, 1, None, "(pipe cmd...)")
+        stmts = tuple(self.stmt(a) for a in args)
+        return stmts[0] if len(stmts) == 1 else A.Pipeline(stmts)
+
+    def _not(self, form):
+        args = self._args(form, 1, 1, "(not test)")
+        return A.Not(self.stmt(args[0]))
+
+    def _test(self, form):
+        name = form.items[0].name
+        if name in _UNARY_TESTS:
+            args = self._args(form, 1, 1, f"({name} x)")
+            return A.Test(_UNARY_TESTS[name], (self.word(args[0]),))
+        args = self._args(form, 2, 2, f"({name} a b)")
+        return A.Test(_BINARY_TESTS[name], (self.word(args[0]), self.word(args[1])))
+
+    def _script(self, form):
+        return self.block(form.items[1:])
+
+    def _defscript(self, form):
+        if id(form) in self._declared:
+            return None
+        self._declared.add(id(form))
+        args = self._args(form, 2, 3, "(defscript name \"doc\"? [args])")
+        name = args[0]
+        if not isinstance(name, Symbol):
+            raise _err("defscript needs a function name", name)
+        doc = args[1].value if len(args) == 3 and isinstance(args[1], Atom) else None
+        params = args[-1]
+        if not isinstance(params, VectorForm):
+            raise _err("defscript needs a vector of argument names", params)
+        self.library.declare(ScriptFn(name.name, self._params(params), doc, form.span))
+        return None
+
+    def _defimpl(self, form):
+        if id(form) in self._declared:
+            return None
+        self._declared.add(id(form))
+        args = self._args(form, 3, None, "(defimpl name [:os-family ...] [args] body...)")
+        name, spec, params = args[0], args[1], args[2]
+        if not isinstance(name, Symbol):
+            raise _err("defimpl needs the name of a defscript", name)
+        if not isinstance(params, VectorForm):
+            raise _err("defimpl needs a vector of argument names", params)
+        self.library.implement(Impl(name.name, _specialisers(spec), self._params(params),
+                                    tuple(args[3:]), form.span, self.resolver))
+        return None
+
+    def _call_script_fn(self, name: str, form: ListForm) -> A.Command:
+        fn = self.library.functions[name]
+        if len(form.items) - 1 != len(fn.params):
+            raise _err(f"{name} takes {len(fn.params)} arguments ({' '.join(fn.params)}), "
+                       f"got {len(form.items) - 1}", form)
+        shell_name = munge(name.replace("/", "__"), form.span, "function")
+        if shell_name not in self.functions and shell_name not in self._in_progress:
+            impl = self.library.select(name, self.target, form.span)
+            self._in_progress.add(shell_name)
+            saved = self.resolver
+            self.resolver = impl.resolver or saved
+            try:
+                self.functions[shell_name] = self._function(shell_name, impl.params, impl.body)
+            finally:
+                self.resolver = saved
+                self._in_progress.discard(shell_name)
+        return self.command(form, name=shell_name)
+
+    def _unquote_stmt(self, form):
+        value = self.resolver(form.items[1])
+        if isinstance(value, ScriptForms):
+            return self._splice_script(value)
+        if isinstance(value, (list, tuple)) and all(isinstance(v, ScriptForms) for v in value):
+            return A.Block(tuple(self._splice_script(v) for v in value))
+        return A.Command((self._value_word(value, form),), (), form.span)
+
+    def _splice_script(self, value: ScriptForms) -> A.Block:
+        saved = self.resolver
+        self.resolver = value.resolver
+        try:
+            return self.block(value.forms)
+        finally:
+            self.resolver = saved
+
+    def _require_arrays(self, form) -> None:
+        if self.target.shell == "sh":
+            raise _err("arrays are not available in POSIX sh; compile for bash or powershell, "
+                       "or use a doseq over a vector", form)
+
+    # ---- words ----------------------------------------------------------------------------
+
+    def words(self, form: Form) -> tuple[A.Word, ...]:
+        """Words for a place that takes several (command arguments, doseq items)."""
+        if _head(form) == "unquote-splicing":
+            value = self.resolver(form.items[1])
+            if value is None:
+                return ()
+            if isinstance(value, (list, tuple, set, frozenset)):
+                items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+                return tuple(self._value_word(v, form) for v in items)
+            return (self._value_word(value, form),)
+        return (self.word(form),)
+
+    def word(self, form: Form) -> A.Word:
+        if isinstance(form, Atom):
+            if form.value is None:
+                raise _err("nil is not a word; write \"\" for an empty string", form)
+            return self._value_word(form.value, form)
+        if isinstance(form, (Symbol, Keyword)):
+            return A.Word((A.Lit(form.name),))
+        if isinstance(form, ListForm) and form.items and isinstance(form.items[0], Symbol):
+            name = form.items[0].name
+            if name == "deref":
+                return A.Word((self._deref(form),))
+            if name == "unquote":
+                return self._value_word(self.resolver(form.items[1]), form)
+            if name == "unquote-splicing":
+                raise _err("~@ splices several words; it cannot stand where one word is needed", form)
+            if name in ("str", "quoted"):
+                parts: list[A.Part] = []
+                for i, item in enumerate(form.items[1:]):
+                    if name == "quoted" and i:
+                        parts.append(A.Lit(" "))
+                    for j, w in enumerate(self.words(item)):
+                        if j:
+                            parts.append(A.Lit(" "))
+                        parts.extend(w.parts)
+                return A.Word(_merge_lits(parts))
+            if name in _ARITH:
+                return A.Word((A.Arith(self.arith(form)),))
+            if name == "aget":
+                args = self._args(form, 2, 2, "(aget array index)")
+                self._require_arrays(form)
+                if not isinstance(args[0], Symbol):
+                    raise _err("aget needs the array's name", args[0])
+                return A.Word((A.ArrayRef(munge(args[0].name, args[0].span), self.arith(args[1])),))
+            if name == "raw":
+                args = self._args(form, 1, 1, '(raw "text")')
+                if not (isinstance(args[0], Atom) and isinstance(args[0].value, str)):
+                    raise _err("raw takes one literal string", args[0])
+                return A.Word((A.RawPart(args[0].value),))
+        if isinstance(form, (VectorForm, MapForm, SetForm)):
+            raise _err(f"{show(form)} is data, not a word; use ~@ to splice a collection", form)
+        raise _err(f"{show(form)} is a command, not a word; write @{show(form)} for its output", form)
+
+    def _deref(self, form: ListForm) -> A.Part:
+        args = self._args(form, 1, 3, "(deref x :default value)")
+        target = args[0]
+        if isinstance(target, ListForm) and _head(target) != "unquote":
+            if len(args) > 1:
+                raise _err("options apply to variables, not command output", args[1])
+            return A.CmdSub(A.Block((self.stmt(target),)))
+        if isinstance(target, Symbol):
+            name = munge(target.name, target.span)
+        elif _head(target) == "unquote":
+            value = self.resolver(target.items[1])
+            if isinstance(value, ScriptForms):
+                return A.CmdSub(self._splice_script(value))
+            name = munge(_value_text(value, target), target.span)
+        else:
+            raise _err(f"deref needs a variable name or a command, found {show(target)}", target)
+        if len(args) == 1:
+            return A.Var(name)
+        if len(args) != 3 or not isinstance(args[1], Keyword) or args[1].name not in A.VAR_OPS:
+            raise _err("deref options: " + ", ".join(":" + k for k in A.VAR_OPS) + " followed by a value",
+                       args[1])
+        return A.Var(name, args[1].name, self.word(args[2]))
+
+    def arith(self, form: Form) -> A.ArithExpr:
+        if isinstance(form, Atom) and isinstance(form.value, int) and not isinstance(form.value, bool):
+            return A.ArithNum(form.value)
+        name = _head(form)
+        if name in _ARITH:
+            operands = tuple(self.arith(f) for f in form.items[1:])
+            if not operands or (name != "-" and len(operands) < 2):
+                raise _err(f"({name} ...) needs {'one' if name == '-' else 'two'} or more numbers", form)
+            return A.ArithOp(_ARITH[name], operands)
+        if name == "deref" and len(form.items) == 2 and isinstance(form.items[1], Symbol):
+            return A.ArithVar(munge(form.items[1].name, form.items[1].span))
+        if name == "unquote":
+            value = self.resolver(form.items[1])
+            if isinstance(value, int) and not isinstance(value, bool):
+                return A.ArithNum(value)
+            raise _err(f"arithmetic needs an integer, ~{show(form.items[1])} is {value!r}", form)
+        raise _err(f"arithmetic takes integers, @variables and arithmetic forms, found {show(form)}", form)
+
+    def _value_word(self, value: object, form: object) -> A.Word:
+        if isinstance(value, ScriptForms):
+            return A.Word((A.CmdSub(self._splice_script(value)),))
+        return A.Word((A.Lit(_value_text(value, form)),))
+
+
+def _value_text(value: object, form: object) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (str, int, float)):
+        text = str(value)
+    elif isinstance(value, (Keyword, Symbol)):
+        text = value.name
+    elif value is None:
+        raise _err("this value is nil, which is not a word", form)
+    elif isinstance(value, (list, tuple, set, frozenset, dict)):
+        raise _err("this value is a collection; splice it with ~@ to get several words", form)
+    else:
+        text = str(value)
+    _check_nul(text, form)
+    return text
+
+
+def _check_nul(text: str, form: object) -> None:
+    if "\0" in text:
+        raise _err("a shell value cannot contain a NUL byte", form)
+
+
+def _merge_lits(parts: list[A.Part]) -> tuple[A.Part, ...]:
+    merged: list[A.Part] = []
+    for p in parts:
+        if isinstance(p, A.Lit) and merged and isinstance(merged[-1], A.Lit):
+            merged[-1] = A.Lit(merged[-1].text + p.text)
+        else:
+            merged.append(p)
+    return tuple(merged) or (A.Lit(""),)
+
+
+def _head(form: object) -> str | None:
+    if isinstance(form, ListForm) and form.items and isinstance(form.items[0], Symbol):
+        return form.items[0].name
+    return None
+
+
+def _redirect_op(form: Form) -> str | None:
+    text = (form.name if isinstance(form, Symbol)
+            else form.value if isinstance(form, Atom) and isinstance(form.value, str) else None)
+    if text is not None and (text in _REDIRECTS_WITH_TARGET or _FD_DUP.match(text)):
+        return text
+    return None
+
+
+def _specialisers(spec: Form) -> tuple[frozenset[str], ...]:
+    if isinstance(spec, Keyword):
+        return () if spec.name == "default" else (frozenset({spec.name}),)
+    if isinstance(spec, SetForm):
+        return (_alternatives(spec),)
+    if isinstance(spec, VectorForm):
+        out = []
+        for item in spec.items:
+            if isinstance(item, Keyword):
+                out.append(frozenset({item.name}))
+            elif isinstance(item, SetForm):
+                out.append(_alternatives(item))
+            else:
+                raise _err(f"a specialiser is a keyword or a set of keywords, found {show(item)}", item)
+        return tuple(out)
+    raise _err("defimpl needs :default, a keyword, a vector or a set of specialisers", spec)
+
+
+def _alternatives(spec: SetForm) -> frozenset[str]:
+    for item in spec.items:
+        if not isinstance(item, Keyword):
+            raise _err(f"a specialiser is a keyword, found {show(item)}", item)
+    return frozenset(k.name for k in spec.items)
+
+
+_STATEMENTS = {
+    "do": Lowering._do, "script": Lowering._script, "group": Lowering._group,
+    "if": Lowering._if, "if-not": Lowering._if_not, "when": Lowering._when,
+    "when-not": Lowering._when_not, "while": Lowering._while, "case": Lowering._case,
+    "doseq": Lowering._doseq, "var": Lowering._assign, "set!": Lowering._assign,
+    "local": Lowering._assign, "export": Lowering._assign, "aset": Lowering._aset,
+    "defn": Lowering._defn, "return": Lowering._return, "println": Lowering._println,
+    "print": Lowering._println, "heredoc": Lowering._heredoc, "raw": Lowering._raw,
+    "chain-and": Lowering._chain, "chain-or": Lowering._chain, "and": Lowering._chain,
+    "or": Lowering._chain, "pipe": Lowering._pipe, "not": Lowering._not,
+    "defscript": Lowering._defscript, "defimpl": Lowering._defimpl,
+    "unquote": Lowering._unquote_stmt,
+    **{name: Lowering._test for name in (*_UNARY_TESTS, *_BINARY_TESTS)},
+}

