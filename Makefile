@@ -1,0 +1,84 @@
+# Pallet for Python: every entry point a person or CI uses.
+#
+#   make demo    set up .venv, compile every example for bash, sh and PowerShell, check them
+#   make test    set up .venv, run every test (pytest)
+#   make golden  rewrite the golden files from the current compiler output, then test
+#   make bench   run the benchmarks in bench/
+#
+# Works on a fresh Debian machine with only python3 (and make): if python3 cannot create a
+# virtual environment (Debian ships ensurepip separately), python3-venv is installed with
+# apt-get when running as root; otherwise the command to run is printed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PALLET := $(VENV)/bin/pallet
+# The stamp is newer than pyproject.toml once the install for that pyproject.toml is done,
+# so `make venv` costs nothing until the dependencies change.
+STAMP  := $(VENV)/.pallet-installed
+
+# Every example under examples/ is a script compiled by `make demo`; DEMO_SHOW is printed.
+EXAMPLES  ?= $(sort $(shell find examples -name '*.pallet' -type f 2>/dev/null))
+DEMO_SHOW ?= $(firstword $(EXAMPLES))
+TARGETS   := bash sh powershell
+PYTEST_ARGS ?=
+
+.PHONY: venv test golden demo bench clean
+.DEFAULT_GOAL := test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@# A venv that is missing, or was left without pip by a failed attempt, is made anew.
+	@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
+	  if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "make: $(PYTHON) cannot create virtual environments; installing python3-venv with apt-get"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null || exit 1; \
+	    else \
+	      echo "make: $(PYTHON) cannot create virtual environments (no ensurepip)." >&2; \
+	      echo "make: on Debian/Ubuntu run: sudo apt-get install python3-venv" >&2; \
+	      exit 1; \
+	    fi; \
+	  fi; \
+	  rm -rf $(VENV) && echo "$(PYTHON) -m venv $(VENV)" && $(PYTHON) -m venv $(VENV) || exit 1; \
+	fi
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	@touch $@
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+golden: venv
+	PALLET_UPDATE_GOLDEN=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	@if [ -z "$(EXAMPLES)" ]; then echo "make demo: no *.pallet examples under examples/" >&2; exit 1; fi
+	@$(PALLET) --version
+	@failed=0; \
+	for f in $(EXAMPLES); do \
+	  for t in $(TARGETS); do \
+	    if err=$$($(PALLET) script "$$f" --target "$$t" --check 2>&1 >/dev/null); then \
+	      printf '  ok      %-11s %s\n' "$$t" "$$f"; \
+	    else \
+	      printf '  FAILED  %-11s %s\n' "$$t" "$$f"; printf '%s\n' "$$err" | sed 's/^/      /'; \
+	      failed=$$((failed + 1)); \
+	    fi; \
+	  done; \
+	done; \
+	echo; echo "==> bash output of $(DEMO_SHOW):"; echo; \
+	$(PALLET) script "$(DEMO_SHOW)" --target bash || failed=$$((failed + 1)); \
+	if [ "$$failed" -ne 0 ]; then echo "make demo: $$failed failure(s)" >&2; exit 1; fi
+
+bench: venv
+	@set -e; found=0; \
+	for f in bench/*.py; do \
+	  [ -f "$$f" ] || continue; found=1; \
+	  echo "==> $$f"; $(PY) "$$f"; \
+	done; \
+	if [ "$$found" = 0 ]; then echo "make bench: no benchmarks in bench/"; fi
+
+clean:
+	rm -rf .pytest_cache .hypothesis build dist demo-out out
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
