@@ -66,6 +66,12 @@ class ArrayAll:
 
 
 @dataclass(frozen=True)
+class AllArgs:
+    """Every argument of the enclosing function after its fixed ones (its `& rest`
+    parameter), each its own word: `"$@"` in the shells."""
+
+
+@dataclass(frozen=True)
 class Arith:
     """An arithmetic expansion, `$(( ... ))`."""
 
@@ -79,7 +85,7 @@ class RawPart:
     text: str
 
 
-Part = Union[Lit, Var, CmdSub, ArrayRef, ArrayAll, Arith, RawPart]
+Part = Union[Lit, Var, CmdSub, ArrayRef, ArrayAll, AllArgs, Arith, RawPart]
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,7 @@ class FuncDef:
     name: str
     params: tuple[str, ...]
     body: Block
+    rest: str | None = None  # the name of an `& rest` parameter, reached as AllArgs
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ class PosixEmitter:
 
     # ---- words ------------------------------------------------------------------------------
 
-    def word(self, word: A.Word, command_name: bool = False) -> str:
+    def word(self, word: A.Word, command_name: bool = False, joined: bool = False) -> str:
+        """`joined`: the word is one string, so `& rest` arguments join with spaces."""
         text = word.literal
         if text is not None:
             return quote_literal(text, command_name)
@@ -59,11 +60,11 @@ class PosixEmitter:
                 close()
                 out.append(part.text)
             else:
-                quoted.append(self._in_dq(part))
+                quoted.append(self._in_dq(part, joined or len(word.parts) > 1))
         close()
         return "".join(out)
 
-    def _in_dq(self, part: A.Part) -> str:
+    def _in_dq(self, part: A.Part, joined: bool = False) -> str:
         """A part as it is written between double quotes."""
         if isinstance(part, A.Lit):
             return _dq_escape(part.text)
@@ -88,6 +89,8 @@ class PosixEmitter:
             return "${" + part.name + "[" + self.arith(part.index) + "]}"
         if isinstance(part, A.ArrayAll):
             return "${" + part.name + "[@]}"
+        if isinstance(part, A.AllArgs):
+            return "$*" if joined else "$@"
         raise TypeError(part)
 
     def arith(self, expr: A.ArithExpr, nested: bool = False) -> str:
@@ -208,6 +211,8 @@ class PosixEmitter:
         for i, name in enumerate(s.params, start=1):
             self.uses_local = True
             params.append(f'local {name}="${{{i}}}"')
+        if s.rest is not None and s.params:
+            params.append(f"shift {len(s.params)}")
         inner = params + self.block_lines(s.body)
         return [f"{s.name}() {{", *_indent(inner or [":"]), "}"]
 
@@ -223,7 +228,7 @@ class PosixEmitter:
             if i:
                 parts.append(A.Lit(" "))
             parts.extend(w.parts)
-        return [f"printf {fmt} {self.word(A.Word(tuple(parts)))}"]
+        return [f"printf {fmt} {self.word(A.Word(tuple(parts)), joined=True)}"]
 
     def _Heredoc(self, s: A.Heredoc) -> list[str]:
         op = ">>" if s.append else ">"

@@ -85,7 +85,8 @@ class Lowering:
         self._in_progress: set[str] = set()
         self._user_fns: set[str] = set()
         self._fn_depth = 0
-        self._declared: set[int] = set()  # ids of defscript/defimpl forms already taken
+        self._declared: set[int] = set()
+        self._rest_names: list[str | None] = []  # the & rest parameter of each enclosing fn  # ids of defscript/defimpl forms already taken
 
     # ---- entry points ---------------------------------------------------------------------
 
@@ -250,6 +251,8 @@ class Lowering:
             items = tuple(w for item in coll.items for w in self.words(item))
         elif _head(coll) in ("unquote", "unquote-splicing"):
             items = self.words(ListForm((Symbol("unquote-splicing"), coll.items[1]), coll.span))
+        elif _head(coll) == "deref" and isinstance(coll.items[1], Symbol) and self._is_rest(coll.items[1]):
+            items = (A.Word((A.AllArgs(),)),)
         elif _head(coll) == "deref" and isinstance(coll.items[1], Symbol):
             self._require_arrays(coll)
             items = (A.Word((A.ArrayAll(munge(coll.items[1].name, coll.span)),)),)
@@ -300,15 +303,26 @@ class Lowering:
         return self._function(munge(name.name, name.span, "function"), param_names, body)
 
     def _function(self, name: str, params: tuple[str, ...], body) -> A.FuncDef:
+        rest = params[-1][1:] if params and params[-1].startswith("&") else None
+        fixed = params[:-1] if rest else params
         self._fn_depth += 1
+        self._rest_names.append(rest)
         try:
-            return A.FuncDef(name, params, self.block(body))
+            return A.FuncDef(name, fixed, self.block(body), rest)
         finally:
             self._fn_depth -= 1
+            self._rest_names.pop()
 
     def _params(self, vector: VectorForm) -> tuple[str, ...]:
+        """Argument names; an `& rest` parameter comes last, as "&rest"."""
         names = []
-        for p in vector.items:
+        items = vector.items
+        if len(items) >= 2 and items[-2] == Symbol("&"):
+            if not isinstance(items[-1], Symbol):
+                raise _err("& must be followed by one argument name", items[-1])
+            return self._params(VectorForm(items[:-2], vector.span)) + (
+                "&" + munge(items[-1].name, items[-1].span),)
+        for p in items:
             if not isinstance(p, Symbol):
                 raise _err(f"an argument name must be a symbol, found {show(p)}", p)
             names.append(munge(p.name, p.span))
@@ -402,9 +416,11 @@ class Lowering:
 
     def _call_script_fn(self, name: str, form: ListForm) -> A.Command:
         fn = self.library.functions[name]
-        if len(form.items) - 1 != len(fn.params):
-            raise _err(f"{name} takes {len(fn.params)} arguments ({' '.join(fn.params)}), "
-                       f"got {len(form.items) - 1}", form)
+        fixed = [p for p in fn.params if not p.startswith("&")]
+        given = len(form.items) - 1
+        if given < len(fixed) or (given > len(fixed) and len(fixed) == len(fn.params)):
+            raise _err(f"{name} takes {len(fixed)}{' or more' if len(fixed) < len(fn.params) else ''} "
+                       f"arguments ({' '.join(fn.params)}), got {given}", form)
         shell_name = munge(name.replace("/", "__"), form.span, "function")
         if shell_name not in self.functions and shell_name not in self._in_progress:
             impl = self.library.select(name, self.target, form.span)
@@ -433,6 +449,10 @@ class Lowering:
             return self.block(value.forms)
         finally:
             self.resolver = saved
+
+    def _is_rest(self, symbol: Symbol) -> bool:
+        rest = self._rest_names[-1] if self._rest_names else None
+        return rest is not None and symbol.name.replace("-", "_") == rest
 
     def _require_arrays(self, form) -> None:
         if self.target.shell == "sh":
@@ -502,6 +522,10 @@ class Lowering:
             if len(args) > 1:
                 raise _err("options apply to variables, not command output", args[1])
             return A.CmdSub(A.Block((self.stmt(target),)))
+        if isinstance(target, Symbol) and self._is_rest(target):
+            if len(args) > 1:
+                raise _err("options apply to single variables, not to & rest arguments", args[1])
+            return A.AllArgs()
         if isinstance(target, Symbol):
             name = munge(target.name, target.span)
         elif _head(target) == "unquote":
