@@ -7,11 +7,12 @@ unclosed, which a parser error at end of file cannot.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, VisitError
 
 from pallet.errors import PalletError, Source, Span
@@ -24,26 +25,31 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "b": "\b", "f
 
 
 @lru_cache(maxsize=1)
-def _parser() -> Lark:
+def _parser() -> tuple[Lark, "_Build"]:
+    # The builder runs inside the LALR parser (no parse tree is made): several times faster.
     grammar = resources.files("pallet.grammar").joinpath("pallet.lark").read_text()
-    return Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
-                maybe_placeholders=False)
+    builder = _Build()
+    return Lark(grammar, parser="lalr", lexer="basic", transformer=builder,
+                maybe_placeholders=False), builder
+
+
+_lock = threading.Lock()
 
 
 def read(text: str, name: str = "<string>") -> tuple[Form, ...]:
     """Read every form in `text`; `name` is the file name shown in errors."""
     source = Source(name, text)
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        raise _syntax_error(source, exc) from None
-    try:
-        forms = _Build(source).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, PalletError):
-            raise exc.orig_exc from None
-        raise
-    return tuple(forms)
+    parser, builder = _parser()
+    with _lock:  # the one builder holds the source being read
+        builder.source = source
+        try:
+            return tuple(parser.parse(text))
+        except UnexpectedInput as exc:
+            raise _syntax_error(source, exc) from None
+        except VisitError as exc:
+            if isinstance(exc.orig_exc, PalletError):
+                raise exc.orig_exc from None
+            raise
 
 
 def read_file(path: str | Path) -> tuple[Form, ...]:
@@ -59,58 +65,58 @@ def read_file(path: str | Path) -> tuple[Form, ...]:
     return read(text, str(path))
 
 
-def _span(source: Source, meta) -> Span:
-    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-@v_args(meta=True)
 class _Build(Transformer):
-    def __init__(self, source: Source):
-        super().__init__()
-        self.source = source
+    source: Source
 
-    def _items(self, children) -> tuple[Form, ...]:
+    def _span(self, first: Token, last: object) -> Span:
+        end = last if isinstance(last, Token) else getattr(last, "span", None)
+        end_line = end.end_line if end is not None else first.end_line
+        end_col = end.end_column if end is not None else first.end_column
+        return Span(self.source, first.line, first.column, end_line, end_col)
+
+    @staticmethod
+    def _items(children) -> tuple[Form, ...]:
         return tuple(c for c in children if c is not _DISCARD)
 
-    def start(self, meta, children):
+    def start(self, children):
         return self._items(children)
 
-    def discard(self, meta, children):
+    def discard(self, children):
         return _DISCARD
 
-    def list(self, meta, children):
-        return ListForm(self._items(children), _span(self.source, meta))
+    def list(self, children):
+        return ListForm(self._items(children[1:-1]), self._span(children[0], children[-1]))
 
-    def vector(self, meta, children):
-        return VectorForm(self._items(children), _span(self.source, meta))
+    def vector(self, children):
+        return VectorForm(self._items(children[1:-1]), self._span(children[0], children[-1]))
 
-    def map(self, meta, children):
-        items = self._items(children)
-        span = _span(self.source, meta)
+    def map(self, children):
+        items = self._items(children[1:-1])
+        span = self._span(children[0], children[-1])
         if len(items) % 2:
             raise PalletError("a map needs an even number of forms (a value for every key)", span)
         return MapForm(items, span)
 
-    def set(self, meta, children):
-        return SetForm(self._items(children), _span(self.source, meta))
+    def set(self, children):
+        return SetForm(self._items(children[1:-1]), self._span(children[0], children[-1]))
 
-    def _wrap(self, name, meta, children):
-        span = _span(self.source, meta)
+    def _wrap(self, name, children):
+        span = self._span(children[0], children[-1])
         return ListForm((Symbol(name, span), children[-1]), span)
 
-    def quote(self, meta, children):
-        return self._wrap("quote", meta, children)
+    def quote(self, children):
+        return self._wrap("quote", children)
 
-    def unquote(self, meta, children):
-        return self._wrap("unquote", meta, children)
+    def unquote(self, children):
+        return self._wrap("unquote", children)
 
-    def splice(self, meta, children):
-        return self._wrap("unquote-splicing", meta, children)
+    def splice(self, children):
+        return self._wrap("unquote-splicing", children)
 
-    def deref(self, meta, children):
-        return self._wrap("deref", meta, children)
+    def deref(self, children):
+        return self._wrap("deref", children)
 
-    def atom(self, meta, children):
+    def atom(self, children):
         token: Token = children[0]
         span = Span(self.source, token.line, token.column, token.end_line, token.end_column)
         kind, text = token.type, str(token)
