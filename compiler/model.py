@@ -1,0 +1,45 @@
+"""The compiler's data: what a phase records and what a bundle is compiled for.
+
+Values of the spec language are plain Python data: str, int, float, bool, None, Keyword and
+Symbol (from pallet.grammar.forms), tuple (vectors and lists), dict (maps), frozenset (sets),
+plus functions, specs and ScriptForms (a `(script ...)` body with its resolver).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pallet.errors import Span
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a phase asked for, in the order it was asked."""
+
+    kind: str                                   # "package", "file", "exec-script", ...
+    args: tuple[Any, ...]                       # positional values, evaluated
+    options: tuple[tuple[str, Any], ...] = ()   # keyword options, names without ':', as written
+    span: Span | None = field(default=None, compare=False)
+    label: str = ""                             # "file /opt/app/motd": status lines, explain
+
+    def option(self, name: str, default: Any = None) -> Any:
+        for key, value in self.options:
+            if key == name:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the compiler knows of one target node."""
+
+    name: str
+    group: str
+    os_family: str
+    os_version: str | None = None
+    host: str | None = None          # the address Pallet reaches it at
+    private_ip: str | None = None
+    roles: frozenset[str] = frozenset()
+    port: int = 22
+    user: str = "root"
+    private_key: str | None = None
