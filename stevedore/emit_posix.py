@@ -21,7 +21,9 @@ SH_LOCAL_DIRECTIVE = "# shellcheck disable=SC3043  # 'local' exists in every sh 
 
 def quote_literal(text: str, command_name: bool = False) -> str:
     """One shell word that is exactly `text` after the shell's quote removal."""
-    if text and _SAFE.match(text) and not (command_name and ("=" in text or text in _RESERVED)):
+    # Reserved words are quoted everywhere: as arguments they are harmless, but shellcheck
+    # reads `printf '%s\n' done` as a misplaced `done` (SC1010).
+    if text and _SAFE.match(text) and text not in _RESERVED and not (command_name and "=" in text):
         return text
     if "'" not in text and not _EXPANSION_LOOKALIKE.search(text):
         return "'" + text + "'"
@@ -99,7 +101,9 @@ class PosixEmitter:
         if isinstance(expr, A.ArithVar):
             return expr.name
         if len(expr.operands) == 1:
-            return "-" + self.arith(expr.operands[0], nested=True)
+            inner = self.arith(expr.operands[0], nested=True)
+            # `--x` would be bash's pre-decrement (and undefined in POSIX sh): `-(-x)`.
+            return "-(" + inner + ")" if inner.startswith("-") else "-" + inner
         text = f" {expr.op} ".join(self.arith(o, nested=True) for o in expr.operands)
         return f"({text})" if nested else text
 
@@ -132,22 +136,40 @@ class PosixEmitter:
         return [f"[ {args[0]} {s.op} {args[1]} ]"]
 
     def _Not(self, s: A.Not) -> list[str]:
-        return _prefix("! ", self._compound_item(s.body))
+        # `! a && b` negates `a` alone, and `! ! a` is not POSIX: group those bodies.
+        return _prefix("! ", self._compound_item(s.body, group=(A.AndOr, A.Not)))
 
     def _AndOr(self, s: A.AndOr) -> list[str]:
-        return _join_items([self._compound_item(i) for i in s.items], f" {s.op} ")
+        # && and || have equal precedence in the shell: a nested chain of the other kind
+        # is grouped, or `a && (b || c)` would be read as `(a && b) || c`.
+        items = [self._compound_item(i, group=(A.AndOr,) if _other_chain(i, s.op) else ())
+                 for i in s.items]
+        return _join_items(items, f" {s.op} ")
 
     def _Pipeline(self, s: A.Pipeline) -> list[str]:
-        return _join_items([self._compound_item(i) for i in s.items], " | ")
+        # `a && b | c` pipes only `b`, and `!` may only start a pipeline: group those.
+        return _join_items([self._compound_item(i, group=(A.AndOr, A.Not)) for i in s.items],
+                           " | ")
 
-    def _compound_item(self, s: A.Stmt) -> list[str]:
+    def _compound_item(self, s: A.Stmt, group: tuple[type, ...] = ()) -> list[str]:
+        """A statement that must be one command (in a chain, a pipeline, a condition)."""
         # A sequence inside && or | must be one command: group it.
         if isinstance(s, A.Block):
             if len(s.stmts) == 1:
-                return self._compound_item(s.stmts[0])
+                return self._compound_item(s.stmts[0], group)
             return self._Group(A.Group(s))
-        if isinstance(s, (A.Assign, A.ArrayAssign, A.FuncDef)):
-            return self._Group(A.Group(A.Block((s,))))
+        # Assignments and definitions are grouped for readability; a heredoc or multi-line
+        # raw text because text after its last line would land in the heredoc's delimiter
+        # line or the raw text.
+        if isinstance(s, A.Heredoc):
+            lines = self.stmt(s)
+            return lines if len(lines) == 1 else ["{", *_indent(lines), "}"]
+        if (isinstance(s, (A.Assign, A.ArrayAssign, A.FuncDef, *group))
+                or (isinstance(s, A.Raw) and "\n" in s.text)):
+            lines = self.stmt(s)
+            if len(lines) == 1 and not isinstance(lines[0], _Verbatim):
+                return ["{ " + lines[0] + "; }"]
+            return ["{", *_indent(lines), "}"]
         return self.stmt(s)
 
     def _Block(self, s: A.Block) -> list[str]:
@@ -257,6 +279,12 @@ class PosixEmitter:
 
 class _Verbatim(str):
     """A line that must not be indented (heredoc bodies, raw text)."""
+
+
+def _other_chain(s: A.Stmt, op: str) -> bool:
+    while isinstance(s, A.Block) and len(s.stmts) == 1:
+        s = s.stmts[0]
+    return isinstance(s, A.AndOr) and s.op != op
 
 
 def _indent(lines: list[str]) -> list[str]:
