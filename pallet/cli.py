@@ -25,6 +25,9 @@ EXIT_ERROR = 2
 # name -> "module:attribute" of the click command; listed in this order by --help.
 COMMANDS: dict[str, str] = {
     "script": "pallet.commands.script:script",
+    "compile": "pallet.commands.compile:compile_command",
+    "explain": "pallet.commands.explain:explain",
+    "check": "pallet.commands.check:check",
 }
 
 

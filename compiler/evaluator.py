@@ -1,0 +1,326 @@
+"""The evaluator of the spec language: forms -> values.
+
+A small Clojure: special forms are methods of `Evaluator`, the core library lives in core.py,
+the spec constructors in specs.py and the actions in the plan context (plan.py). Files and
+crate namespaces are loaded through a `loader` the caller provides, so evaluation itself does
+no I/O of its own.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pallet.errors import PalletError, Span
+from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
+                                  VectorForm, show, span_of)
+from pallet.grammar.reader import read
+from pallet.stevedore import ScriptForms
+
+
+class ArgError(Exception):
+    """Raised by a builtin about one of its arguments (index from 0), or the whole call."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.index = index
+
+
+@dataclass(frozen=True, eq=False)
+class Builtin:
+    name: str
+    fn: Callable[..., Any]
+    # Builtins that need the evaluator (actions, session queries, higher-order functions)
+    # receive it, and the call form, as their first two arguments.
+    contextual: bool = False
+
+
+@dataclass(eq=False)
+class Fn:
+    name: str
+    params: Form                  # a vector form, destructured at each call
+    body: tuple[Form, ...]
+    env: "Env"
+    span: Span | None = None
+    doc: str | None = None
+    kind: str = "fn"              # "fn", "crate-fn"
+
+
+@dataclass(eq=False)
+class Env:
+    vars: dict[str, Any]
+    parent: "Env | None" = None
+    ns: "Namespace | None" = None
+
+    def lookup(self, name: str) -> tuple[bool, Any]:
+        env: Env | None = self
+        while env is not None:
+            if name in env.vars:
+                return True, env.vars[name]
+            env = env.parent
+        return False, None
+
+    def child(self, bindings: dict[str, Any] | None = None) -> "Env":
+        return Env(dict(bindings or {}), self, self.ns)
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        env: Env | None = self
+        while env is not None:
+            out.update(env.vars)
+            env = env.parent
+        return out
+
+
+@dataclass(eq=False)
+class Namespace:
+    name: str
+    env: Env
+    file: str
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+class Recur(Exception):
+    pass
+
+
+_MISSING = object()
+
+
+class Evaluator:
+    """Evaluates forms. `loader(name, relative_to)` returns (display name, text) for a file
+    or crate namespace, or raises PalletError."""
+
+    def __init__(self, core: dict[str, Any], loader: Callable[[str, str | None], tuple[str, str]]):
+        self.core = Env(dict(core))
+        self.loader = loader
+        self.namespaces: dict[str, Namespace] = {}
+        self._loading: list[str] = []
+        self.plan = None          # the PlanContext while a phase runs (plan.py)
+        self.operations: list[Any] = []   # converge/lift forms met while loading
+
+    # ---- loading ----------------------------------------------------------------------------
+
+    def load_text(self, text: str, name: str, ns_name: str = "user") -> Namespace:
+        ns = Namespace(ns_name, Env({}, self.core), name)
+        ns.env.ns = ns
+        self.namespaces[ns_name] = ns
+        for form in read(text, name):
+            self.eval(form, ns.env)
+        return ns
+
+    def require(self, target: str, span: Span | None, relative_to: str | None) -> Namespace:
+        if target in self.namespaces:
+            return self.namespaces[target]
+        if target in self._loading:
+            raise PalletError(f"require cycle: {' -> '.join(self._loading + [target])}", span)
+        try:
+            display, text = self.loader(target, relative_to)
+        except PalletError as exc:
+            raise PalletError(exc.message, span) from None
+        self._loading.append(target)
+        try:
+            ns_name = target if not target.endswith(".pallet") else display
+            ns = self.load_text(text, display, ns_name)
+        finally:
+            self._loading.pop()
+        self.namespaces[target] = ns
+        return ns
+
+    # ---- evaluation -------------------------------------------------------------------------
+
+    def eval(self, form: Form, env: Env) -> Any:
+        if isinstance(form, Atom):
+            return form.value
+        if isinstance(form, Keyword):
+            return form
+        if isinstance(form, Symbol):
+            return self.resolve(form, env)
+        if isinstance(form, VectorForm):
+            return tuple(self.eval(f, env) for f in form.items)
+        if isinstance(form, MapForm):
+            return {self.eval(k, env): self.eval(v, env) for k, v in form.pairs}
+        if isinstance(form, SetForm):
+            return frozenset(self.eval(f, env) for f in form.items)
+        if isinstance(form, ListForm):
+            if not form.items:
+                return ()
+            head = form.items[0]
+            if isinstance(head, Symbol):
+                special = SPECIAL_FORMS.get(head.name)
+                if special is not None and not env.lookup(head.name)[0]:
+                    return special(self, form, env)
+            fn = self.eval(head, env)
+            args = [self.eval(a, env) for a in form.items[1:]]
+            return self.apply(fn, args, form)
+        raise PalletError(f"cannot evaluate {show(form)}", span_of(form))
+
+    def resolve(self, sym: Symbol, env: Env) -> Any:
+        found, value = env.lookup(sym.name)
+        if found:
+            return value
+        if sym.namespace:
+            ns_name = env.ns.aliases.get(sym.namespace, sym.namespace) if env.ns else sym.namespace
+            ns = self.namespaces.get(ns_name)
+            if ns is None:  # bundled crates are reachable by their namespace without require
+                ns = self.require(ns_name, sym.span, env.ns.file if env.ns else None)
+            found, value = ns.env.lookup(sym.local)
+            if found and sym.local in ns.env.vars:
+                return value
+            raise PalletError(f"{ns_name} has no {sym.local!r}" + _suggest(sym.local, ns.env.vars),
+                              sym.span)
+        if sym.name in SPECIAL_FORMS:
+            raise PalletError(f"{sym.name} is a special form; call it as ({sym.name} ...)", sym.span)
+        raise PalletError(f"unknown symbol {sym.name!r}" + _suggest(sym.name, env.names() | set(SPECIAL_FORMS)),
+                          sym.span)
+
+    def apply(self, fn: Any, args: list[Any], form: ListForm | None = None) -> Any:
+        span = span_of(form)
+        if isinstance(fn, Builtin):
+            try:
+                if fn.contextual:
+                    return fn.fn(self, form, *args)
+                return fn.fn(*args)
+            except ArgError as exc:
+                where = span
+                if exc.index is not None and form is not None and exc.index + 1 < len(form.items):
+                    where = span_of(form.items[exc.index + 1]) or span
+                raise PalletError(f"{fn.name}: {exc.message}", where) from None
+            except PalletError:
+                raise
+            except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as exc:
+                raise PalletError(f"{fn.name}: {_python_error(exc)}", span) from None
+        if isinstance(fn, Fn):
+            return self.call_fn(fn, args, span)
+        if isinstance(fn, Keyword):  # (:key map) and (:key map default)
+            if len(args) not in (1, 2):
+                raise PalletError(f"{fn} as a function takes a map (and a default)", span)
+            return args[0].get(fn, args[1] if len(args) == 2 else None) if isinstance(args[0], dict) else (
+                args[1] if len(args) == 2 else None)
+        if isinstance(fn, dict):
+            return fn.get(args[0], args[1] if len(args) > 1 else None)
+        if isinstance(fn, (set, frozenset)):
+            return args[0] if args[0] in fn else None
+        if hasattr(fn, "invoke"):  # phase functions and other callable values
+            return fn.invoke(self, args, form)
+        raise PalletError(f"{_describe(fn)} is not a function", span)
+
+    def call_fn(self, fn: Fn, args: list[Any], span: Span | None) -> Any:
+        env = fn.env.child()
+        self.bind(fn.params, tuple(args), env, fn.name, span)
+        result = None
+        for form in fn.body:
+            result = self.eval(form, env)
+        return result
+
+    # ---- destructuring ----------------------------------------------------------------------
+
+    def bind(self, pattern: Form, value: Any, env: Env, fn_name: str = "", span: Span | None = None) -> None:
+        if isinstance(pattern, Symbol):
+            env.vars[pattern.name] = value
+            return
+        if isinstance(pattern, VectorForm):
+            items = pattern.items
+            seq = tuple(value) if value is not None else ()
+            fixed = items
+            rest = None
+            as_name = None
+            if len(items) >= 2 and items[-2] == Keyword("as"):
+                as_name, items = items[-1], items[:-2]
+                fixed = items
+            if Symbol("&") in items:
+                i = items.index(Symbol("&"))
+                fixed, rest = items[:i], items[i + 1] if i + 1 < len(items) else None
+            if fn_name and (len(seq) < len(fixed) or (rest is None and len(seq) > len(fixed))):
+                raise PalletError(f"{fn_name} takes {len(fixed)}{' or more' if rest is not None else ''} "
+                                  f"arguments, got {len(seq)}", span)
+            for i, p in enumerate(fixed):
+                self.bind(p, seq[i] if i < len(seq) else None, env)
+            if rest is not None:
+                remaining = seq[len(fixed):]
+                if isinstance(rest, MapForm):  # & {:keys [a b]}: keyword arguments
+                    if len(remaining) % 2:
+                        raise PalletError(f"{fn_name or 'call'}: keyword options come in pairs", span)
+                    self.bind(rest, dict(zip(remaining[::2], remaining[1::2])), env, fn_name, span)
+                else:
+                    self.bind(rest, remaining or None, env)
+            if as_name is not None:
+                self.bind(as_name, value, env)
+            return
+        if isinstance(pattern, MapForm):
+            value = value or {}
+            if not isinstance(value, dict):
+                raise PalletError(f"cannot destructure {_describe(value)} as a map", span_of(pattern))
+            defaults: dict[str, Any] = {}
+            for k, v in pattern.pairs:
+                if k == Keyword("or") and isinstance(v, MapForm):
+                    defaults = {s.name: self.eval(d, env) for s, d in v.pairs if isinstance(s, Symbol)}
+            for k, v in pattern.pairs:
+                if k == Keyword("keys"):
+                    if fn_name:
+                        known = {Keyword(s.name) for s in v.items if isinstance(s, Symbol)}
+                        for key in value:
+                            if key not in known:
+                                raise PalletError(
+                                    f"{fn_name}: unknown option {key}" + _suggest(
+                                        str(key), {str(x) for x in known}), span)
+                    for s in v.items:
+                        env.vars[s.name] = value.get(Keyword(s.name), defaults.get(s.name))
+                elif k == Keyword("strs"):
+                    for s in v.items:
+                        env.vars[s.name] = value.get(s.name, defaults.get(s.name))
+                elif k == Keyword("as"):
+                    self.bind(v, value, env)
+                elif k == Keyword("or"):
+                    pass
+                else:
+                    self.bind(k, value.get(self.eval(v, env)), env)
+            return
+        raise PalletError(f"cannot bind to {show(pattern)}", span_of(pattern))
+
+    def script_resolver(self, env: Env) -> Callable[[Form], Any]:
+        """`~x` inside a script reaches the values of the spec code around it, and the node
+        being planned (scripts are lowered after the phase has run)."""
+        plan = self.plan
+
+        def resolve(form: Form) -> Any:
+            saved, self.plan = self.plan, plan
+            try:
+                return self.eval(form, env)
+            finally:
+                self.plan = saved
+        return resolve
+
+
+def _suggest(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, Keyword):
+        return str(value)
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, tuple):
+        return "a vector"
+    if isinstance(value, dict):
+        return "a map"
+    return getattr(value, "describe", lambda: type(value).__name__)()
+
+
+def _python_error(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, TypeError) and "argument" in text:
+        return "wrong number or type of arguments (" + text.split("(", 1)[0].strip() + ")"
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    return text or type(exc).__name__
+
+
+from .special_forms import SPECIAL_FORMS  # noqa: E402  (they call back into Evaluator)

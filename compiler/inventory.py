@@ -1,0 +1,92 @@
+"""Inventories of existing servers (Pallet's node-list), from TOML:
+
+    [[node]]
+    name = "tt-1"            # unique
+    group = "task-tracker"
+    host = "127.0.0.1"
+    port = 2301              # default 22
+    user = "root"
+    private-key = "keys/id_ed25519"
+    os-family = "debian"     # optional once runtime detection exists
+    os-version = "12"
+
+Errors point at the `[[node]]` entry (or the key) in the file.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+
+from pallet.errors import PalletError, Source, Span
+
+from .model import NodeFacts
+
+KEYS = {"name", "group", "host", "port", "user", "private-key", "os-family", "os-version",
+        "private-ip", "roles", "password", "sudo-password"}
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_inventory(text: str, name: str) -> tuple[NodeFacts, ...]:
+    source = Source(name, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_POS.search(str(exc))
+        line, col = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
+        raise PalletError(f"invalid TOML: {_TOML_POS.sub('', str(exc)).strip()}",
+                          Span(source, line, col, line, col + 1)) from None
+    entries = data.get("node")
+    extra = set(data) - {"node"}
+    if extra:
+        raise PalletError(f"unknown table {sorted(extra)[0]!r}; an inventory holds [[node]] entries",
+                          _key_span(source, sorted(extra)[0], 0))
+    if not isinstance(entries, list) or not entries:
+        raise PalletError("an inventory needs at least one [[node]] entry", Span(source, 1, 1, 1, 2))
+    headers = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() == "[[node]]"]
+    nodes: list[NodeFacts] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        line = headers[index] if index < len(headers) else 1
+        span = Span(source, line, 1, line, 9)
+
+        def err(message, key=None):
+            return PalletError(message, _key_span(source, key, line) if key else span)
+
+        for key in entry:
+            if key not in KEYS:
+                raise err(f"unknown key {key!r} in [[node]]; keys: {', '.join(sorted(KEYS))}", key)
+        for key in ("name", "group", "host"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise err(f"[[node]] needs {key} = \"...\"", key if key in entry else None)
+        if entry["name"] in seen:
+            raise err(f"node name {entry['name']!r} is used twice (first at line {seen[entry['name']]})", "name")
+        seen[entry["name"]] = line
+        port = entry.get("port", 22)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise err("port must be a number from 1 to 65535", "port")
+        for key in ("user", "private-key", "os-family", "private-ip"):
+            if key in entry and not isinstance(entry[key], str):
+                raise err(f"{key} must be a string", key)
+        version = entry.get("os-version")
+        if version is not None and not isinstance(version, (str, int, float)):
+            raise err("os-version must be a string such as \"12\"", "os-version")
+        roles = entry.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise err("roles must be a list of strings", "roles")
+        nodes.append(NodeFacts(
+            name=entry["name"], group=entry["group"], os_family=entry.get("os-family", ""),
+            os_version=str(version) if version is not None else None, host=entry["host"],
+            private_ip=entry.get("private-ip"), roles=frozenset(roles), port=port,
+            user=entry.get("user", "root"), private_key=entry.get("private-key")))
+    return tuple(nodes)
+
+
+def _key_span(source: Source, key: str | None, after_line: int) -> Span:
+    lines = source.text.splitlines()
+    for i in range(max(after_line - 1, 0), len(lines)):
+        stripped = lines[i].lstrip()
+        if key and (stripped.startswith(key + " ") or stripped.startswith(key + "=")
+                    or stripped.startswith(f"[{key}")):
+            col = len(lines[i]) - len(stripped) + 1
+            return Span(source, i + 1, col, i + 1, col + len(key))
+    return Span(source, max(after_line, 1), 1, max(after_line, 1), 2)

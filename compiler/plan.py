@@ -1,0 +1,199 @@
+"""Planning: run a group's phase functions for one node and collect the actions they record.
+
+While a phase runs, `Evaluator.plan` holds a PlanContext: the node, its group, every other
+node (for relationships such as nodes-in-group), and the settings made so far.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pallet.errors import PalletError
+from pallet.grammar.forms import Keyword, span_of
+
+from .evaluator import ArgError, Builtin
+from .model import Action, NodeFacts
+from .specs import GroupSpec
+
+# Options each core action accepts; crates/actions.py decides what they mean per OS.
+ACTION_OPTIONS = {
+    "file": {"owner", "group", "mode", "action", "force"},
+    "directory": {"owner", "group", "mode", "recursive", "action"},
+    "symbolic-link": {"owner", "group", "action", "force"},
+    "remote-file": {"content", "local-file", "template", "values", "url", "sha256", "owner",
+                    "group", "mode", "action", "force", "backup", "no-versioning"},
+    "user": {"home", "shell", "system", "create-home", "groups", "comment", "action", "uid"},
+    "group": {"system", "action", "gid"},
+    "service": {"action", "if-config-changed"},
+    "sed": {"seperator", "separator"},
+    "package": {"action", "version", "allow-unsigned", "priority"},
+    "packages": {"action"},
+    "package-manager": set(),
+    "package-source": {"apt", "yum", "aptitude", "zypper", "apk"},
+}
+ACTION_ARITY = {"file": 1, "directory": 1, "symbolic-link": 2, "remote-file": 1, "user": 1,
+                "group": 1, "service": 1, "sed": 2, "package": 1, "packages": 1,
+                "package-manager": 1, "package-source": 1}
+
+
+@dataclass
+class World:
+    """Every node being compiled, and the settings each has made."""
+
+    nodes: tuple[tuple[NodeFacts, GroupSpec], ...]
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)   # node -> facility -> map
+
+
+@dataclass
+class PlanContext:
+    node: NodeFacts
+    group: GroupSpec
+    phase: str
+    world: World
+    actions: list[Action] = field(default_factory=list)
+    allow_actions: bool = True
+
+
+def record(ev, form, kind: str, args: tuple, options: tuple, label: str) -> None:
+    plan = ev.plan
+    if plan is None:
+        raise PalletError(f"{kind} is an action: call it inside a phase-fn or a crate function",
+                          span_of(form))
+    if not plan.allow_actions:
+        raise PalletError(f"{kind}: the :settings phase computes settings; actions belong in "
+                          "other phases", span_of(form))
+    plan.actions.append(Action(kind, args, options, span_of(form), label))
+    return None
+
+
+def _action(kind: str) -> Builtin:
+    def act(ev, form, *args):
+        arity = ACTION_ARITY[kind]
+        if len(args) < arity or isinstance(args[0], Keyword) and kind != "package-manager":
+            raise ArgError(f"takes {arity} argument{'s' if arity > 1 else ''} before its options")
+        positional, rest = args[:arity], args[arity:]
+        if len(rest) % 2:
+            raise ArgError("options come in :key value pairs", len(args) - 1)
+        options = []
+        for i in range(0, len(rest), 2):
+            key = rest[i]
+            allowed = ACTION_OPTIONS[kind]
+            if not isinstance(key, Keyword) or key.name not in allowed:
+                import difflib
+                close = difflib.get_close_matches(getattr(key, "name", str(key)), sorted(allowed), n=1)
+                hint = f"; did you mean :{close[0]}?" if close else (
+                    f"; options: {' '.join(':' + a for a in sorted(allowed))}" if allowed else "")
+                raise ArgError(f"unknown option {key}{hint}", arity + i)
+            options.append((key.name, rest[i + 1]))
+        for i, value in enumerate(positional):
+            if kind in ("packages",):
+                if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+                    raise ArgError("takes a vector of package names", i)
+            elif kind == "sed" and i == 1:
+                if not isinstance(value, dict):
+                    raise ArgError("takes a map of pattern to replacement", i)
+            elif kind == "package-manager":
+                if not isinstance(value, Keyword):
+                    raise ArgError("takes an action keyword such as :update", i)
+            elif not isinstance(value, str):
+                raise ArgError(f"expected a string, got {value!r}", i)
+        label = f"{kind} {' '.join(_label_part(v) for v in positional)}"
+        return record(ev, form, kind, tuple(positional), tuple(options), label)
+    return Builtin(kind, act, contextual=True)
+
+
+def _label_part(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return " ".join(map(str, value))
+    if isinstance(value, dict):
+        return "{...}"
+    return str(value)
+
+
+def _plan(ev, form) -> PlanContext:
+    if ev.plan is None:
+        raise ArgError("asks about the target node, so it works only inside a phase")
+    return ev.plan
+
+
+def _group_name(value: Any) -> str:
+    if isinstance(value, GroupSpec):
+        return value.name
+    if isinstance(value, Keyword):
+        return value.name
+    if isinstance(value, str):
+        return value
+    raise ArgError("expected a group name (keyword or string) or a group-spec", 0)
+
+
+def _nodes_in_group(ev, form, group):
+    name = _group_name(group)
+    return tuple(n for n, g in _plan(ev, form).world.nodes if g.name == name)
+
+
+def _nodes_with_role(ev, form, role):
+    role_name = role.name if isinstance(role, Keyword) else str(role)
+    return tuple(n for n, g in _plan(ev, form).world.nodes if role_name in g.roles | n.roles)
+
+
+def _node_attr(attr):
+    def get(node):
+        if not isinstance(node, NodeFacts):
+            raise ArgError("expected a node (from nodes-in-group or nodes-with-role)", 0)
+        value = getattr(node, attr)
+        return value if value is not None else getattr(node, "host")
+    return get
+
+
+def _settings_of(ev, form, node_name, facility, default=None):
+    key = facility.name if isinstance(facility, Keyword) else str(facility)
+    return _plan(ev, form).world.settings.get(node_name, {}).get(key, default)
+
+
+def _assoc_settings(ev, form, facility, value):
+    plan = _plan(ev, form)
+    if not isinstance(value, dict):
+        raise ArgError("settings are a map", 1)
+    key = facility.name if isinstance(facility, Keyword) else str(facility)
+    plan.world.settings.setdefault(plan.node.name, {})[key] = value
+    return value
+
+
+def _ctx(fn):
+    return lambda ev, form, *a: fn(_plan(ev, form), *a)
+
+
+PLAN_BUILTINS = {
+    **{kind: _action(kind) for kind in ACTION_OPTIONS},
+    "target-name": Builtin("target-name", _ctx(lambda p: p.node.name), True),
+    "target-ip": Builtin("target-ip", _ctx(lambda p: p.node.private_ip or p.node.host), True),
+    "target-node": Builtin("target-node", _ctx(lambda p: p.node), True),
+    "os-family": Builtin("os-family", _ctx(lambda p: Keyword(p.node.os_family)), True),
+    "os-version": Builtin("os-version", _ctx(lambda p: p.node.os_version), True),
+    "group-name": Builtin("group-name", _ctx(lambda p: p.group.name), True),
+    "target-roles": Builtin("target-roles", _ctx(lambda p: frozenset(Keyword(r) for r in p.group.roles)), True),
+    "phase-name": Builtin("phase-name", _ctx(lambda p: Keyword(p.phase)), True),
+    "nodes-in-group": Builtin("nodes-in-group", _nodes_in_group, True),
+    "nodes-with-role": Builtin("nodes-with-role", _nodes_with_role, True),
+    "node-ip": Builtin("node-ip", _node_attr("private_ip")),
+    "node-name": Builtin("node-name", _node_attr("name")),
+    "node-address": Builtin("node-address", _node_attr("host")),
+    "get-settings": Builtin("get-settings", lambda ev, form, facility, default=None: _settings_of(
+        ev, form, _plan(ev, form).node.name, facility, default), True),
+    "get-node-settings": Builtin("get-node-settings", lambda ev, form, node, facility, default=None:
+                                 _settings_of(ev, form, node.name if isinstance(node, NodeFacts) else str(node),
+                                              facility, default), True),
+    "assoc-settings": Builtin("assoc-settings", _assoc_settings, True),
+}
+
+
+def plan_phase(ev, node: NodeFacts, group: GroupSpec, phase: str, world: World) -> tuple[Action, ...]:
+    """The actions `phase` records for `node`, in order."""
+    ctx = PlanContext(node, group, phase, world, allow_actions=(phase != "settings"))
+    saved, ev.plan = ev.plan, ctx
+    try:
+        for fn in group.phase(phase):
+            ev.apply(fn, [], None)
+    finally:
+        ev.plan = saved
+    return tuple(ctx.actions)

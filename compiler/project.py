@@ -1,0 +1,142 @@
+"""A loaded spec file and its targets: the entry point of the compile pipeline.
+
+    project = load_project(path)                 # evaluate the spec (files read via a loader)
+    nodes = project.targets(inventory=..., os_spec=...)
+    plans = project.plan(nodes, phases)         # {(node name, phase): (Action, ...)}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pallet.errors import PalletError, Source, Span
+
+from .evaluator import Evaluator
+from .model import Action, NodeFacts
+from .plan import PLAN_BUILTINS, World, plan_phase
+from .specs import SPEC_BUILTINS, PHASE_ORDER, ClusterSpec, GroupSpec, Operation, groups_of
+
+
+def core_env() -> dict[str, Any]:
+    from .core import CORE
+    return {**CORE, **SPEC_BUILTINS, **PLAN_BUILTINS}
+
+
+def file_loader(search_path: Iterable[Path] = ()) -> Callable[[str, str | None], tuple[str, str]]:
+    """Load `require`d files (relative to the requiring file) and crate namespaces (from the
+    search path, then the bundled crates)."""
+    search = tuple(Path(p) for p in search_path)
+
+    def load(name: str, relative_to: str | None) -> tuple[str, str]:
+        if name.endswith(".pallet") or "/" in name:
+            base = Path(relative_to).parent if relative_to and not relative_to.startswith("<") else Path.cwd()
+            path = base / name
+            return str(path), _read(path)
+        file_name = name.replace(".", "/").replace("-", "_") + ".pallet"
+        alt_name = name.replace(".", "/") + ".pallet"
+        for directory in search:
+            for candidate in (directory / file_name, directory / alt_name):
+                if candidate.is_file():
+                    return str(candidate), _read(candidate)
+        bundled = resources.files("pallet.crates")
+        for candidate in (file_name, alt_name):
+            resource = bundled.joinpath(candidate)
+            if resource.is_file():
+                return f"<crate {name}>", resource.read_text(encoding="utf-8")
+        raise PalletError(f"no crate or file named {name!r} (looked in "
+                          f"{', '.join(map(str, search)) or 'no search path'} and the bundled crates)")
+    return load
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PalletError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PalletError(f"{path}: cannot read: {exc}") from None
+
+
+@dataclass
+class Project:
+    evaluator: Evaluator
+    file: str
+    groups: tuple[GroupSpec, ...]
+    operations: tuple[Operation, ...]
+
+    def group(self, name: str) -> GroupSpec | None:
+        return next((g for g in self.groups if g.name == name), None)
+
+    def targets(self, inventory: tuple[NodeFacts, ...] | None = None,
+                os_spec: str | None = None) -> tuple[tuple[NodeFacts, GroupSpec], ...]:
+        """The nodes to compile for: the inventory's nodes of known groups, or one node per
+        group for an OS (image baking, offline use)."""
+        if inventory is not None:
+            out = []
+            for node in inventory:
+                group = self.group(node.group)
+                if group is None:
+                    known = ", ".join(g.name for g in self.groups) or "none"
+                    raise PalletError(f"inventory node {node.name!r} is in group {node.group!r}, "
+                                      f"which {self.file} does not define (groups: {known})")
+                if not node.os_family:
+                    raise PalletError(f"inventory node {node.name!r} has no os-family; add "
+                                      "os-family and os-version, or let `pallet lift` detect them")
+                out.append((node, group))
+            return tuple(out)
+        if not os_spec:
+            raise PalletError("say what to compile for: --nodes INVENTORY or --os FAMILY-VERSION")
+        from pallet.stevedore import target_for
+        target = target_for(os_spec)
+        return tuple((NodeFacts(g.name, g.name, target.os_family or "", target.os_version,
+                                roles=g.roles), g) for g in self.groups)
+
+    def phases_for(self, group: GroupSpec, requested: tuple[str, ...]) -> tuple[str, ...]:
+        if requested:
+            return requested
+        for op in self.operations:
+            if op.phases and any(g is group or g.name == group.name for g, _ in op.groups):
+                return op.phases
+        names = [p for p in group.phase_names if p != "settings"]
+        return tuple(names) or group.default_phases or ("configure",)
+
+    def plan(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+             phases: tuple[str, ...] = ()) -> dict[tuple[str, str], tuple[Action, ...]]:
+        for phase in phases:
+            if not any(phase in dict(g.phases) for _, g in nodes):
+                known = sorted({p for _, g in nodes for p in dict(g.phases)})
+                raise PalletError(f"no group defines the phase :{phase} (phases: "
+                                  f"{' '.join(':' + p for p in known) or 'none'})")
+        world = World(nodes)
+        for node, group in nodes:  # settings first, so every phase can read every node's
+            plan_phase(self.evaluator, node, group, "settings", world)
+        plans: dict[tuple[str, str], tuple[Action, ...]] = {}
+        for node, group in nodes:
+            for phase in self.phases_for(group, phases):
+                if phase == "settings" or not group.phase(phase):
+                    continue
+                plans[(node.name, phase)] = plan_phase(self.evaluator, node, group, phase, world)
+        return plans
+
+
+def load_project(path: str | Path, search_path: Iterable[Path] = (),
+                 text: str | None = None) -> Project:
+    path = Path(path)
+    source = text if text is not None else _read(path)
+    ev = Evaluator(core_env(), file_loader(search_path))
+    ns = ev.load_text(source, str(path))
+    groups: dict[str, GroupSpec] = {}
+    for op in ev.operations:
+        for g, _ in op.groups:
+            groups.setdefault(g.name, g)
+    for value in ns.env.vars.values():
+        if isinstance(value, (GroupSpec, ClusterSpec)):
+            for g in groups_of(value):
+                groups.setdefault(g.name, g)
+    if not groups:
+        raise PalletError(f"{path} defines no group-spec or cluster-spec to compile",
+                          Span(Source(str(path), source), 1, 1, 1, 2))
+    return Project(ev, str(path), tuple(groups.values()), tuple(ev.operations))
+

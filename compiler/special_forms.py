@@ -1,0 +1,374 @@
+"""The special forms of the spec language: forms whose arguments are not simply evaluated."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pallet.errors import PalletError, Span
+from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Symbol, VectorForm,
+                                  show, span_of)
+from pallet.stevedore import ScriptForms
+
+
+def _args(form: ListForm, low: int, high: int | None, usage: str) -> tuple[Form, ...]:
+    args = form.items[1:]
+    if len(args) < low or (high is not None and len(args) > high):
+        raise PalletError(f"wrong number of arguments to {form.items[0]}; usage: {usage}", form.span)
+    return args
+
+
+def _truthy(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+@dataclass(eq=False)
+class PhaseFn:
+    """A phase: evaluated once per target node, it records actions."""
+
+    body: tuple[Form, ...]
+    env: Any
+    span: Span | None
+    name: str = "phase-fn"
+
+    def invoke(self, ev, args, form):
+        if ev.plan is None:
+            raise PalletError("a phase function runs only while a phase is planned for a node",
+                              span_of(form))
+        result = None
+        for f in self.body:
+            result = ev.eval(f, self.env)
+        return result
+
+    def describe(self) -> str:
+        return "a phase function"
+
+
+def _def(ev, form, env):
+    args = _args(form, 1, 3, "(def name value)")
+    name = args[0]
+    if not isinstance(name, Symbol):
+        raise PalletError(f"def needs a symbol, found {show(name)}", span_of(name))
+    value_form = args[-1] if len(args) > 1 else None
+    try:
+        value = ev.eval(value_form, env) if value_form is not None else None
+    except PalletError as exc:
+        if exc.message.startswith(f"unknown symbol {name.name!r}"):
+            raise PalletError(f"{name.name} refers to itself while it is being defined "
+                              "(a cycle, e.g. in :extends)", exc.span) from None
+        raise
+    if getattr(value, "name", None) in ("fn", "phase-fn"):
+        value.name = name.name  # so explain and errors can name it
+    (env.ns.env if env.ns else env).vars[name.name] = value
+    return value
+
+
+def _fn_from(ev, form, env, args, kind="fn", name="fn"):
+    from .evaluator import Fn
+    doc = None
+    if args and isinstance(args[0], Atom) and isinstance(args[0].value, str):
+        doc, args = args[0].value, args[1:]
+    if args and isinstance(args[0], MapForm):  # attr-map, ignored
+        args = args[1:]
+    if not args or not isinstance(args[0], VectorForm):
+        raise PalletError(f"{form.items[0]} needs a vector of arguments", span_of(args[0]) if args else form.span)
+    return Fn(name, args[0], tuple(args[1:]), env, form.span, doc, kind)
+
+
+def _defn(ev, form, env, kind="fn"):
+    args = _args(form, 2, None, f"({form.items[0]} name \"doc\"? [args] body...)")
+    name = args[0]
+    if not isinstance(name, Symbol):
+        raise PalletError(f"{form.items[0]} needs a name, found {show(name)}", span_of(name))
+    fn = _fn_from(ev, form, env, args[1:], kind, name.name)
+    target = env.ns.env if env.ns else env
+    target.vars[name.name] = fn
+    return fn
+
+
+def _def_crate_fn(ev, form, env):
+    return _defn(ev, form, env, kind="crate-fn")
+
+
+def _fn(ev, form, env):
+    args = _args(form, 1, None, "(fn [args] body...)")
+    name = "fn"
+    if isinstance(args[0], Symbol):
+        name, args = args[0].name, args[1:]
+    return _fn_from(ev, form, env, args, "fn", name)
+
+
+def _let(ev, form, env):
+    args = _args(form, 1, None, "(let [name value ...] body...)")
+    bindings = args[0]
+    if not isinstance(bindings, VectorForm) or len(bindings.items) % 2:
+        raise PalletError("let needs a vector of name/value pairs", span_of(bindings))
+    inner = env.child()
+    items = bindings.items
+    for i in range(0, len(items), 2):
+        ev.bind(items[i], ev.eval(items[i + 1], inner), inner)
+    return _body(ev, args[1:], inner)
+
+
+def _body(ev, forms, env):
+    result = None
+    for f in forms:
+        result = ev.eval(f, env)
+    return result
+
+
+def _if(ev, form, env):
+    args = _args(form, 2, 3, "(if test then else?)")
+    if _truthy(ev.eval(args[0], env)):
+        return ev.eval(args[1], env)
+    return ev.eval(args[2], env) if len(args) == 3 else None
+
+
+def _when(ev, form, env, negate=False):
+    args = _args(form, 1, None, f"({form.items[0]} test body...)")
+    if _truthy(ev.eval(args[0], env)) != negate:
+        return _body(ev, args[1:], env)
+    return None
+
+
+def _when_not(ev, form, env):
+    return _when(ev, form, env, negate=True)
+
+
+def _if_let(ev, form, env, is_when=False):
+    args = _args(form, 2, None if is_when else 3, f"({form.items[0]} [name value] ...)")
+    binding = args[0]
+    if not isinstance(binding, VectorForm) or len(binding.items) != 2:
+        raise PalletError(f"{form.items[0]} needs [name value]", span_of(binding))
+    value = ev.eval(binding.items[1], env)
+    if _truthy(value):
+        inner = env.child()
+        ev.bind(binding.items[0], value, inner)
+        return _body(ev, args[1:], inner) if is_when else ev.eval(args[1], inner)
+    return None if is_when or len(args) < 3 else ev.eval(args[2], env)
+
+
+def _when_let(ev, form, env):
+    return _if_let(ev, form, env, is_when=True)
+
+
+def _cond(ev, form, env):
+    args = form.items[1:]
+    if len(args) % 2:
+        raise PalletError("cond needs test/expression pairs", form.span)
+    for i in range(0, len(args), 2):
+        test = args[i]
+        if test == Keyword("else") or _truthy(ev.eval(test, env)):
+            return ev.eval(args[i + 1], env)
+    return None
+
+
+def _case(ev, form, env):
+    args = _args(form, 1, None, "(case x value expr ... default?)")
+    value = ev.eval(args[0], env)
+    clauses = args[1:]
+    for i in range(0, len(clauses) - 1, 2):
+        test = clauses[i]
+        candidates = ([ev.eval(t, env) if not isinstance(t, Symbol) else t for t in test.items]
+                      if isinstance(test, ListForm) else
+                      [ev.eval(test, env) if not isinstance(test, Symbol) else test])
+        if value in candidates:
+            return ev.eval(clauses[i + 1], env)
+    if len(clauses) % 2:
+        return ev.eval(clauses[-1], env)
+    raise PalletError(f"case: no clause matches {value!r}", form.span)
+
+
+def _do(ev, form, env):
+    return _body(ev, form.items[1:], env)
+
+
+def _for(ev, form, env, collect=True):
+    args = _args(form, 2 if collect else 1, None, f"({form.items[0]} [x coll ...] body)")
+    bindings = args[0]
+    if not isinstance(bindings, VectorForm) or len(bindings.items) % 2:
+        raise PalletError(f"{form.items[0]} needs a vector of name/collection pairs", span_of(bindings))
+    out: list[Any] = []
+
+    def walk(i, scope):
+        items = bindings.items
+        if i >= len(items):
+            out.append(_body(ev, args[1:], scope))
+            return
+        key, expr = items[i], items[i + 1]
+        if key == Keyword("when"):
+            if _truthy(ev.eval(expr, scope)):
+                walk(i + 2, scope)
+            return
+        if key == Keyword("let"):
+            inner = scope.child()
+            for j in range(0, len(expr.items), 2):
+                ev.bind(expr.items[j], ev.eval(expr.items[j + 1], inner), inner)
+            walk(i + 2, inner)
+            return
+        coll = ev.eval(expr, scope)
+        for item in _seq(coll):
+            inner = scope.child()
+            ev.bind(key, item, inner)
+            walk(i + 2, inner)
+
+    walk(0, env)
+    return tuple(out) if collect else None
+
+
+def _doseq(ev, form, env):
+    return _for(ev, form, env, collect=False)
+
+
+def _seq(coll):
+    if coll is None:
+        return ()
+    if isinstance(coll, dict):
+        return tuple(coll.items())
+    if isinstance(coll, (set, frozenset)):
+        return tuple(sorted(coll, key=repr))
+    if isinstance(coll, str):
+        return tuple(coll)
+    return tuple(coll)
+
+
+def _quote(ev, form, env):
+    args = _args(form, 1, 1, "(quote x)")
+    return _quoted(args[0])
+
+
+def _quoted(form):
+    if isinstance(form, Atom):
+        return form.value
+    if isinstance(form, (Symbol, Keyword)):
+        return form
+    if isinstance(form, MapForm):
+        return {_quoted(k): _quoted(v) for k, v in form.pairs}
+    if hasattr(form, "items"):
+        return tuple(_quoted(i) for i in form.items)
+    return form
+
+
+def _and(ev, form, env):
+    result: Any = True
+    for f in form.items[1:]:
+        result = ev.eval(f, env)
+        if not _truthy(result):
+            return result
+    return result
+
+
+def _or(ev, form, env):
+    result: Any = None
+    for f in form.items[1:]:
+        result = ev.eval(f, env)
+        if _truthy(result):
+            return result
+    return result
+
+
+def _thread(ev, form, env, last=False):
+    args = _args(form, 1, None, f"({form.items[0]} x forms...)")
+    acc = args[0]
+    for step in args[1:]:
+        if isinstance(step, ListForm):
+            items = (step.items + (acc,)) if last else (step.items[:1] + (acc,) + step.items[1:])
+        else:
+            items = (step, acc)
+        acc = ListForm(items, step.span)
+    return ev.eval(acc, env)
+
+
+def _thread_last(ev, form, env):
+    return _thread(ev, form, env, last=True)
+
+
+def _require(ev, form, env):
+    for spec in form.items[1:]:
+        spec_form = spec.items[1] if isinstance(spec, ListForm) and spec.items and spec.items[0] == Symbol("quote") else spec
+        _require_one(ev, spec_form, env)
+    return None
+
+
+def _require_one(ev, spec, env):
+    relative = env.ns.file if env.ns else None
+    if isinstance(spec, Atom) and isinstance(spec.value, str):
+        ev.require(spec.value, spec.span, relative)
+        return
+    if isinstance(spec, Symbol):
+        ev.require(spec.name, spec.span, relative)
+        return
+    if isinstance(spec, VectorForm) and spec.items:
+        head = spec.items[0]
+        name = head.name if isinstance(head, Symbol) else head.value if isinstance(head, Atom) else None
+        if name is None:
+            raise PalletError("require takes a namespace symbol or a file name", span_of(head))
+        ns = ev.require(name, spec.span, relative)
+        opts = spec.items[1:]
+        for i in range(0, len(opts) - 1, 2):
+            if opts[i] == Keyword("as") and isinstance(opts[i + 1], Symbol) and env.ns:
+                env.ns.aliases[opts[i + 1].name] = ns.name
+            elif opts[i] == Keyword("refer") and env.ns:
+                names = opts[i + 1]
+                refer = ns.env.vars.keys() if names == Keyword("all") else [s.name for s in names.items]
+                for n in refer:
+                    env.ns.env.vars[n] = ns.env.vars[n]
+        return
+    raise PalletError(f"cannot require {show(spec)}", span_of(spec))
+
+
+def _ns(ev, form, env):
+    for clause in form.items[2:]:
+        if isinstance(clause, ListForm) and clause.items and clause.items[0] == Keyword("require"):
+            for spec in clause.items[1:]:
+                _require_one(ev, spec, env)
+    return None
+
+
+def _script(ev, form, env):
+    return ScriptForms(tuple(form.items[1:]), ev.script_resolver(env))
+
+
+def _phase_fn(ev, form, env):
+    return PhaseFn(tuple(form.items[1:]), env, form.span)
+
+
+def _exec_script(ev, form, env):
+    """(exec-script body...) and (exec-checked-script "name" :creates p body...): the body is
+    script forms, as in Pallet; ~ reaches the spec values around it."""
+    checked = form.items[0].name == "exec-checked-script"
+    args = list(form.items[1:])
+    name = None
+    if checked or (args and not isinstance(args[0], ListForm)):
+        if not args:
+            raise PalletError(f"{form.items[0]} needs a name", form.span)
+        name = ev.eval(args.pop(0), env)
+        if not isinstance(name, str):
+            raise PalletError(f"{form.items[0]}: the name must be a string", form.span)
+    options = []
+    while len(args) >= 2 and isinstance(args[0], Keyword):
+        key, value_form = args.pop(0), args.pop(0)
+        if key.name not in ("creates", "unless"):
+            raise PalletError(f"{form.items[0]}: unknown option {key}; options: :creates :unless",
+                              key.span)
+        value = (ScriptForms((value_form,), ev.script_resolver(env)) if key.name == "unless"
+                 else ev.eval(value_form, env))
+        options.append((key.name, value))
+    body = ScriptForms(tuple(args), ev.script_resolver(env))
+    from .plan import record
+    return record(ev, form, form.items[0].name, (name, body), tuple(options),
+                  f"{form.items[0].name} {name}" if name else form.items[0].name)
+
+
+def _comment(ev, form, env):
+    return None
+
+
+SPECIAL_FORMS = {
+    "def": _def, "defn": _defn, "defn-": _defn, "fn": _fn, "let": _let, "if": _if,
+    "when": _when, "when-not": _when_not, "if-let": _if_let, "when-let": _when_let,
+    "cond": _cond, "case": _case, "do": _do, "for": _for, "doseq": _doseq, "quote": _quote,
+    "and": _and, "or": _or, "->": _thread, "->>": _thread_last, "require": _require,
+    "ns": _ns, "script": _script, "phase-fn": _phase_fn, "plan-fn": _phase_fn,
+    "def-crate-fn": _def_crate_fn, "defplan": _def_crate_fn,
+    "exec-script": _exec_script, "exec-checked-script": _exec_script, "comment": _comment,
+}

@@ -1,0 +1,66 @@
+"""What `compile`, `explain` and (later) `lift` share: load a spec, pick its targets, plan."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pallet.errors import PalletError
+
+
+def spec_options(fn):
+    """--nodes/--os/--phase/--path options, in one place for every command that plans."""
+    fn = click.option("--phase", "phases", multiple=True, metavar="P",
+                      help="A phase to compile (repeatable); default: the spec's converge/lift "
+                           "phases, else every phase the group defines.")(fn)
+    fn = click.option("--os", "os_spec", metavar="OS",
+                      help="Compile each group for this OS, e.g. debian-12 (no inventory).")(fn)
+    fn = click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
+                      help="A TOML inventory of existing servers ([[node]] entries).")(fn)
+    fn = click.option("--crate-path", "crate_path", multiple=True, metavar="DIR",
+                      type=click.Path(file_okay=False),
+                      help="A directory of .pallet crates to search first (repeatable; also "
+                           "PALLET_PATH, colon-separated).")(fn)
+    return fn
+
+
+def search_path(crate_path: tuple[str, ...]) -> tuple[Path, ...]:
+    import os
+    env = tuple(p for p in os.environ.get("PALLET_PATH", "").split(":") if p)
+    return tuple(Path(p) for p in (*crate_path, *env))
+
+
+def read_inventory(path: str):
+    from pallet.compiler.inventory import parse_inventory
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PalletError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PalletError(f"{path}: cannot read: {exc}") from None
+    return parse_inventory(text, path)
+
+
+def plan_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tuple[str, ...],
+              crate_path: tuple[str, ...] = ()):
+    """(project, nodes, plans) for a spec file."""
+    from pallet.compiler.project import load_project
+    if inventory and os_spec:
+        raise PalletError("give either --nodes or --os, not both")
+    project = load_project(spec, search_path(crate_path))
+    nodes = project.targets(read_inventory(inventory) if inventory else None, os_spec)
+    wanted = tuple(p.lstrip(":") for p in phases)
+    return project, nodes, project.plan(nodes, wanted)
+
+
+def local_file_reader(spec: str):
+    """`:local-file` and `:template` paths are relative to the spec file."""
+    base = Path(spec).resolve().parent
+
+    def read(name: str) -> bytes:
+        path = Path(name) if Path(name).is_absolute() else base / name
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise PalletError(f"{name}: cannot read: {exc.strerror}") from None
+    return read
