@@ -1,0 +1,63 @@
+"""Pytest plugin: real local Debian 12 nodes for end-to-end tests (`pallet.runtime.localnodes`).
+
+Loaded from tests/conftest.py via `pytest_plugins`. Tests that use the nodes carry the
+`nodes` marker (`pytest -m "not nodes"` leaves them out). Without root the node fixtures
+skip, saying why; as root (as in CI) they run, and a machine that cannot run nodes fails.
+The first use on a machine builds the cached root filesystem (about 40 s) during fixture
+setup, outside any test's own time.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from pallet.runtime.localnodes import LocalNode, LocalNodes, NodesUnavailable, _start_time, ensure_rootfs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "nodes: needs real local Debian nodes (root)")
+
+
+@pytest.fixture(scope="session")
+def local_nodes(tmp_path_factory: pytest.TempPathFactory) -> LocalNodes:
+    """A LocalNodes with a state directory of this session; every node is destroyed at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("local nodes need root (namespaces, overlayfs, chroot); CI runs as root")
+    manager = LocalNodes(tmp_path_factory.mktemp("local-nodes"))
+    try:
+        ensure_rootfs(manager.cache_dir)
+    except NodesUnavailable as e:
+        pytest.fail(f"root, but local nodes cannot run here: {e.message}")
+    made: list[LocalNode] = []
+    create_many = manager.create_many
+
+    def tracked(names, **options):       # remember every node, to prove none outlives us
+        nodes = create_many(names, **options)
+        made.extend(nodes)
+        return nodes
+
+    manager.create_many = tracked
+    yield manager
+    manager.destroy_all()       # by the pids each node.json keeps
+    left = [n.name for n in made if _start_time(n.init_pid) == n.start_time or Path(n.dir).exists()]
+    mounts = [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if str(manager.state_dir) in m]
+    assert not left and not mounts, f"local nodes left behind: {left} {mounts}"
+
+
+@pytest.fixture(scope="session")
+def debian_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
+    """Factory: `debian_nodes(3)` or `debian_nodes(1, network=False)` -> fresh running nodes.
+
+    Nodes get unique names (`n<call>-<i>`, also their hostnames) and last for the session.
+    """
+    calls = itertools.count(1)
+
+    def make(count: int = 1, *, network: bool = True, prefix: str | None = None) -> list[LocalNode]:
+        stem = prefix or f"n{next(calls)}"
+        return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)], network=network)
+
+    return make
