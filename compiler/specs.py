@@ -279,11 +279,28 @@ def _operation(ev, form, kind, target, *args):
         items = value if isinstance(value, (tuple, list)) else (value,)
         phases = tuple(_kw_name(p, index, "a phase") for p in items)
     op = Operation(kind, tuple(groups), phases, opts.get("compute", (None,))[0], span_of(form))
-    ev.operations.append(op)
+    _note(ev, op)
+    return op
+
+
+def _note(ev, op: Operation) -> None:
+    # Only the operations of the file being run count, not those of files it requires.
+    if not ev._loading:
+        ev.operations.append(op)
+
+
+def _create_cluster(ev, form, cluster, compute=None):
+    """The talk's (create-cluster cluster compute): converge every group to its :count."""
+    if not isinstance(cluster, ClusterSpec):
+        raise ArgError("create-cluster takes a cluster-spec", 0)
+    op = Operation("converge", tuple((g, g.count if g.count is not None else 1) for g in cluster.groups),
+                   (), compute, span_of(form))
+    _note(ev, op)
     return op
 
 
 SPEC_BUILTINS = {
+    "create-cluster": Builtin("create-cluster", _create_cluster, contextual=True),
     "node-spec": Builtin("node-spec", _node_spec),
     "server-spec": Builtin("server-spec", _server_spec, contextual=True),
     "group-spec": Builtin("group-spec", _group_spec, contextual=True),
