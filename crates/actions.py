@@ -1,0 +1,470 @@
+"""The core actions: a phase's Actions -> Stevedore forms calling the script functions of
+crates/core/*.pallet, and those forms -> one script with the status protocol.
+
+    rendered = render_actions(actions, target, read_file)   # forms, bundle files, library
+    text = compile_phase_script(rendered, target)           # bash, sh or PowerShell
+
+Every value a user wrote reaches the script as a form (an Atom), never as pasted source text,
+so the emitters quote it. The script prints `PALLET-ACTION <n> <ok|changed|failed> <label>`
+per action and `PALLET-SUMMARY ok=<n> changed=<n> failed=<n>` at the end (status.pallet).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Callable, Sequence
+
+from pallet.compiler.model import Action
+from pallet.errors import PalletError, Span
+from pallet.grammar.forms import Atom, Form, Keyword, ListForm, Symbol
+from pallet.grammar.reader import read
+from pallet.stevedore import ScriptForms, ScriptLibrary, Target, ast as A, emit
+from pallet.stevedore.library import library_from_forms
+from pallet.stevedore.lower import Lowering
+
+from . import action_content as content
+
+ReadFile = Callable[[str], bytes]
+
+
+@lru_cache(maxsize=1)
+def core_library() -> ScriptLibrary:
+    """The script functions of crates/core/*.pallet, read once."""
+    folder = resources.files("pallet.crates").joinpath("core")
+    forms: list[Form] = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".pallet"):
+            forms += read(entry.read_text(encoding="utf-8"), f"crates/core/{entry.name}")
+    return library_from_forms(forms)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action block of the script: one status line."""
+
+    number: int
+    label: str
+    where: str                       # "file:line:col" of the action in the spec
+    forms: tuple[Form, ...]          # between (pallet-begin ...) and (pallet-end)
+    sources: tuple[str, ...] = ()    # every spec location gathered into this step
+
+
+@dataclass(frozen=True)
+class RenderedPhase:
+    steps: tuple[Step, ...]
+    files: tuple[tuple[str, bytes], ...]   # ("files/<sha256>", content), first use first
+    library: ScriptLibrary = field(compare=False, repr=False)
+    # The script bodies of exec-script actions, reached from the forms as ~name.
+    bodies: tuple[tuple[str, ScriptForms], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def forms(self) -> tuple[Form, ...]:
+        """The whole script as forms, in order."""
+        out: list[Form] = [_call("pallet-start")]
+        for step in self.steps:
+            out += [_begin(step), *step.forms, _call("pallet-end")]
+        return tuple(out + [_call("pallet-finish", 0)])
+
+
+def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFile,
+                   library: ScriptLibrary | None = None) -> RenderedPhase:
+    r = _Renderer(target, read_file, library or core_library())
+    for item in _gather_packages(actions):
+        if isinstance(item, _PackageStep):
+            r.package_step(item)
+        else:
+            r.action(item)
+    return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()))
+
+
+def compile_phase_script(rendered: RenderedPhase, target: Target) -> str:
+    bodies = dict(rendered.bodies)
+
+    def resolve(form: Form) -> object:
+        if isinstance(form, Symbol) and form.name in bodies:
+            return bodies[form.name]
+        raise PalletError(f"internal: no value for ~{form}", getattr(form, "span", None))
+
+    lowering = Lowering(target, rendered.library, resolve)
+    powershell = target.shell == "powershell"
+    stmts: list[A.Stmt] = [lowering.block([_call("pallet-start")])]
+    if powershell:  # the shells stop through their EXIT trap; PowerShell through catch
+        stmts.append(A.Raw("try {"))
+    for step in rendered.steps:
+        stmts += [A.Raw(""), A.Comment(f"{step.where} {step.label}")]
+        if len(step.sources) > 1:
+            stmts.append(A.Comment("gathered from " + ", ".join(step.sources)))
+        stmts.append(lowering.block([_begin(step), *step.forms, _call("pallet-end")]))
+    stmts += [A.Raw(""), lowering.block([_call("pallet-finish", 0)])]
+    if powershell:
+        stmts.append(A.Raw('} catch {\n    pallet_finish "$_"\n}'))
+    return emit(A.Script(tuple(lowering.functions.values()), A.Block(tuple(stmts))), target.shell)
+
+
+# ---- forms -----------------------------------------------------------------------------
+
+
+def _word(value: Any) -> Atom:
+    """A value as one literal word: "" for absent, "true" for a set flag."""
+    if value is None or value is False:
+        return Atom("")
+    if value is True:
+        return Atom("true")
+    if isinstance(value, (Keyword, Symbol)):
+        return Atom(value.name)
+    return Atom(str(value))
+
+
+def _call(fn: str, *args: Any, span: Span | None = None) -> ListForm:
+    return ListForm((Symbol(fn, span), *(a if isinstance(a, ListForm) else _word(a) for a in args)),
+                    span)
+
+
+def _begin(step: Step) -> ListForm:
+    return _call("pallet-begin", step.number, step.label, step.where)
+
+
+def _one_line(text: str) -> str:
+    """Labels are one line of the status protocol: control characters become spaces."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+
+
+# ---- options -----------------------------------------------------------------------------
+
+
+def _name(value: Any) -> Any:
+    return value.name if isinstance(value, (Keyword, Symbol)) else value
+
+
+def _options(action: Action, allowed: Sequence[str]) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for key, value in action.options:
+        key = _name(key)
+        if key not in allowed:
+            raise PalletError(f"{action.kind} has no option :{key}; its options are "
+                              + " ".join(":" + a for a in allowed), action.span)
+        opts[key] = _name(value) if isinstance(value, (Keyword, Symbol)) else value
+    return opts
+
+
+def _choice(action: Action, opts: dict, name: str, choices: Sequence[str], default: str) -> str:
+    value = opts.get(name) or default
+    if value not in choices:
+        raise PalletError(f"{action.kind} :{name} must be one of "
+                          + " ".join(":" + c for c in choices) + f", not {value!r}", action.span)
+    return value
+
+
+def _string(action: Action, value: Any, what: str) -> str:
+    if isinstance(value, (Keyword, Symbol)):
+        return value.name
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise PalletError(f"{action.kind}: {what} must be a non-empty string, not {value!r}",
+                          action.span)
+    return str(value)
+
+
+def _args(action: Action, count: int, usage: str) -> tuple[Any, ...]:
+    if len(action.args) != count:
+        raise PalletError(f"{action.kind} takes {count} argument{'s' * (count != 1)}, "
+                          f"got {len(action.args)}; usage: {usage}", action.span)
+    return action.args
+
+
+def _mode(action: Action, value: Any) -> str:
+    """:mode 644, "0644" or "u=rw..." is not accepted: octal digits, as stat prints them."""
+    if value is None:
+        return ""
+    text = str(value)
+    if isinstance(value, bool) or not re.fullmatch(r"0*[0-7]{1,4}", text):
+        raise PalletError(f"{action.kind} :mode must be octal digits such as 644 or \"0755\", "
+                          f"not {value!r}", action.span)
+    return text.lstrip("0") or "0"
+
+
+def _owner(action: Action, opts: dict, name: str) -> str:
+    value = opts.get(name)
+    return "" if value is None else _string(action, value, f":{name}")
+
+
+# ---- package gathering ---------------------------------------------------------------------
+
+_PACKAGE_KINDS = ("package", "packages")
+_MOVED_BEFORE_PACKAGES = ("package-source", "package-manager")
+
+
+@dataclass
+class _PackageStep:
+    actions: list[Action]
+
+
+def _gather_packages(actions: Sequence[Action]) -> list:
+    """All package actions of the phase as one step where the first one was; sources and
+    package-manager updates written after it move before it (Pallet's ordering)."""
+    out: list = []
+    step: _PackageStep | None = None
+    for action in actions:
+        if action.kind in _PACKAGE_KINDS:
+            if step is None:
+                step = _PackageStep([])
+                out.append(step)
+            step.actions.append(action)
+        elif step is not None and action.kind in _MOVED_BEFORE_PACKAGES:
+            out.insert(out.index(step), action)
+        else:
+            out.append(action)
+    return out
+
+
+class _Renderer:
+    def __init__(self, target: Target, read_file: ReadFile, library: ScriptLibrary):
+        self.target = target
+        self.read_file = read_file
+        self.library = library
+        self.powershell = target.shell == "powershell"
+        self.steps: list[Step] = []
+        self.files: dict[str, bytes] = {}
+        self.bodies: dict[str, ScriptForms] = {}
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def add_step(self, action: Action, forms: list[Form], label: str | None = None,
+                 sources: tuple[str, ...] = ()) -> None:
+        for form in forms:
+            self.require(form, action)
+        label = _one_line(label or action.label or _default_label(action))
+        self.steps.append(Step(len(self.steps) + 1, label, _where(action.span), tuple(forms),
+                               sources))
+
+    def require(self, form: Form, action: Action) -> None:
+        """The target must have a real implementation of every function the step calls
+        (`:default` ones are POSIX shell, so they do not serve PowerShell)."""
+        head = form.items[0] if isinstance(form, ListForm) and form.items else None
+        if not isinstance(head, Symbol) or head.name not in self.library.functions:
+            return
+        try:
+            impl = self.library.select(head.name, self.target, action.span)
+        except PalletError:
+            impl = None
+        if impl is None or (self.powershell and not impl.specialisers):
+            raise PalletError(f"{action.kind} is not available for {self.target.describe()}",
+                              action.span)
+
+    def refuse(self, action: Action, what: str) -> None:
+        raise PalletError(f"{action.kind}: {what} is not available for "
+                          f"{self.target.describe()}", action.span)
+
+    def carry(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        self.files.setdefault(f"files/{sha}", data)
+        return sha
+
+    def action(self, action: Action) -> None:
+        method = _ACTIONS.get(action.kind)
+        if method is None:
+            raise PalletError(f"unknown action {action.kind!r}; the core actions are "
+                              + ", ".join(sorted([*_ACTIONS, *_PACKAGE_KINDS])), action.span)
+        method(self, action)
+
+    # ---- files -----------------------------------------------------------------------------
+
+    def posix_attrs(self, action: Action, opts: dict) -> tuple[str, str, str]:
+        owner, group, mode = _owner(action, opts, "owner"), _owner(action, opts, "group"), \
+            _mode(action, opts.get("mode"))
+        if self.powershell and (group or mode):
+            self.refuse(action, ":group and :mode (Windows has owners and ACLs)")
+        return owner, group, mode
+
+    def file(self, action: Action) -> None:
+        (path,) = _args(action, 1, "(file path & options)")
+        opts = _options(action, ("owner", "group", "mode", "action"))
+        kind = _choice(action, opts, "action", ("create", "delete", "touch"), "create")
+        owner, group, mode = self.posix_attrs(action, opts)
+        self.add_step(action, [_call("pallet-file", _string(action, path, "the path"), kind,
+                                     owner, group, mode, span=action.span)])
+
+    def directory(self, action: Action) -> None:
+        (path,) = _args(action, 1, "(directory path & options)")
+        opts = _options(action, ("owner", "group", "mode", "recursive", "action"))
+        kind = _choice(action, opts, "action", ("create", "delete"), "create")
+        owner, group, mode = self.posix_attrs(action, opts)
+        if self.powershell and opts.get("recursive"):
+            self.refuse(action, ":recursive")
+        self.add_step(action, [_call("pallet-directory", _string(action, path, "the path"), kind,
+                                     owner, group, mode, bool(opts.get("recursive")),
+                                     span=action.span)])
+
+    def symbolic_link(self, action: Action) -> None:
+        source, name = _args(action, 2, "(symbolic-link from name & options)")
+        opts = _options(action, ("owner", "group", "force"))
+        self.add_step(action, [_call("pallet-symbolic-link", _string(action, source, "from"),
+                                     _string(action, name, "the link name"),
+                                     _owner(action, opts, "owner"), _owner(action, opts, "group"),
+                                     bool(opts.get("force")), span=action.span)])
+
+    def remote_file(self, action: Action) -> None:
+        (path,) = _args(action, 1, "(remote-file path & options)")
+        opts = _options(action, ("content", "local-file", "template", "values", "url", "sha256",
+                                 "owner", "group", "mode"))
+        owner, group, mode = self.posix_attrs(action, opts)
+        data, url, sha = content.remote_file_content(action, opts, self.read_file)
+        if data is not None:
+            sha = self.carry(data)
+        self.add_step(action, [_call("pallet-remote-file", _string(action, path, "the path"), sha,
+                                     url, owner, group, mode, span=action.span)])
+
+    def sed(self, action: Action) -> None:
+        path, replacements = _args(action, 2, '(sed path {"regex" "replacement" ...})')
+        _options(action, ())
+        words = content.sed_expressions(action, replacements)
+        self.add_step(action, [_call("pallet-sed", _string(action, path, "the path"), *words,
+                                     span=action.span)])
+
+    # ---- exec ------------------------------------------------------------------------------
+
+    def exec_script(self, action: Action) -> None:
+        opts = _options(action, ("creates", "unless"))
+        names = [a for a in action.args if isinstance(a, str)]
+        scripts = [a for a in action.args if isinstance(a, ScriptForms)]
+        if len(names) + len(scripts) != len(action.args) or len(names) > 1:
+            raise PalletError(f"{action.kind} takes an optional name and script forms",
+                              action.span)
+        body: list[Form] = []
+        for script in scripts:
+            key = f"pallet-body-{len(self.bodies) + 1}"
+            self.bodies[key] = script
+            body.append(ListForm((Symbol("unquote"), Symbol(key)), action.span))
+        body.append(_call("pallet-changed"))
+        skip: list[Form] = []
+        if opts.get("creates") is not None:
+            skip.append(ListForm((Symbol("file-exists?"),
+                                  _word(_string(action, opts["creates"], ":creates"))), action.span))
+        unless = opts.get("unless")
+        if unless is not None:
+            if not isinstance(unless, ScriptForms):
+                raise PalletError(f"{action.kind} :unless takes a script test, such as "
+                                  "(script (file-exists? \"/etc/x\"))", action.span)
+            key = f"pallet-body-{len(self.bodies) + 1}"
+            self.bodies[key] = unless
+            skip.append(ListForm((Symbol("unquote"), Symbol(key)), action.span))
+        if skip:
+            test = skip[0] if len(skip) == 1 else ListForm((Symbol("or"), *skip), action.span)
+            forms: list[Form] = [ListForm((Symbol("when-not"), test, *body), action.span)]
+        else:
+            forms = body
+        label = action.label or (f"{action.kind} {names[0]}" if names else action.kind)
+        self.add_step(action, forms, label)
+
+    # ---- users, groups, services ---------------------------------------------------------
+
+    def user(self, action: Action) -> None:
+        (name,) = _args(action, 1, "(user name & options)")
+        opts = _options(action, ("home", "shell", "system", "create-home", "groups", "comment"))
+        if self.powershell:
+            for unsupported in ("home", "shell", "system", "create-home"):
+                if opts.get(unsupported) is not None:
+                    self.refuse(action, f":{unsupported}")
+        groups = opts.get("groups") or ()
+        if isinstance(groups, str):
+            groups = [g for g in groups.split(",") if g]
+        elif isinstance(groups, (set, frozenset)):  # a set: sorted, so output is reproducible
+            groups = sorted(groups, key=str)
+        create_home = opts.get("create-home")
+        self.add_step(action, [_call(
+            "pallet-user", _string(action, name, "the user name"), opts.get("home"),
+            opts.get("shell"), bool(opts.get("system")),
+            "" if create_home is None else ("true" if create_home else "false"),
+            opts.get("comment"), *(_string(action, g, "a group") for g in groups),
+            span=action.span)])
+
+    def group(self, action: Action) -> None:
+        (name,) = _args(action, 1, "(group name & options)")
+        opts = _options(action, ("system",))
+        if self.powershell and opts.get("system"):
+            self.refuse(action, ":system")
+        self.add_step(action, [_call("pallet-group", _string(action, name, "the group name"),
+                                     bool(opts.get("system")), span=action.span)])
+
+    def service(self, action: Action) -> None:
+        (name,) = _args(action, 1, "(service name :action :start)")
+        opts = _options(action, ("action",))
+        verb = _choice(action, opts, "action",
+                       ("start", "stop", "restart", "reload", "enable", "disable"), "start")
+        if self.powershell and verb == "reload":
+            self.refuse(action, ":reload")
+        self.add_step(action, [_call("pallet-service", _string(action, name, "the service name"),
+                                     verb, span=action.span)])
+
+    # ---- packages ----------------------------------------------------------------------------
+
+    def package_step(self, step: _PackageStep) -> None:
+        installs, removes = content.gather_packages(step.actions, self.target)
+        first = step.actions[0]
+        if self.target.packager == "pacman" and any(v for _, v in installs):
+            self.refuse(first, "a :version pin (pacman installs the repository's version)")
+        forms: list[Form] = []
+        if self.powershell:
+            forms += [_call("pallet-choco-remove", n, span=first.span) for n in removes]
+            forms += [_call("pallet-choco-install", n, v, span=first.span) for n, v in installs]
+        else:
+            if removes:
+                forms.append(_call("pallet-package-remove", *removes, span=first.span))
+            if installs:
+                forms.append(_call("pallet-package-install", *(w for pair in installs for w in pair),
+                                   span=first.span))
+        label = " ".join(["packages", *(n for n, _ in installs)]
+                         + (["remove", *removes] if removes else []))
+        sources = tuple(_where(a.span) for a in step.actions)
+        if forms:
+            self.add_step(first, forms, label, sources)
+        if not self.powershell:  # the packager's functions, used inside the step
+            for fn in ("pallet-package-installed", "pallet-package-add"):
+                self.require(_call(fn), first)
+
+    def package_manager(self, action: Action) -> None:
+        (verb,) = _args(action, 1, "(package-manager :update)")
+        if _name(verb) != "update":
+            raise PalletError(f"package-manager knows :update, not {verb!r}", action.span)
+        _options(action, ())
+        # Refreshing the package index changes no configuration: it reports ok.
+        self.add_step(action, [_call("pallet-package-update", span=action.span)],
+                      "package-manager update")
+
+    def package_source(self, action: Action) -> None:
+        (name,) = _args(action, 1, "(package-source name :apt {...})")
+        opts = _options(action, ("apt", "aptitude", "yum", "dnf", "zypper", "apk"))
+        name = _string(action, name, "the source name")
+        source = content.package_source(action, name, opts, self.target)
+        if source.line is not None:
+            forms = [_call("pallet-package-source-line", source.path, source.line,
+                           span=action.span)]
+        else:
+            sha = self.carry(source.data)
+            forms = [_call("pallet-package-source", source.path, sha, source.key_url,
+                           source.key_path, span=action.span)]
+        self.require(_call("pallet-package-update"), action)
+        self.add_step(action, forms)
+
+
+_ACTIONS: dict[str, Callable[[_Renderer, Action], None]] = {
+    "file": _Renderer.file, "directory": _Renderer.directory,
+    "symbolic-link": _Renderer.symbolic_link, "remote-file": _Renderer.remote_file,
+    "sed": _Renderer.sed, "exec-script": _Renderer.exec_script,
+    "exec-checked-script": _Renderer.exec_script, "user": _Renderer.user,
+    "group": _Renderer.group, "service": _Renderer.service,
+    "package-manager": _Renderer.package_manager, "package-source": _Renderer.package_source,
+}
+
+
+def _where(span: Span | None) -> str:
+    return str(span) if span is not None else "<unknown>"
+
+
+def _default_label(action: Action) -> str:
+    first = action.args[0] if action.args else ""
+    if isinstance(first, (str, int, Keyword, Symbol)):
+        return f"{action.kind} {_name(first)}"
+    return action.kind
