@@ -1,0 +1,408 @@
+"""The core actions, run for real: scripts rendered for debian-12 run with bash and dash against
+a temporary directory, twice (the second run must change nothing), and every OS family's
+scripts pass shellcheck (or the PowerShell parser)."""
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pallet.checks import format_findings, parse_powershell, shellcheck
+from pallet.compiler.model import Action
+from pallet.crates.actions import compile_phase_script, core_library, render_actions
+from pallet.errors import PalletError, Source, Span
+from pallet.grammar.forms import Keyword
+from pallet.grammar.reader import read
+from pallet.stevedore import ScriptForms, target_for
+from pallet.stevedore.lower import literal_resolver
+
+SPEC = Source("spec.pallet", "\n".join(f"(action-{n})" for n in range(1, 60)))
+EXE = {"bash": "bash", "sh": "dash"}
+ACTION_LINE = re.compile(r"PALLET-ACTION (\d+) (ok|changed|failed) (.*)\Z")
+
+
+def at(line: int) -> Span:
+    return Span(SPEC, line, 1)
+
+
+def script(text: str, **values) -> ScriptForms:
+    """Script forms; `~name` reaches `values`, as spec code's values would."""
+    def resolve(form):
+        return values[form.name] if getattr(form, "name", None) in values else literal_resolver(form)
+    return ScriptForms(read(text, "body.pallet"), resolve)
+
+
+def act(kind: str, *args, line: int = 1, label: str = "", **options) -> Action:
+    opts = tuple((k.replace("_", "-"), v) for k, v in options.items())
+    first = args[0] if args and isinstance(args[0], str) else ""
+    return Action(kind, args, opts, at(line), label or f"{kind} {first}".strip())
+
+
+def local_files(root: Path):
+    def read_file(path: str) -> bytes:
+        return (root / path).read_bytes()
+    return read_file
+
+
+def bundle(actions, shell: str, bundle_dir: Path, read_file=None, os_name: str = "debian-12"):
+    target = target_for(os_name, shell)
+    rendered = render_actions(actions, target, read_file or (lambda p: b""))
+    text = compile_phase_script(rendered, target)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    (bundle_dir / "run.sh").write_text(text)
+    for name, data in rendered.files:
+        (bundle_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (bundle_dir / name).write_bytes(data)
+    return rendered, text
+
+
+def run(shell: str, bundle_dir: Path, cwd: Path) -> tuple[int, list[tuple[int, str, str]], str, str]:
+    """Run the bundle from another directory (it finds its files from $0)."""
+    proc = subprocess.run([EXE[shell], str(bundle_dir / "run.sh")], capture_output=True, text=True,
+                          cwd=cwd, timeout=60,
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"})
+    statuses = [(int(m[1]), m[2], m[3]) for line in proc.stdout.splitlines()
+                if (m := ACTION_LINE.match(line))]
+    summary = [line for line in proc.stdout.splitlines() if line.startswith("PALLET-SUMMARY ")]
+    assert len(summary) == 1, proc.stdout + proc.stderr
+    return proc.returncode, statuses, summary[0], proc.stderr
+
+
+def leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob(".pallet.*")]
+
+
+# ---- running the scripts -----------------------------------------------------------------
+
+
+@pytest.fixture(params=["bash", "sh"])
+def shell(request):
+    return request.param
+
+
+def file_actions(root: Path) -> list[Action]:
+    # A name with a space, quotes and a dollar: no value may be split or expanded.
+    odd = root / "odd $HOME 'dir'"
+    me = getpass.getuser()
+    (root / "local.conf").write_bytes(b"from a local file\n")
+    (root / "motd.j2").write_text("Welcome to {{ host }}\n{% for p in ports %}port {{ p }}\n{% endfor %}")
+    (root / "edit.conf").write_text("port=80\nname=x\n")
+    return [
+        act("directory", str(odd), mode=750, line=3),
+        act("file", str(odd / "empty"), owner=me, mode="0640", line=4),
+        act("directory", str(root / "tree" / "deep"), line=5),
+        act("symbolic-link", str(odd / "empty"), str(root / "link"), line=6),
+        act("remote-file", str(root / "content.txt"), content="line 1\n$x 'q' \"d\"\n", mode=600,
+            line=7),
+        act("remote-file", str(odd / "copy.conf"), local_file="local.conf", line=8),
+        act("remote-file", str(root / "motd"), template="motd.j2",
+            values={Keyword("host"): "web-1", Keyword("ports"): (80, 443)}, line=9),
+        act("sed", str(root / "edit.conf"), {"^port=[0-9]+$": "port=8080"}, line=10),
+        act("exec-script", script("(touch ~p)", p=str(root / "created")),
+            creates=str(root / "created"), line=11),
+        act("exec-checked-script", "marker", script('(printf "ran\\n" >> ~p)', p=str(root / "ran")),
+            unless=script("(file-exists? ~p)", p=str(root / "ran")), line=12),
+    ]
+
+
+def test_first_run_changes_everything_second_run_nothing(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    actions = file_actions(root)
+    bundle(actions, shell, tmp_path / "bundle", local_files(root))
+
+    code, statuses, summary, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0, err
+    assert [(n, s) for n, s, _ in statuses] == [(n, "changed") for n in range(1, len(actions) + 1)]
+    assert [label for _, _, label in statuses] == [a.label for a in actions]
+    assert summary == f"PALLET-SUMMARY ok=0 changed={len(actions)} failed=0"
+
+    odd = root / "odd $HOME 'dir'"
+    assert oct((odd).stat().st_mode & 0o7777) == "0o750"
+    assert oct((odd / "empty").stat().st_mode & 0o7777) == "0o640"
+    assert (root / "tree" / "deep").is_dir()
+    assert os.readlink(root / "link") == str(odd / "empty")
+    assert (root / "content.txt").read_text() == "line 1\n$x 'q' \"d\"\n"
+    assert oct((root / "content.txt").stat().st_mode & 0o7777) == "0o600"
+    assert (odd / "copy.conf").read_bytes() == b"from a local file\n"
+    assert (root / "motd").read_text() == "Welcome to web-1\nport 80\nport 443\n"
+    assert (root / "edit.conf").read_text() == "port=8080\nname=x\n"
+    assert (root / "created").exists() and (root / "ran").read_text() == "ran\n"
+    assert leftovers(root) == []
+
+    code, statuses, summary, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0, err
+    assert [(n, s) for n, s, _ in statuses] == [(n, "ok") for n in range(1, len(actions) + 1)]
+    assert summary == f"PALLET-SUMMARY ok={len(actions)} changed=0 failed=0"
+    assert (root / "ran").read_text() == "ran\n"
+    assert leftovers(root) == []
+
+
+def test_changes_on_the_node_are_put_right(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    actions = file_actions(root)
+    bundle(actions, shell, tmp_path / "bundle", local_files(root))
+    assert run(shell, tmp_path / "bundle", root)[0] == 0
+    # Drift: content edited, mode changed, link repointed, line reverted.
+    (root / "content.txt").write_text("edited\n")
+    os.chmod(root / "odd $HOME 'dir'" / "empty", 0o600)
+    os.remove(root / "link")
+    os.symlink("/elsewhere", root / "link")
+    (root / "edit.conf").write_text("port=81\nname=x\n")
+    code, statuses, summary, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0, err
+    changed = {n for n, s, _ in statuses if s == "changed"}
+    assert changed == {2, 4, 5, 8}, statuses
+    assert (root / "content.txt").read_text() == "line 1\n$x 'q' \"d\"\n"
+    assert os.readlink(root / "link") == str(root / "odd $HOME 'dir'" / "empty")
+    assert (root / "edit.conf").read_text() == "port=8080\nname=x\n"
+
+
+def test_delete_and_touch(tmp_path, shell):
+    root = tmp_path / "root"
+    (root / "gone-dir" / "sub").mkdir(parents=True)
+    (root / "gone").write_text("x")
+    actions = [act("file", str(root / "gone"), action=Keyword("delete")),
+               act("directory", str(root / "gone-dir"), action=Keyword("delete")),
+               act("file", str(root / "stamp"), action=Keyword("touch"))]
+    bundle(actions, shell, tmp_path / "bundle")
+    _, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert [s for _, s, _ in statuses] == ["changed"] * 3
+    assert not (root / "gone").exists() and not (root / "gone-dir").exists()
+    _, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert [s for _, s, _ in statuses] == ["ok", "ok", "changed"]  # touch always touches
+
+
+def test_sed_acts_only_when_a_line_matches(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    conf = root / "app.conf"
+    conf.write_text("a=1\nb=2\n")
+    os.chmod(conf, 0o604)
+    actions = [act("sed", str(conf), {"^c=.*": "c=3"}, line=2),
+               act("sed", str(conf), {"^a=(.*)$": "a=\\1\\1", "/": "|"}, line=3)]
+    bundle(actions, shell, tmp_path / "bundle")
+    _, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert [s for _, s, _ in statuses] == ["ok", "changed"]
+    assert conf.read_text() == "a=11\nb=2\n"
+    assert oct(conf.stat().st_mode & 0o7777) == "0o604"  # the file keeps its mode
+    assert leftovers(root) == []
+
+
+def test_failing_checked_script_stops_with_its_label_and_location(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    actions = [act("file", str(root / "first"), line=2),
+               act("exec-checked-script", "break things",
+                   script('(println "about to fail") (false) (touch ~p)', p=str(root / "never")),
+                   line=7, label="exec-checked-script break things"),
+               act("file", str(root / "after"), line=9)]
+    _, text = bundle(actions, shell, tmp_path / "bundle")
+    assert "# spec.pallet:7:1 exec-checked-script break things" in text
+    code, statuses, summary, err = run(shell, tmp_path / "bundle", root)
+    assert code != 0
+    assert statuses == [(1, "changed", "file " + str(root / "first")),
+                        (2, "failed", "exec-checked-script break things")]
+    assert summary == "PALLET-SUMMARY ok=0 changed=1 failed=1"
+    assert "spec.pallet:7:1: action 2 failed (exit status 1): exec-checked-script break things" in err
+    assert not (root / "never").exists() and not (root / "after").exists()
+
+
+def test_failed_remote_file_leaves_no_temporary_file(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    rendered, _ = bundle([act("remote-file", str(root / "f"), content="data\n")], shell,
+                         tmp_path / "bundle")
+    (tmp_path / "bundle" / rendered.files[0][0]).unlink()  # the copy into the temp file fails
+    code, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert code != 0 and statuses[0][1] == "failed"
+    assert leftovers(root) == [] and not (root / "f").exists()
+
+
+def test_exit_zero_inside_an_action_is_not_success(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle([act("exec-script", script("(exit 0)")), act("file", str(root / "x"))], shell,
+           tmp_path / "bundle")
+    code, statuses, summary, _ = run(shell, tmp_path / "bundle", root)
+    assert code != 0 and statuses == [(1, "failed", "exec-script")]
+    assert summary.endswith("failed=1")
+
+
+# ---- what the compiler refuses ----------------------------------------------------------------
+
+
+def test_bundle_files_are_named_by_checksum_and_carried_once(tmp_path):
+    actions = [act("remote-file", "/a", content="same\n"), act("remote-file", "/b", content="same\n")]
+    rendered = render_actions(actions, target_for("debian-12"), lambda p: b"")
+    assert rendered.files == (("files/" + hashlib.sha256(b"same\n").hexdigest(), b"same\n"),)
+
+
+@pytest.mark.parametrize("action, message", [
+    (act("remote-file", "/x", url="http://example.invalid/x"), ":sha256"),
+    (act("remote-file", "/x", content="a", template="t"), "exactly one of"),
+    (act("file", "/x", mode="rwx"), "octal"),
+    (act("file", "/x", colour="red"), "no option :colour"),
+    (act("service", "ssh", action=Keyword("bounce")), ":action must be one of"),
+    (act("frobnicate", "x"), "unknown action"),
+])
+def test_bad_actions_are_located_errors(action, message):
+    with pytest.raises(PalletError) as info:
+        render_actions([action], target_for("debian-12"), lambda p: b"")
+    assert message in info.value.message and info.value.span == action.span
+
+
+def test_template_errors_name_the_template_line_and_the_action(tmp_path):
+    (tmp_path / "t.j2").write_text("ok\n{{ missing }}\n")
+    action = act("remote-file", "/x", template="t.j2", values={}, line=5)
+    with pytest.raises(PalletError) as info:
+        render_actions([action], target_for("debian-12"), local_files(tmp_path))
+    assert str(info.value.span) == "spec.pallet:5:1"
+    assert "t.j2:2" in info.value.message and "missing" in info.value.message
+    (tmp_path / "t.j2").write_text("{% if %}\n")
+    with pytest.raises(PalletError, match="t.j2:1"):
+        render_actions([action], target_for("debian-12"), local_files(tmp_path))
+
+
+@pytest.mark.parametrize("os_name, action", [
+    ("windows", act("sed", "C:/x", {"a": "b"})),
+    ("windows", act("symbolic-link", "C:/a", "C:/b")),
+    ("windows", act("file", "C:/x", mode=644)),
+    ("windows", act("user", "bob", shell="/bin/sh")),
+    ("windows", act("service", "w3svc", action=Keyword("reload"))),
+    ("arch", act("package", "curl", version="8.0")),
+    ("arch", act("package-source", "extra", apt={Keyword("url"): "http://x"})),
+])
+def test_what_an_os_cannot_serve_is_a_compile_error(os_name, action):
+    shell = "powershell" if os_name == "windows" else "bash"
+    with pytest.raises(PalletError) as info:
+        render_actions([action], target_for(os_name, shell), lambda p: b"")
+    assert info.value.span == action.span and "not available" in info.value.message
+
+
+# ---- packages -----------------------------------------------------------------------------------
+
+
+def test_packages_of_a_phase_are_one_step_where_the_first_was():
+    actions = [act("file", "/a", line=1),
+               act("package", "curl", line=2),
+               act("directory", "/d", line=3),
+               act("packages", ("git", "curl"), line=4),
+               act("package", "nano", action=Keyword("remove"), line=5),
+               act("package-source", "extra", line=6,
+                   apt={Keyword("url"): "http://deb.example.org/debian",
+                        Keyword("key-url"): "http://deb.example.org/key.gpg"}),
+               act("package", "vim", version="2:9.0", line=7)]
+    target = target_for("debian-12")
+    rendered = render_actions(actions, target, lambda p: b"")
+    assert [s.label for s in rendered.steps] == [
+        "file /a", "package-source extra", "packages curl git vim remove nano", "directory /d"]
+    step = rendered.steps[2]
+    assert step.where == "spec.pallet:2:1"
+    assert step.sources == ("spec.pallet:2:1", "spec.pallet:4:1", "spec.pallet:5:1",
+                            "spec.pallet:7:1")
+    text = compile_phase_script(rendered, target)
+    assert "pallet_package_install curl '' git '' vim 2:9.0\n" in text
+    assert "pallet_package_remove nano\n" in text
+    assert text.count("apt-get install") == 1
+    assert rendered.files == ((
+        "files/" + hashlib.sha256(
+            b"deb [signed-by=/etc/apt/keyrings/extra.gpg] http://deb.example.org/debian "
+            b"bookworm main\n").hexdigest(),
+        b"deb [signed-by=/etc/apt/keyrings/extra.gpg] http://deb.example.org/debian "
+        b"bookworm main\n"),)
+
+
+def test_packages_per_packager():
+    actions = [act("packages", apt=("apache2",), yum=("httpd",), line=1)]
+    for os_name, expected in (("debian-12", "apache2"), ("rocky-9", "httpd"),
+                              ("alpine-3.20", None)):
+        rendered = render_actions(actions, target_for(os_name), lambda p: b"")
+        labels = [s.label for s in rendered.steps]
+        assert labels == ([f"packages {expected}"] if expected else [])
+
+
+# ---- every OS family: shellcheck-clean, PowerShell parses ----------------------------------
+
+
+def every_action(os_name: str) -> list[Action]:
+    windows = os_name == "windows"
+    body = script('(println "configured") (var x "a b") (println @x)')
+    actions = [
+        act("file", "/etc/app.conf", owner="app", **({} if windows else {"group": "app", "mode": 640})),
+        act("directory", "/srv/app", owner="app", **({} if windows else {"mode": 750, "recursive": True})),
+        act("remote-file", "/etc/motd", content="hello\n"),
+        act("remote-file", "/opt/app.tgz", url="https://example.org/app.tgz", sha256="ab" * 32),
+        act("exec-script", body, creates="/opt/done"),
+        act("exec-checked-script", "configure", body, unless=script('(file-exists? "/x")')),
+        act("package", "curl"),
+        act("packages", ("git", "jq")),
+        act("package", "nano", action=Keyword("remove")),
+        act("user", "app", groups=("adm", "staff"), comment="The app",
+            **({} if windows else {"home": "/srv/app", "shell": "/bin/sh", "system": True,
+                                   "create_home": False})),
+        act("group", "staff", **({} if windows else {"system": True})),
+        *(act("service", "app", action=Keyword(a))
+          for a in ("start", "stop", "restart", "enable", "disable")),
+    ]
+    if not windows:
+        actions += [
+            act("service", "app", action=Keyword("reload")),
+            act("symbolic-link", "/srv/app/current", "/srv/app/live", owner="app", force=True),
+            act("sed", "/etc/app.conf", {"^port=.*": "port=1", "a|b": "c/d"}),
+            act("package-manager", Keyword("update")),
+        ]
+        if os_name != "arch":
+            actions.append(act("package-source", "extra",
+                               apt={Keyword("url"): "http://deb.example.org/debian",
+                                    Keyword("key-url"): "http://deb.example.org/key.asc"},
+                               yum={Keyword("url"): "http://rpm.example.org/",
+                                    Keyword("gpgkey"): "http://rpm.example.org/key"},
+                               apk={Keyword("url"): "http://apk.example.org/main"}))
+        if os_name not in ("arch",):
+            actions.append(act("package", "tzdata", version="2024a-1"))
+    return actions
+
+
+LINUXES = ["debian-12", "ubuntu-22.04", "rocky-9", "fedora-40", "amzn-2023", "alpine-3.20", "arch",
+           "opensuse-15"]
+
+
+@pytest.mark.parametrize("shell_name", ["bash", "sh"])
+@pytest.mark.parametrize("os_name", LINUXES)
+def test_every_linux_script_is_shellcheck_clean(os_name, shell_name):
+    target = target_for(os_name, shell_name)
+    text = compile_phase_script(render_actions(every_action(os_name), target, lambda p: b""), target)
+    findings = shellcheck(text, shell_name)
+    assert not findings, format_findings(findings, f"{os_name}.{shell_name}") + "\n" + text
+    assert subprocess.run([EXE[shell_name], "-n"], input=text, text=True).returncode == 0
+
+
+def test_only_the_functions_used_are_carried():
+    target = target_for("debian-12")
+    text = compile_phase_script(render_actions([act("file", "/x")], target, lambda p: b""), target)
+    assert "pallet_file()" in text and "pallet_attrs()" in text
+    assert "pallet_package" not in text and "pallet_remote_file" not in text
+
+
+def test_windows_script_parses():
+    try:
+        import pallet.stevedore.emit_powershell  # noqa: F401
+    except ImportError:
+        pytest.skip("the PowerShell emitter is not there yet")
+    target = target_for("windows", "powershell")
+    text = compile_phase_script(render_actions(every_action("windows"), target, lambda p: b""),
+                                target)
+    assert not parse_powershell(text), format_findings(parse_powershell(text), "run.ps1")
+    assert "try {" in text and "} catch {" in text and "pallet_choco_install curl ''" in text
+
+
+def test_library_loads_and_every_function_has_an_implementation():
+    library = core_library()
+    assert all(library.impls[name] for name in library.functions)
