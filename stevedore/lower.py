@@ -196,6 +196,9 @@ class Lowering:
         cond = self.stmt(args[0])
         if negate:
             cond = A.Not(cond)
+        known = _constant(cond)
+        if known is not None:
+            return self.block(args[1:2] if known else args[2:3])
         else_ = self.block(args[2:3]) if len(args) == 3 else None
         return A.If(cond, self.block(args[1:2]), else_)
 
@@ -205,7 +208,11 @@ class Lowering:
     def _when(self, form, negate=False):
         args = self._args(form, 1, None, f"({form.items[0]} test body...)")
         cond = self.stmt(args[0])
-        return A.If(A.Not(cond) if negate else cond, self.block(args[1:]))
+        cond = A.Not(cond) if negate else cond
+        known = _constant(cond)
+        if known is not None:
+            return self.block(args[1:] if known else ())
+        return A.If(cond, self.block(args[1:]))
 
     def _when_not(self, form):
         return self._when(form, negate=True)
@@ -236,6 +243,11 @@ class Lowering:
                 if w.literal is None:
                     raise _err("a case value must be literal (a string, number, keyword or symbol)", p)
             clauses.append(A.CaseClause(patterns, self.block([body])))
+        if subject.literal is not None:  # a constant subject: pick its clause now
+            for clause in clauses:
+                if not clause.patterns or any(p.literal == subject.literal for p in clause.patterns):
+                    return clause.body
+            return A.Block(())
         return A.Case(subject, tuple(clauses))
 
     def _doseq(self, form):
@@ -378,9 +390,14 @@ class Lowering:
         name = form.items[0].name
         if name in _UNARY_TESTS:
             args = self._args(form, 1, 1, f"({name} x)")
-            return A.Test(_UNARY_TESTS[name], (self.word(args[0]),))
-        args = self._args(form, 2, 2, f"({name} a b)")
-        return A.Test(_BINARY_TESTS[name], (self.word(args[0]), self.word(args[1])))
+            test = A.Test(_UNARY_TESTS[name], (self.word(args[0]),))
+        else:
+            args = self._args(form, 2, 2, f"({name} a b)")
+            test = A.Test(_BINARY_TESTS[name], (self.word(args[0]), self.word(args[1])))
+        # Values from spec code (`~x`) often make a test constant: decide it here, so the
+        # script says what will happen instead of comparing two literals (shellcheck SC2050).
+        folded = _fold_test(test)
+        return test if folded is None else (_TRUE if folded else _FALSE)
 
     def _script(self, form):
         return self.block(form.items[1:])
@@ -596,6 +613,36 @@ def _merge_lits(parts: list[A.Part]) -> tuple[A.Part, ...]:
         else:
             merged.append(p)
     return tuple(merged) or (A.Lit(""),)
+
+
+_TRUE = A.Command((A.lit("true"),))
+_FALSE = A.Command((A.lit("false"),))
+_INT = re.compile(r"-?[0-9]+\Z")
+_NUMERIC = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-gt": int.__gt__,
+            "-le": int.__le__, "-ge": int.__ge__}
+
+
+def _fold_test(test: A.Test) -> bool | None:
+    """The result of a test whose operands are all literal, if the filesystem plays no part."""
+    values = [w.literal for w in test.args]
+    if any(v is None for v in values):
+        return None
+    if test.op in ("-z", "-n"):
+        return (values[0] == "") == (test.op == "-z")
+    if test.op in ("=", "!="):
+        return (values[0] == values[1]) == (test.op == "=")
+    if test.op in _NUMERIC and all(_INT.match(v) for v in values):
+        return _NUMERIC[test.op](int(values[0]), int(values[1]))
+    return None
+
+
+def _constant(stmt: A.Stmt) -> bool | None:
+    if stmt is _TRUE or stmt is _FALSE:
+        return stmt is _TRUE
+    if isinstance(stmt, A.Not):
+        inner = _constant(stmt.body)
+        return None if inner is None else not inner
+    return None
 
 
 def _head(form: object) -> str | None:
