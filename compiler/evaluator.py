@@ -99,6 +99,7 @@ class Evaluator:
         self._loading: list[str] = []
         self.plan = None          # the PlanContext while a phase runs (plan.py)
         self.operations: list[Any] = []   # converge/lift forms met while loading
+        self.calls: list[str] = []        # crate functions being called, for Action.via
 
     # ---- loading ----------------------------------------------------------------------------
 
@@ -107,7 +108,10 @@ class Evaluator:
         ns.env.ns = ns
         self.namespaces[ns_name] = ns
         for form in read(text, name):
-            self.eval(form, ns.env)
+            try:
+                self.eval(form, ns.env)
+            except RecursionError:
+                raise PalletError("nested too deeply to evaluate", span_of(form)) from None
         return ns
 
     def require(self, target: str, span: Span | None, relative_to: str | None) -> Namespace:
@@ -198,10 +202,17 @@ class Evaluator:
                 raise PalletError(f"{fn} as a function takes a map (and a default)", span)
             return args[0].get(fn, args[1] if len(args) == 2 else None) if isinstance(args[0], dict) else (
                 args[1] if len(args) == 2 else None)
-        if isinstance(fn, dict):
-            return fn.get(args[0], args[1] if len(args) > 1 else None)
-        if isinstance(fn, (set, frozenset)):
-            return args[0] if args[0] in fn else None
+        if isinstance(fn, (dict, set, frozenset)):  # ({:a 1} :a), (#{:a} :a)
+            what = "a map" if isinstance(fn, dict) else "a set"
+            if len(args) not in (1, 2) or (len(args) == 2 and not isinstance(fn, dict)):
+                raise PalletError(f"{what} as a function takes a key" +
+                                  (" (and a default)" if isinstance(fn, dict) else ""), span)
+            try:
+                if isinstance(fn, dict):
+                    return fn.get(args[0], args[1] if len(args) == 2 else None)
+                return args[0] if args[0] in fn else None
+            except TypeError:  # an unhashable key (a map) is in no map or set
+                return args[1] if len(args) == 2 else None
         if hasattr(fn, "invoke"):  # phase functions and other callable values
             return fn.invoke(self, args, form)
         raise PalletError(f"{_describe(fn)} is not a function", span)
@@ -210,8 +221,18 @@ class Evaluator:
         env = fn.env.child()
         self.bind(fn.params, tuple(args), env, fn.name, span)
         result = None
-        for form in fn.body:
-            result = self.eval(form, env)
+        crate = fn.kind == "crate-fn"
+        if crate:
+            ns = fn.env.ns.name if fn.env.ns else ""
+            self.calls.append(f"{ns}/{fn.name} ({span})" if ns and ns != "user" else f"{fn.name} ({span})")
+        try:
+            for form in fn.body:
+                result = self.eval(form, env)
+        except RecursionError:
+            raise PalletError(f"{fn.name}: calls nest too deeply (endless recursion?)", span) from None
+        finally:
+            if crate:
+                self.calls.pop()
         return result
 
     # ---- destructuring ----------------------------------------------------------------------

@@ -21,6 +21,9 @@ class Action:
     options: tuple[tuple[str, Any], ...] = ()   # keyword options, names without ':', as written
     span: Span | None = field(default=None, compare=False)
     label: str = ""                             # "file /opt/app/motd": status lines, explain
+    # The crate functions the action was recorded through, outermost first, as
+    # "name (file:line:col of the call)": explain shows where a spec asked for it.
+    via: tuple[str, ...] = field(default=(), compare=False)
 
     def option(self, name: str, default: Any = None) -> Any:
         for key, value in self.options:

@@ -62,7 +62,7 @@ def record(ev, form, kind: str, args: tuple, options: tuple, label: str) -> None
     if not plan.allow_actions:
         raise PalletError(f"{kind}: the :settings phase computes settings; actions belong in "
                           "other phases", span_of(form))
-    plan.actions.append(Action(kind, args, options, span_of(form), label))
+    plan.actions.append(Action(kind, args, options, span_of(form), label, tuple(ev.calls)))
     return None
 
 

@@ -22,3 +22,5 @@ def explain(spec, inventory, os_spec, phases, crate_path):
         for i, action in enumerate(actions, start=1):
             where = f"  [{action.span}]" if action.span else ""
             click.echo(f"  {i:>3}. {action.label}{where}")
+            for call in action.via:
+                click.echo(f"         via {call}")
