@@ -56,7 +56,8 @@ def _def(ev, form, env):
             raise PalletError(f"{name.name} refers to itself while it is being defined "
                               "(a cycle, e.g. in :extends)", exc.span) from None
         raise
-    if getattr(value, "name", None) in ("fn", "phase-fn"):
+    from .evaluator import Fn
+    if isinstance(value, (Fn, PhaseFn)) and value.name in ("fn", "phase-fn"):
         value.name = name.name  # so explain and errors can name it
     (env.ns.env if env.ns else env).vars[name.name] = value
     return value
@@ -164,6 +165,7 @@ def _cond(ev, form, env):
 
 def _case(ev, form, env):
     args = _args(form, 1, None, "(case x value expr ... default?)")
+    from .core import equal  # the language's =: true is not 1
     value = ev.eval(args[0], env)
     clauses = args[1:]
     for i in range(0, len(clauses) - 1, 2):
@@ -171,7 +173,7 @@ def _case(ev, form, env):
         candidates = ([ev.eval(t, env) if not isinstance(t, Symbol) else t for t in test.items]
                       if isinstance(test, ListForm) else
                       [ev.eval(test, env) if not isinstance(test, Symbol) else test])
-        if value in candidates:
+        if any(equal(value, c) for c in candidates):
             return ev.eval(clauses[i + 1], env)
     if len(clauses) % 2:
         return ev.eval(clauses[-1], env)
@@ -206,7 +208,13 @@ def _for(ev, form, env, collect=True):
             walk(i + 2, inner)
             return
         coll = ev.eval(expr, scope)
-        for item in _seq(coll):
+        try:
+            items = _seq(coll)
+        except TypeError:
+            from .core import describe
+            raise PalletError(f"{form.items[0]}: {show(key)} needs a collection, got {describe(coll)}",
+                              span_of(expr)) from None
+        for item in items:
             inner = scope.child()
             ev.bind(key, item, inner)
             walk(i + 2, inner)
