@@ -80,7 +80,10 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
     return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()))
 
 
-def compile_phase_script(rendered: RenderedPhase, target: Target) -> str:
+def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = True) -> str:
+    """The script text. The library functions a phase uses depend only on the target and
+    on which functions its steps call, so they are lowered (and, for the POSIX shells,
+    emitted) once per such pair and reused: the output is the same, much faster."""
     bodies = dict(rendered.bodies)
 
     def resolve(form: Form) -> object:
@@ -89,6 +92,10 @@ def compile_phase_script(rendered: RenderedPhase, target: Target) -> str:
         raise PalletError(f"internal: no value for ~{form}", getattr(form, "span", None))
 
     lowering = Lowering(target, rendered.library, resolve)
+    shared = None
+    if cache and rendered.library is core_library():
+        shared = _hoisted(target, _called(rendered))
+        lowering.functions.update((f.name, f) for f in shared[0])  # not lowered again
     powershell = target.shell == "powershell"
     stmts: list[A.Stmt] = [lowering.block([_call("pallet-start")])]
     if powershell:  # the shells stop through their EXIT trap; PowerShell through catch
@@ -101,7 +108,49 @@ def compile_phase_script(rendered: RenderedPhase, target: Target) -> str:
     stmts += [A.Raw(""), lowering.block([_call("pallet-finish", 0)])]
     if powershell:
         stmts.append(A.Raw('} catch {\n    pallet_finish "$_"\n}'))
-    return emit(A.Script(tuple(lowering.functions.values()), A.Block(tuple(stmts))), target.shell)
+    functions = tuple(lowering.functions.values())
+    body = A.Block(tuple(stmts))
+    if shared is not None and shared[1] is not None and functions == shared[0]:
+        # Emitting the functions and the body apart gives the same text in the POSIX shells.
+        return shared[1] + emit(A.Script((), body), target.shell, header=False)
+    return emit(A.Script(functions, body), target.shell)
+
+
+def _called(rendered: RenderedPhase) -> tuple[str, ...]:
+    """The library functions the script calls at top level, in order of first call."""
+    names = {"pallet-start": None}
+    for step in rendered.steps:
+        names["pallet-begin"] = None
+        for form in step.forms:
+            for name in _calls_in(form):
+                names[name] = None
+        names["pallet-end"] = None
+    names["pallet-finish"] = None
+    return tuple(names)
+
+
+def _calls_in(form: Form):
+    if isinstance(form, ListForm) and form.items:
+        head = form.items[0]
+        if isinstance(head, Symbol) and head.name in core_library().functions:
+            yield head.name
+        for item in form.items[1:]:
+            yield from _calls_in(item)
+
+
+@lru_cache(maxsize=256)
+def _hoisted(target: Target, called: tuple[str, ...]) -> tuple[tuple[A.FuncDef, ...], str | None]:
+    """The functions a script calling `called` (in that order) carries, and for bash and sh
+    their text with the script header."""
+    library = core_library()
+    calls = [ListForm((Symbol(name), *(Atom("") for p in library.functions[name].params
+                                       if not p.startswith("&"))))
+             for name in called]
+    functions = Lowering(target, library).program(calls).functions
+    text = None
+    if target.shell != "powershell":
+        text = emit(A.Script(functions, A.Block(())), target.shell)
+    return functions, text
 
 
 # ---- forms -----------------------------------------------------------------------------

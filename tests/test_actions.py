@@ -406,3 +406,14 @@ def test_windows_script_parses():
 def test_library_loads_and_every_function_has_an_implementation():
     library = core_library()
     assert all(library.impls[name] for name in library.functions)
+
+
+@pytest.mark.parametrize("os_name, shell_name",
+                         [(o, s) for o in LINUXES for s in ("bash", "sh")] + [("windows", "powershell")])
+def test_shared_library_functions_give_the_same_script(os_name, shell_name):
+    target = target_for(os_name, shell_name)
+    actions = every_action(os_name)
+    for some in (actions, actions[:3], actions[::-1]):
+        rendered = render_actions(some, target, lambda p: b"")
+        assert (compile_phase_script(rendered, target)
+                == compile_phase_script(rendered, target, cache=False))
