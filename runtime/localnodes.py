@@ -1,12 +1,22 @@
 """Local nodes: isolated Debian 12 userlands on this machine, reached over real SSH.
 
 Each node is an overlayfs over one cached Debian root filesystem, mounted inside a private
-mount namespace with its own UTS (hostname = node name), IPC and PID namespaces, optionally
-its own network namespace (`network=False`: no route anywhere, reach it with `exec_in`).
-Its PID 1 is a small reaper (`pallet_init.py`) that runs `sshd -D` on a free loopback port,
+mount namespace with its own UTS (hostname = node name), IPC and PID namespaces. Its PID 1
+is a small init (`pallet_init.py`) that runs sshd for a free port on the host's loopback,
 with the node's own ed25519 host key and the state directory's key pair in root's
-authorized_keys. Nodes outlive the Python process: everything about them lives in the state
-directory (`nodes/NAME/node.json`: pids, port, paths), and `list()` checks the pids.
+authorized_keys. Networks, chosen per node:
+
+    host     the host's network namespace (the default): apt works as on the host, but the
+             node's services share the host's ports (two nodes cannot both listen on :80)
+    private  a network namespace of its own: its own ports and loopback; SSH still comes in
+             on the host's loopback (a listening socket handed to the node, `sshd -i` per
+             connection); only its apt reaches out, to Debian's mirror alone, through an
+             HTTP proxy its init runs on 127.0.0.2:3142 (set in /etc/apt/apt.conf.d)
+    none     a network namespace with only `lo`: reach the node with `exec_in`
+
+Use "private" for clusters whose nodes run the same services. Nodes outlive the Python
+process: everything about them lives in the state directory (default
+~/.local/state/pallet/nodes, or `$PALLET_NODES_DIR`), and `list()` checks the stored pids.
 
 Layout of a state directory::
 
@@ -18,16 +28,14 @@ Layout of a state directory::
     nodes/NAME/log                 the node's init and sshd output
 
 Costs measured on a 2-core Debian 12 machine: the root filesystem (`debootstrap
---variant=minbase --include=openssh-server,python3,sudo,procps bookworm`, about 290 MB) is
-built once per cache (`$PALLET_CACHE`, else ~/.cache/pallet) in 35-40 s; after that 10 nodes
+--variant=minbase --include=openssh-server,python3,sudo,procps bookworm`, about 240 MB) is
+built once per cache (`$PALLET_CACHE`, else ~/.cache/pallet) in 35-42 s; after that 10 nodes
 start in parallel in about 0.4 s (40 in 1.6 s), and destroying 10 takes about 0.1 s.
 
 Inside a node there is no systemd: `service NAME start` (init.d scripts) works, `systemctl`
 does not; a package's service starts on install as on a real server (the node has an init
-and a runlevel for invoke-rc.d). A node with network shares the host's network namespace:
-apt works inside it when the host reaches Debian's mirror (apt-get update plus a package
-took about 4 s here), but its services bind the host's ports, so two such nodes cannot both
-listen on one port, and a service on 0.0.0.0 listens on the host's addresses too.
+and a runlevel for invoke-rc.d). apt works in "host" and "private" nodes when the host
+reaches Debian's mirror (apt-get update plus nginx took about 4 s here).
 
 Needs root (namespaces, mounts, chroot); without it `NodesUnavailable` says so and what to do
 instead. Unprivileged user namespaces are not used, so their sysctls do not matter.
@@ -48,6 +56,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
+from urllib.parse import urlsplit
 
 from pallet.errors import PalletError
 
@@ -57,6 +66,16 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 START_TIMEOUT = 30.0
+NETWORKS = ("host", "private", "none")
+APT_PROXY = "127.0.0.2:3142"       # in a private node's own loopback
+# What a private node's apt may reach: (host[:port] as in the URL, upstream host, port).
+Egress = tuple[str, str, int]
+
+
+def _mirror_egress() -> list[Egress]:
+    urls = {DEFAULT_MIRROR, os.environ.get("PALLET_DEBIAN_MIRROR") or DEFAULT_MIRROR}
+    found = {(u.netloc.lower(), u.hostname, u.port or 80) for u in map(urlsplit, urls) if u.hostname}
+    return sorted(found)
 
 
 class NodesUnavailable(PalletError):
@@ -83,7 +102,7 @@ class LocalNode:
     port: int
     private_key: str
     host_key: str                  # "ssh-ed25519 AAAA...", the node's public host key
-    network: bool
+    network: str                   # "host", "private" or "none"
     dir: str
     pid: int                       # the unshare process, leader of its process group
     init_pid: int                  # PID 1 of the node's PID namespace, as the host sees it
@@ -286,6 +305,7 @@ def _sshd_config(upper: Path, port: int) -> None:
 # Runs as PID 1 of the new namespaces (host tools), then becomes the node's init in the chroot.
 _SETUP = r"""set -eu
 R=$1 LOWER=$2 UPPER=$3 WORK=$4 NAME=$5
+shift 5
 # Never mount over the host's tree: only go on in a mount namespace of our own.
 [ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] || { echo "not in a new mount namespace" >&2; exit 97; }
 case "$R" in /*/root) ;; *) echo "bad node root: $R" >&2; exit 97;; esac
@@ -306,16 +326,20 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$R/dev/pts"
 ln -s pts/ptmx "$R/dev/ptmx"; ln -s /proc/self/fd "$R/dev/fd"
 ln -s /proc/self/fd/0 "$R/dev/stdin"; ln -s /proc/self/fd/1 "$R/dev/stdout"; ln -s /proc/self/fd/2 "$R/dev/stderr"
 hostname "$NAME"
-exec chroot "$R" /usr/bin/env -i PATH=""" + NODE_PATH + r""" LANG=C.UTF-8 /usr/bin/python3 /usr/local/sbin/pallet-init
+exec chroot "$R" /usr/bin/env -i PATH=""" + NODE_PATH + r""" LANG=C.UTF-8 /usr/bin/python3 /usr/local/sbin/pallet-init "$@"
 """
 
 
 class LocalNodes:
     """Create, list, run commands in and destroy local nodes kept in one state directory."""
 
-    def __init__(self, state_dir: Path | str | None = None, cache_dir: Path | str | None = None):
+    def __init__(self, state_dir: Path | str | None = None, cache_dir: Path | str | None = None,
+                 egress: Sequence[Egress] | None = None):
+        """egress: what a node with a private network may reach (default: Debian's mirror)."""
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.egress = list(egress) if egress is not None else _mirror_egress()
+        self._resolved: tuple[float, list[str]] | None = None
         self._checked = False
         self._procs: dict[int, subprocess.Popen] = {}   # to reap the nodes this process started
         self._log_at: dict[str, int] = {}                # where this start's log begins
@@ -343,12 +367,19 @@ class LocalNodes:
         return self.state_dir / "nodes" / name
 
     # -- create ------------------------------------------------------------------------
-    def create(self, name: str, *, port: int | None = None, network: bool = True) -> LocalNode:
+    def create(self, name: str, *, port: int | None = None, network: str = "host") -> LocalNode:
         return self.create_many([name], ports=[port] if port else None, network=network)[0]
 
     def create_many(self, names: Sequence[str], *, ports: Sequence[int] | None = None,
-                    network: bool = True) -> list[LocalNode]:
-        """Create and start nodes in parallel; return when each one's sshd shows its banner."""
+                    network: str = "host") -> list[LocalNode]:
+        """Create and start nodes in parallel; return when each one's sshd shows its banner.
+
+        network: "host" (the host's network namespace; apt works, ports are shared), "private"
+        (a namespace of its own: its own ports, SSH from the host's loopback, egress only to
+        `self.egress`), or "none" (no network at all; use `exec_in`).
+        """
+        if network not in NETWORKS:
+            raise PalletError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
         names = list(names)
         for name in names:
             if not NAME_RE.match(name):
@@ -386,7 +417,7 @@ class LocalNodes:
             else:
                 shutil.rmtree(self._dir(name), ignore_errors=True)
 
-    def _prepare(self, name: str, port: int, network: bool, rootfs: Path, public: str) -> None:
+    def _prepare(self, name: str, port: int, network: str, rootfs: Path, public: str) -> None:
         d = self._dir(name)
         upper = d / "upper"
         for sub in ("upper", "work", "root"):
@@ -403,8 +434,14 @@ class LocalNodes:
         _sshd_config(upper, port)
         _write(upper / "root/.ssh/authorized_keys", public, 0o600)
         _write(upper / "etc/hostname", f"{name}\n")
-        _write(upper / "etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-        if network and Path("/etc/resolv.conf").exists():
+        _write(upper / "etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+               "::1\tlocalhost ip6-localhost ip6-loopback\n")
+        if network == "private":
+            # apt of a private node goes out through its init's proxy, to the mirror only.
+            _write(upper / "etc/apt/apt.conf.d/00pallet-proxy",
+                   f'// Written by Pallet: a private local node reaches Debian\'s mirror only.\n'
+                   f'Acquire::http::Proxy "http://{APT_PROXY}/";\n')
+        if network == "host" and Path("/etc/resolv.conf").exists():
             _write(upper / "etc/resolv.conf", Path("/etc/resolv.conf").read_bytes())
         _write(upper / "usr/local/sbin/pallet-init",
                (Path(__file__).parent / "pallet_init.py").read_bytes(), 0o755)
@@ -423,18 +460,51 @@ class LocalNodes:
         rec = self._load(name)
         d = Path(rec["dir"])
         argv = ["unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
-                *([] if rec["network"] else ["--net"]),
+                *([] if rec["network"] == "host" else ["--net"]),
                 "sh", "-c", _SETUP, "pallet-node", str(d / "root"), rec["rootfs"],
                 str(d / "upper"), str(d / "work"), name]
-        with open(d / "log", "ab") as log:
-            self._log_at[name] = log.tell()
-            # A session of its own: the node is not killed with the caller's terminal or group.
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        fds: list[int] = []
+        listener = None
+        if rec["network"] == "private":
+            # The node's sshd is reached through a socket listening on the host's loopback,
+            # made here and handed down; the node's own namespace has no route out.
+            try:
+                listener = socket.create_server(("127.0.0.1", rec["port"]), backlog=64)
+            except OSError as e:
+                raise PalletError(f"local node {name}: cannot listen on 127.0.0.1:{rec['port']}: {e}") from None
+            fds = [listener.fileno(), os.open("/proc/self/ns/net", os.O_RDONLY)]
+            argv += ["--ssh-fd", str(fds[0]), "--hostns-fd", str(fds[1])]
+            argv += ["--proxy", APT_PROXY]
+            for (name_port, _, port), address in zip(self.egress, self._upstreams()):
+                if address:
+                    argv += ["--allow", f"{name_port}={address}:{port}"]
+        try:
+            with open(d / "log", "ab") as log:
+                self._log_at[name] = log.tell()
+                # A session of its own: the node is not killed with the caller's terminal or group.
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        start_new_session=True, pass_fds=fds,
+                                        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        finally:
+            if listener is not None:
+                listener.close()
+                os.close(fds[1])
         self._procs[proc.pid] = proc
         rec["pid"], rec["pid_start"] = proc.pid, _start_time(proc.pid)
         self._save(name, rec)
         return proc
+
+    def _upstreams(self) -> list[str | None]:
+        """The egress hosts' addresses, looked up on the host at most once a minute."""
+        if self._resolved is None or time.monotonic() - self._resolved[0] > 60:
+            found: list[str | None] = []
+            for _, host, port in self.egress:
+                try:
+                    found.append(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+                except OSError:
+                    found.append(None)          # apt will say it cannot reach the mirror
+            self._resolved = (time.monotonic(), found)
+        return self._resolved[1]
 
     def _wait_ready(self, procs: dict[str, subprocess.Popen], move_ports: bool = False) -> list[LocalNode]:
         deadline = time.monotonic() + START_TIMEOUT
@@ -451,22 +521,18 @@ class LocalNodes:
                         continue
                     rec["init_pid"], rec["start_time"] = kids[0], _start_time(kids[0]) or 0
                     self._save(name, rec)
-                # Until the chroot, PID 1's root is the host's; after it, its own files show.
-                root = f"/proc/{rec['init_pid']}/root"
-                try:
-                    if os.readlink(root) == "/":
-                        continue
-                except OSError:
+                log = self._log(name)
+                if "pallet-init: started" not in log:
                     continue
                 # A node without network has its loopback to itself: ask its sshd's pid file.
-                ready = _banner(rec["port"]) if rec["network"] else Path(root, "run/sshd.pid").exists()
+                ready = (Path(f"/proc/{rec['init_pid']}/root/run/sshd.pid").exists()
+                         if rec["network"] == "none" else _banner(rec["port"]))
                 if ready:
                     del pending[name]
                     continue
-                log = self._log(name)
                 if "sshd exited" not in log:
                     continue
-                if "Address already in use" in log and move_ports and rec["network"] and retries[name] < 3:
+                if "Address already in use" in log and move_ports and rec["network"] == "host" and retries[name] < 3:
                     # Another program took the port between our choice and sshd's bind.
                     retries[name] += 1
                     self._stop([rec])
