@@ -27,7 +27,8 @@ def local_nodes(tmp_path_factory: pytest.TempPathFactory) -> LocalNodes:
     """A LocalNodes with a state directory of this session; every node is destroyed at the end."""
     if os.geteuid() != 0:
         pytest.skip("local nodes need root (namespaces, overlayfs, chroot); CI runs as root")
-    manager = LocalNodes(tmp_path_factory.mktemp("local-nodes"))
+    # No egress: private nodes reach nothing, so tests stay on loopback (not even DNS).
+    manager = LocalNodes(tmp_path_factory.mktemp("local-nodes"), egress=())
     try:
         ensure_rootfs(manager.cache_dir)
     except NodesUnavailable as e:
@@ -50,13 +51,13 @@ def local_nodes(tmp_path_factory: pytest.TempPathFactory) -> LocalNodes:
 
 @pytest.fixture(scope="session")
 def debian_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
-    """Factory: `debian_nodes(3)` or `debian_nodes(1, network=False)` -> fresh running nodes.
+    """Factory: `debian_nodes(3)` or `debian_nodes(2, network="private")` -> fresh running nodes.
 
     Nodes get unique names (`n<call>-<i>`, also their hostnames) and last for the session.
     """
     calls = itertools.count(1)
 
-    def make(count: int = 1, *, network: bool = True, prefix: str | None = None) -> list[LocalNode]:
+    def make(count: int = 1, *, network: str = "host", prefix: str | None = None) -> list[LocalNode]:
         stem = prefix or f"n{next(calls)}"
         return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)], network=network)
 

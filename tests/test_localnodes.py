@@ -99,8 +99,8 @@ def test_strict_host_key_checking_refuses_unknown_and_wrong_keys(debian_nodes, k
 @pytest.mark.nodes
 def test_node_without_network_runs_commands_through_exec_in(debian_nodes, local_nodes):
     (online,) = debian_nodes(1)
-    (offline,) = debian_nodes(1, network=False)
-    assert not offline.network
+    (offline,) = debian_nodes(1, network="none")
+    assert offline.network == "none"
     r = local_nodes.exec_in(offline.name, ["hostname"], check=True)
     assert r.stdout == f"{offline.name}\n"
     interfaces = local_nodes.exec_in(offline.name, ["cat", "/proc/net/dev"], check=True).stdout
@@ -185,3 +185,58 @@ def test_a_port_taken_after_it_was_chosen_is_replaced(local_nodes, monkeypatch):
             local_nodes.create("pinned", port=busy)           # a port asked for is not moved
     assert "pinned" not in [n.name for n in local_nodes.list()]
     local_nodes.destroy("moved")
+
+
+@pytest.mark.nodes
+def test_private_nodes_have_their_own_ports_and_no_route_out(debian_nodes, local_nodes, known_hosts):
+    a, b = debian_nodes(2, network="private")
+    known_hosts.write_text("".join(f"{n.known_hosts_line()}\n" for n in (a, b)))
+    port = localnodes._free_ports(1, set())[0]
+    serve = (f"cd /root; hostname > index.html; setsid python3 -m http.server {port} "
+             f"--bind 127.0.0.1 >/dev/null 2>&1 < /dev/null & sleep 0.5; "
+             f"python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode(), end='')\"")
+    for node in (a, b):
+        client = connect(node, known_hosts)          # SSH from the host's loopback, strict keys
+        try:
+            # The same port in both nodes: each has its own loopback, and the host sees neither.
+            assert run(client, serve) == (0, f"{node.name}\n")
+            assert run(client, "tail -n +2 /proc/net/route") == (0, "")     # no route anywhere
+        finally:
+            client.close()
+    assert not port_open(port)
+
+
+@pytest.mark.nodes
+def test_private_node_apt_proxy_forwards_to_allowed_hosts_only(tmp_path):
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"{self.path} via {self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)   # the "mirror", on loopback
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    manager = LocalNodes(tmp_path / "state", egress=[("deb.debian.org", "127.0.0.1", server.server_port)])
+    try:
+        node = manager.create("mirrored", network="private")
+        fetch = ("import sys, urllib.request, urllib.error\n"
+                 "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://127.0.0.2:3142'}))\n"
+                 "try:\n print(opener.open(sys.argv[1], timeout=10).read().decode())\n"
+                 "except urllib.error.HTTPError as e:\n print(e.code)\n")
+        r = manager.exec_in(node.name, ["python3", "-c", fetch, "http://deb.debian.org/debian/x"], check=True)
+        assert r.stdout == "http://deb.debian.org/debian/x via deb.debian.org\n"
+        r = manager.exec_in(node.name, ["python3", "-c", fetch, "http://example.org/"], check=True)
+        assert r.stdout == "403\n"
+        r = manager.exec_in(node.name, ["apt-config", "dump", "Acquire::http::Proxy"], check=True)
+        assert "http://127.0.0.2:3142/" in r.stdout
+    finally:
+        manager.destroy_all()
+        server.shutdown()
