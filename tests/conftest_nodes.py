@@ -27,6 +27,9 @@ def local_nodes(tmp_path_factory: pytest.TempPathFactory) -> LocalNodes:
     """A LocalNodes with a state directory of this session; every node is destroyed at the end."""
     if os.geteuid() != 0:
         pytest.skip("local nodes need root (namespaces, overlayfs, chroot); CI runs as root")
+    # Nodes of an earlier session that was killed before its teardown: stop them by their pids.
+    for old in tmp_path_factory.getbasetemp().parent.glob("pytest-*/local-nodes*/nodes"):
+        LocalNodes(old.parent).destroy_all()
     # No egress: private nodes reach nothing, so tests stay on loopback (not even DNS).
     manager = LocalNodes(tmp_path_factory.mktemp("local-nodes"), egress=())
     try:
