@@ -1,6 +1,6 @@
 # Pallet for Python: every entry point a person or CI uses.
 #
-#   make demo    set up .venv, compile every example for bash, sh and PowerShell, check them
+#   make demo    set up .venv, compile the example scripts and specs, check them, show some
 #   make test    set up .venv, run every test (pytest)
 #   make golden  rewrite the golden files from the current compiler output, then test
 #   make bench   run the benchmarks in bench/
@@ -17,9 +17,12 @@ PALLET := $(VENV)/bin/pallet
 # so `make venv` costs nothing until the dependencies change.
 STAMP  := $(VENV)/.pallet-installed
 
-# Every example under examples/ is a script compiled by `make demo`; DEMO_SHOW is printed.
-EXAMPLES  ?= $(sort $(shell find examples -name '*.pallet' -type f 2>/dev/null))
-DEMO_SHOW ?= $(firstword $(EXAMPLES))
+# Scripts (examples/scripts) are compiled by `make demo` for every shell; specs (examples/*.pallet)
+# are compiled to bundles for DEMO_OSES and checked. DEMO_SHOW is the script printed.
+SCRIPTS   ?= $(sort $(wildcard examples/scripts/*.pallet))
+SPECS     ?= $(sort $(wildcard examples/*.pallet))
+DEMO_OSES ?= debian-12 ubuntu-22.04 rocky-9 alpine-3.20
+DEMO_SHOW ?= examples/scripts/talk.pallet
 TARGETS   := bash sh powershell
 PYTEST_ARGS ?=
 
@@ -54,12 +57,13 @@ golden: venv
 	PALLET_UPDATE_GOLDEN=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
-	@if [ -z "$(EXAMPLES)" ]; then echo "make demo: no *.pallet examples under examples/" >&2; exit 1; fi
 	@$(PALLET) --version
 	@failed=0; \
-	for f in $(EXAMPLES); do \
+	echo "==> Stevedore scripts, each for bash, sh and PowerShell, checked:"; \
+	for f in $(SCRIPTS); do \
 	  for t in $(TARGETS); do \
-	    if err=$$($(PALLET) script "$$f" --target "$$t" --check 2>&1 >/dev/null); then \
+	    os=debian-12; [ "$$t" = powershell ] && os=windows; \
+	    if err=$$($(PALLET) script "$$f" --target "$$t" --os "$$os" --check 2>&1 >/dev/null); then \
 	      printf '  ok      %-11s %s\n' "$$t" "$$f"; \
 	    else \
 	      printf '  FAILED  %-11s %s\n' "$$t" "$$f"; printf '%s\n' "$$err" | sed 's/^/      /'; \
@@ -67,8 +71,22 @@ demo: venv
 	    fi; \
 	  done; \
 	done; \
+	echo; echo "==> specs, compiled to bundles per node and phase and checked (demo-out/):"; \
+	for f in $(SPECS); do \
+	  for os in $(DEMO_OSES); do \
+	    out=demo-out/$$(basename "$$f" .pallet)/$$os; \
+	    if err=$$($(PALLET) compile "$$f" --os "$$os" -o "$$out" --check 2>&1 >/dev/null); then \
+	      printf '  ok      %-13s %s -> %s\n' "$$os" "$$f" "$$out"; \
+	    else \
+	      printf '  FAILED  %-13s %s\n' "$$os" "$$f"; printf '%s\n' "$$err" | sed 's/^/      /'; \
+	      failed=$$((failed + 1)); \
+	    fi; \
+	  done; \
+	done; \
 	echo; echo "==> bash output of $(DEMO_SHOW):"; echo; \
 	$(PALLET) script "$(DEMO_SHOW)" --target bash || failed=$$((failed + 1)); \
+	echo; echo "==> the plan of examples/hadoop.pallet (pallet explain):"; echo; \
+	$(PALLET) explain examples/hadoop.pallet --os debian-12 --phase configure | head -12 || failed=$$((failed + 1)); \
 	if [ "$$failed" -ne 0 ]; then echo "make demo: $$failed failure(s)" >&2; exit 1; fi
 
 bench: venv
