@@ -129,7 +129,7 @@ def _text(action: Action, value: Any, what: str) -> str:
 _DELIMITERS = "/|#,@!~%:;+="
 
 
-def sed_expressions(action: Action, replacements: Any) -> list[str]:
+def sed_expressions(action: Action, replacements: Any, separator: Any = None) -> list[str]:
     """Pairs of words (ERE regex, sed `s` command) for pallet-sed."""
     if not isinstance(replacements, dict) or not replacements:
         raise PalletError('sed takes a map of regex to replacement, such as {"^port=.*" '
@@ -142,7 +142,13 @@ def sed_expressions(action: Action, replacements: Any) -> list[str]:
         if "\n" in regex or "\n" in replacement:
             raise PalletError("sed works line by line: a regex or replacement cannot hold a "
                               "newline", action.span)
-        delim = next((d for d in _DELIMITERS if d not in regex and d not in replacement), None)
+        if separator is not None:
+            delim = str(separator)
+            if len(delim) != 1 or delim in "\\\n" or delim in regex or delim in replacement:
+                raise PalletError(f"sed :separator must be one character that the regex and "
+                                  f"replacement do not contain, not {separator!r}", action.span)
+        else:
+            delim = next((d for d in _DELIMITERS if d not in regex and d not in replacement), None)
         if delim is None:
             raise PalletError(f"sed: no delimiter among {_DELIMITERS} is free in {regex!r}",
                               action.span)
@@ -171,6 +177,10 @@ def gather_packages(actions: Sequence[Action], target: Target
                 raise PalletError("package takes one name: (package name :action :install)",
                                   action.span)
             unknown = set(opts) - {"action", "version"}
+            if unknown & {"allow-unsigned", "priority"}:
+                raise PalletError(f"package :{sorted(unknown)[0]} is not supported: install "
+                                  "packages from signed sources (package-source with a key)",
+                                  action.span)
             if unknown:
                 raise PalletError(f"package has no option :{sorted(unknown)[0]}; its options are "
                                   ":action :version", action.span)
@@ -188,6 +198,11 @@ def gather_packages(actions: Sequence[Action], target: Target
                     raise PalletError('packages takes a vector of names: (packages ["a" "b"])',
                                       action.span)
                 listed += _ordered(action.args[0])
+            verb = opts.pop("action", None)
+            verb = verb.name if isinstance(verb, Keyword) else (verb or "install")
+            if verb not in ("install", "remove"):
+                raise PalletError(f"packages :action must be :install or :remove, not {verb!r}",
+                                  action.span)
             for key, value in opts.items():
                 if key not in _PACKAGER_KEYS:
                     raise PalletError(f"packages has no option :{key}; its options name "
@@ -195,7 +210,7 @@ def gather_packages(actions: Sequence[Action], target: Target
                                       action.span)
                 if target.packager in _PACKAGER_KEYS[key]:
                     listed += _ordered(value) if isinstance(value, _COLLECTIONS) else [value]
-            names += [(_package_name(action, n), "", "install") for n in listed]
+            names += [(_package_name(action, n), "", verb) for n in listed]
         for name, version, verb in names:
             if verb == "remove":
                 if name in installs:

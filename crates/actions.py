@@ -234,6 +234,14 @@ def _mode(action: Action, value: Any) -> str:
     return text.lstrip("0") or "0"
 
 
+def _id(action: Action, value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", str(value)):
+        raise PalletError(f"{action.kind} {what} must be a number, not {value!r}", action.span)
+    return str(value)
+
+
 def _owner(action: Action, opts: dict, name: str) -> str:
     value = opts.get(name)
     return "" if value is None else _string(action, value, f":{name}")
@@ -283,7 +291,8 @@ class _Renderer:
     def add_step(self, action: Action, forms: list[Form], label: str | None = None,
                  sources: tuple[str, ...] = ()) -> None:
         for form in forms:
-            self.require(form, action)
+            for call in _calls_in(form):
+                self.require(_call(call), action)
         label = _one_line(label or action.label or _default_label(action))
         self.steps.append(Step(len(self.steps) + 1, label, _where(action.span), tuple(forms),
                                sources))
@@ -329,7 +338,7 @@ class _Renderer:
 
     def file(self, action: Action) -> None:
         (path,) = _args(action, 1, "(file path & options)")
-        opts = _options(action, ("owner", "group", "mode", "action"))
+        opts = _options(action, ("owner", "group", "mode", "action", "force"))
         kind = _choice(action, opts, "action", ("create", "delete", "touch"), "create")
         owner, group, mode = self.posix_attrs(action, opts)
         self.add_step(action, [_call("pallet-file", _string(action, path, "the path"), kind,
@@ -348,7 +357,10 @@ class _Renderer:
 
     def symbolic_link(self, action: Action) -> None:
         source, name = _args(action, 2, "(symbolic-link from name & options)")
-        opts = _options(action, ("owner", "group", "force"))
+        opts = _options(action, ("owner", "group", "force", "action"))
+        if _choice(action, opts, "action", ("create", "delete"), "create") == "delete":
+            return self.add_step(action, [_call("pallet-file", _string(action, name, "the link name"),
+                                                "delete", "", "", "", span=action.span)])
         self.add_step(action, [_call("pallet-symbolic-link", _string(action, source, "from"),
                                      _string(action, name, "the link name"),
                                      _owner(action, opts, "owner"), _owner(action, opts, "group"),
@@ -357,7 +369,11 @@ class _Renderer:
     def remote_file(self, action: Action) -> None:
         (path,) = _args(action, 1, "(remote-file path & options)")
         opts = _options(action, ("content", "local-file", "template", "values", "url", "sha256",
-                                 "owner", "group", "mode"))
+                                 "owner", "group", "mode", "action", "force", "no-versioning"))
+        # :force and :no-versioning are Pallet's: a file is always replaced whole, no versions kept.
+        if _choice(action, opts, "action", ("create", "delete"), "create") == "delete":
+            return self.add_step(action, [_call("pallet-file", _string(action, path, "the path"),
+                                                "delete", "", "", "", span=action.span)])
         owner, group, mode = self.posix_attrs(action, opts)
         data, url, sha = content.remote_file_content(action, opts, self.read_file)
         if data is not None:
@@ -367,8 +383,9 @@ class _Renderer:
 
     def sed(self, action: Action) -> None:
         path, replacements = _args(action, 2, '(sed path {"regex" "replacement" ...})')
-        _options(action, ())
-        words = content.sed_expressions(action, replacements)
+        opts = _options(action, ("separator", "seperator"))
+        separator = opts.get("separator") or opts.get("seperator")
+        words = content.sed_expressions(action, replacements, separator)
         self.add_step(action, [_call("pallet-sed", _string(action, path, "the path"), *words,
                                      span=action.span)])
 
@@ -376,9 +393,10 @@ class _Renderer:
 
     def exec_script(self, action: Action) -> None:
         opts = _options(action, ("creates", "unless"))
-        names = [a for a in action.args if isinstance(a, str)]
-        scripts = [a for a in action.args if isinstance(a, ScriptForms)]
-        if len(names) + len(scripts) != len(action.args) or len(names) > 1:
+        args = [a for a in action.args if a is not None]  # (None, body): no name given
+        names = [a for a in args if isinstance(a, str)]
+        scripts = [a for a in args if isinstance(a, ScriptForms)]
+        if len(names) + len(scripts) != len(args) or len(names) > 1:
             raise PalletError(f"{action.kind} takes an optional name and script forms",
                               action.span)
         body: list[Form] = []
@@ -411,9 +429,15 @@ class _Renderer:
 
     def user(self, action: Action) -> None:
         (name,) = _args(action, 1, "(user name & options)")
-        opts = _options(action, ("home", "shell", "system", "create-home", "groups", "comment"))
+        opts = _options(action, ("home", "shell", "system", "create-home", "groups", "comment",
+                                 "uid", "action"))
+        verb = _choice(action, opts, "action", ("create", "manage", "remove"), "create")
+        if verb == "remove":
+            return self.add_step(action, [_call("pallet-user-remove",
+                                                _string(action, name, "the user name"),
+                                                span=action.span)])
         if self.powershell:
-            for unsupported in ("home", "shell", "system", "create-home"):
+            for unsupported in ("home", "shell", "system", "create-home", "uid"):
                 if opts.get(unsupported) is not None:
                     self.refuse(action, f":{unsupported}")
         groups = opts.get("groups") or ()
@@ -426,26 +450,35 @@ class _Renderer:
             "pallet-user", _string(action, name, "the user name"), opts.get("home"),
             opts.get("shell"), bool(opts.get("system")),
             "" if create_home is None else ("true" if create_home else "false"),
-            opts.get("comment"), *(_string(action, g, "a group") for g in groups),
+            opts.get("comment"), _id(action, opts.get("uid"), ":uid"),
+            *(_string(action, g, "a group") for g in groups),
             span=action.span)])
 
     def group(self, action: Action) -> None:
         (name,) = _args(action, 1, "(group name & options)")
-        opts = _options(action, ("system",))
-        if self.powershell and opts.get("system"):
-            self.refuse(action, ":system")
-        self.add_step(action, [_call("pallet-group", _string(action, name, "the group name"),
-                                     bool(opts.get("system")), span=action.span)])
+        opts = _options(action, ("system", "gid", "action"))
+        name = _string(action, name, "the group name")
+        if _choice(action, opts, "action", ("create", "manage", "remove"), "create") == "remove":
+            return self.add_step(action, [_call("pallet-group-remove", name, span=action.span)])
+        for unsupported in ("system", "gid"):
+            if self.powershell and opts.get(unsupported):
+                self.refuse(action, f":{unsupported}")
+        self.add_step(action, [_call("pallet-group", name, bool(opts.get("system")),
+                                     _id(action, opts.get("gid"), ":gid"), span=action.span)])
 
     def service(self, action: Action) -> None:
         (name,) = _args(action, 1, "(service name :action :start)")
-        opts = _options(action, ("action",))
+        opts = _options(action, ("action", "if-config-changed"))
         verb = _choice(action, opts, "action",
                        ("start", "stop", "restart", "reload", "enable", "disable"), "start")
         if self.powershell and verb == "reload":
             self.refuse(action, ":reload")
-        self.add_step(action, [_call("pallet-service", _string(action, name, "the service name"),
-                                     verb, span=action.span)])
+        form: Form = _call("pallet-service", _string(action, name, "the service name"), verb,
+                           span=action.span)
+        if opts.get("if-config-changed"):
+            # Only when an earlier action of this phase changed something (its configuration).
+            form = ListForm((Symbol("when"), _call("pallet-changed-before"), form), action.span)
+        self.add_step(action, [form])
 
     # ---- packages ----------------------------------------------------------------------------
 

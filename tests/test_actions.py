@@ -168,15 +168,19 @@ def test_delete_and_touch(tmp_path, shell):
     root = tmp_path / "root"
     (root / "gone-dir" / "sub").mkdir(parents=True)
     (root / "gone").write_text("x")
+    (root / "gone.conf").write_text("x")
+    os.symlink("gone", root / "gone-link")
     actions = [act("file", str(root / "gone"), action=Keyword("delete")),
                act("directory", str(root / "gone-dir"), action=Keyword("delete")),
+               act("remote-file", str(root / "gone.conf"), action=Keyword("delete")),
+               act("symbolic-link", "gone", str(root / "gone-link"), action=Keyword("delete")),
                act("file", str(root / "stamp"), action=Keyword("touch"))]
     bundle(actions, shell, tmp_path / "bundle")
     _, statuses, _, _ = run(shell, tmp_path / "bundle", root)
-    assert [s for _, s, _ in statuses] == ["changed"] * 3
-    assert not (root / "gone").exists() and not (root / "gone-dir").exists()
+    assert [s for _, s, _ in statuses] == ["changed"] * 5
+    assert sorted(p.name for p in root.iterdir()) == ["stamp"]
     _, statuses, _, _ = run(shell, tmp_path / "bundle", root)
-    assert [s for _, s, _ in statuses] == ["ok", "ok", "changed"]  # touch always touches
+    assert [s for _, s, _ in statuses] == ["ok", "ok", "ok", "ok", "changed"]  # touch touches
 
 
 def test_sed_acts_only_when_a_line_matches(tmp_path, shell):
@@ -186,11 +190,12 @@ def test_sed_acts_only_when_a_line_matches(tmp_path, shell):
     conf.write_text("a=1\nb=2\n")
     os.chmod(conf, 0o604)
     actions = [act("sed", str(conf), {"^c=.*": "c=3"}, line=2),
-               act("sed", str(conf), {"^a=(.*)$": "a=\\1\\1", "/": "|"}, line=3)]
+               act("sed", str(conf), {"^a=(.*)$": "a=\\1\\1", "/": "|"}, line=3),
+               act("sed", str(conf), {"^b=2$": "b=/2/"}, separator="#", line=4)]
     bundle(actions, shell, tmp_path / "bundle")
     _, statuses, _, _ = run(shell, tmp_path / "bundle", root)
-    assert [s for _, s, _ in statuses] == ["ok", "changed"]
-    assert conf.read_text() == "a=11\nb=2\n"
+    assert [s for _, s, _ in statuses] == ["ok", "changed", "changed"]
+    assert conf.read_text() == "a=11\nb=/2/\n"
     assert oct(conf.stat().st_mode & 0o7777) == "0o604"  # the file keeps its mode
     assert leftovers(root) == []
 
@@ -225,6 +230,18 @@ def test_failed_remote_file_leaves_no_temporary_file(tmp_path, shell):
     assert leftovers(root) == [] and not (root / "f").exists()
 
 
+def test_service_if_config_changed_acts_only_after_a_change(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    bundle([act("file", str(root / "conf")),
+            act("service", "pallet-test-no-such-service", action=Keyword("restart"), if_config_changed=True)],
+           shell, tmp_path / "bundle")
+    code, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert code != 0 and statuses[1][1] == "failed"  # the restart was tried: the file changed
+    code, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == ["ok", "ok"]  # nothing changed: no restart
+
+
 def test_exit_zero_inside_an_action_is_not_success(tmp_path, shell):
     root = tmp_path / "root"
     root.mkdir()
@@ -251,6 +268,9 @@ def test_bundle_files_are_named_by_checksum_and_carried_once(tmp_path):
     (act("file", "/x", colour="red"), "no option :colour"),
     (act("service", "ssh", action=Keyword("bounce")), ":action must be one of"),
     (act("frobnicate", "x"), "unknown action"),
+    (act("package", "curl", priority=50), "not supported"),
+    (act("sed", "/x", {"a/b": "c"}, separator="/"), ":separator"),
+    (act("user", "bob", uid="x"), "must be a number"),
 ])
 def test_bad_actions_are_located_errors(action, message):
     with pytest.raises(PalletError) as info:
@@ -347,7 +367,12 @@ def every_action(os_name: str) -> list[Action]:
         act("user", "app", groups=("adm", "staff"), comment="The app",
             **({} if windows else {"home": "/srv/app", "shell": "/bin/sh", "system": True,
                                    "create_home": False})),
-        act("group", "staff", **({} if windows else {"system": True})),
+        act("group", "staff", **({} if windows else {"system": True, "gid": 900})),
+        act("user", "old", action=Keyword("remove")),
+        act("group", "old", action=Keyword("remove")),
+        act("service", "app", action=Keyword("restart"), if_config_changed=True),
+        act("remote-file", "/etc/old.conf", action=Keyword("delete")),
+        act("exec-script", None, body),
         *(act("service", "app", action=Keyword(a))
           for a in ("start", "stop", "restart", "enable", "disable")),
     ]
@@ -357,6 +382,10 @@ def every_action(os_name: str) -> list[Action]:
             act("symbolic-link", "/srv/app/current", "/srv/app/live", owner="app", force=True),
             act("sed", "/etc/app.conf", {"^port=.*": "port=1", "a|b": "c/d"}),
             act("package-manager", Keyword("update")),
+            act("user", "app2", uid=1500),
+            act("sed", "/etc/app.conf", {"a": "b"}, separator="#"),
+            act("symbolic-link", "/a", "/srv/old-link", action=Keyword("delete")),
+            act("packages", ("nano", "ed"), action=Keyword("remove")),
         ]
         if os_name != "arch":
             actions.append(act("package-source", "extra",
