@@ -50,6 +50,7 @@ class Step:
     where: str                       # "file:line:col" of the action in the spec
     forms: tuple[Form, ...]          # between (pallet-begin ...) and (pallet-end)
     sources: tuple[str, ...] = ()    # every spec location gathered into this step
+    bodies: bool = False             # its forms reach spec values (~pallet-body-n)
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,33 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
 
 
 def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = True) -> str:
-    """The script text. The library functions a phase uses depend only on the target and
-    on which functions its steps call, so they are lowered (and, for the POSIX shells,
-    emitted) once per such pair and reused: the output is the same, much faster."""
+    """The script text. What does not depend on the node is made once and reused: the
+    library functions a phase uses depend only on the target and on which functions its
+    steps call, and for bash and sh each step's text only on the step. The output is the
+    same as without the caches (a test compares them), only much faster."""
+    shared = None
+    if cache and rendered.library is core_library():
+        shared = _hoisted(target, _called(rendered))
+    lowering = _lowering(rendered, target, shared)
+    if shared is not None and shared[1] is not None:
+        chunks = [shared[1], _emit_stmts(_start(lowering, target), target)]
+        for step in rendered.steps:
+            if step.bodies:  # values from spec code: lowered for this node
+                chunks.append(_emit_stmts(_step_stmts(step, lowering), target))
+            else:
+                chunks.append(_step_text(target, step))
+        chunks.append(_emit_stmts(_finish(lowering, target), target))
+        if tuple(lowering.functions.values()) == shared[0]:  # bodies hoisted nothing else
+            return "".join(chunks)
+        lowering = _lowering(rendered, target, shared)
+    stmts = _start(lowering, target)
+    for step in rendered.steps:
+        stmts += _step_stmts(step, lowering)
+    stmts += _finish(lowering, target)
+    return emit(A.Script(tuple(lowering.functions.values()), A.Block(tuple(stmts))), target.shell)
+
+
+def _lowering(rendered: RenderedPhase, target: Target, shared) -> Lowering:
     bodies = dict(rendered.bodies)
 
     def resolve(form: Form) -> object:
@@ -92,28 +117,75 @@ def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = 
         raise PalletError(f"internal: no value for ~{form}", getattr(form, "span", None))
 
     lowering = Lowering(target, rendered.library, resolve)
-    shared = None
-    if cache and rendered.library is core_library():
-        shared = _hoisted(target, _called(rendered))
+    if shared is not None:
         lowering.functions.update((f.name, f) for f in shared[0])  # not lowered again
-    powershell = target.shell == "powershell"
-    stmts: list[A.Stmt] = [lowering.block([_call("pallet-start")])]
-    if powershell:  # the shells stop through their EXIT trap; PowerShell through catch
+    return lowering
+
+
+def _lower(lowering: Lowering, forms: Sequence[Form]) -> A.Block:
+    return A.Block(tuple(_plain_call(f, lowering.functions) or lowering.stmt(f) for f in forms))
+
+
+def _start(lowering: Lowering, target: Target) -> list[A.Stmt]:
+    stmts: list[A.Stmt] = [_lower(lowering, [_call("pallet-start")])]
+    if target.shell == "powershell":  # the shells stop through their EXIT trap
         stmts.append(A.Raw("try {"))
-    for step in rendered.steps:
-        stmts += [A.Raw(""), A.Comment(f"{step.where} {step.label}")]
-        if len(step.sources) > 1:
-            stmts.append(A.Comment("gathered from " + ", ".join(step.sources)))
-        stmts.append(lowering.block([_begin(step), *step.forms, _call("pallet-end")]))
-    stmts += [A.Raw(""), lowering.block([_call("pallet-finish", 0)])]
-    if powershell:
+    return stmts
+
+
+def _finish(lowering: Lowering, target: Target) -> list[A.Stmt]:
+    stmts: list[A.Stmt] = [A.Raw(""), _lower(lowering, [_call("pallet-finish", 0)])]
+    if target.shell == "powershell":
         stmts.append(A.Raw('} catch {\n    pallet_finish "$_"\n}'))
-    functions = tuple(lowering.functions.values())
-    body = A.Block(tuple(stmts))
-    if shared is not None and shared[1] is not None and functions == shared[0]:
-        # Emitting the functions and the body apart gives the same text in the POSIX shells.
-        return shared[1] + emit(A.Script((), body), target.shell, header=False)
-    return emit(A.Script(functions, body), target.shell)
+    return stmts
+
+
+def _step_stmts(step: Step, lowering: Lowering) -> list[A.Stmt]:
+    stmts: list[A.Stmt] = [A.Raw(""), A.Comment(f"{step.where} {step.label}")]
+    if len(step.sources) > 1:
+        stmts.append(A.Comment("gathered from " + ", ".join(step.sources)))
+    stmts.append(_lower(lowering, [_begin(step), *step.forms, _call("pallet-end")]))
+    return stmts
+
+
+def _emit_stmts(stmts: list[A.Stmt], target: Target) -> str:
+    """Top-level statements of a bash or sh script: their text does not depend on the rest."""
+    return emit(A.Script((), A.Block(tuple(stmts))), target.shell, header=False)
+
+
+@lru_cache(maxsize=8192)
+def _step_text(target: Target, step: Step) -> str:
+    lowering = Lowering(target, core_library())
+    lowering.functions.update((f.name, f) for f in _all_hoistable(target))
+    return _emit_stmts(_step_stmts(step, lowering), target)
+
+
+@lru_cache(maxsize=64)
+def _all_hoistable(target: Target) -> tuple[A.FuncDef, ...]:
+    """Every library function the target has, lowered: a step's text only names them."""
+    library = core_library()
+    names = []
+    for name in library.functions:
+        try:
+            library.select(name, target, None)
+        except PalletError:
+            continue
+        names.append(name)
+    return _hoisted(target, tuple(names))[0]
+
+
+def _plain_call(form: Form, hoisted: dict[str, A.FuncDef]) -> A.Command | None:
+    """A call of a hoisted library function with literal words (what the renderer makes),
+    as the command Lowering would make of it, without lowering it again."""
+    if not (isinstance(form, ListForm) and isinstance(form.items[0], Symbol)):
+        return None
+    name = form.items[0].name.replace("-", "_")
+    fn = hoisted.get(name)
+    if fn is None or not all(isinstance(a, Atom) and isinstance(a.value, str) for a in form.items[1:]):
+        return None
+    if len(form.items) - 1 != len(fn.params) and not (fn.rest and len(form.items) > len(fn.params)):
+        return None  # Lowering reports the wrong number of arguments
+    return A.Command((A.lit(name), *(A.lit(a.value) for a in form.items[1:])), (), form.span)
 
 
 def _called(rendered: RenderedPhase) -> tuple[str, ...]:
@@ -289,13 +361,13 @@ class _Renderer:
     # ---- helpers ---------------------------------------------------------------------------
 
     def add_step(self, action: Action, forms: list[Form], label: str | None = None,
-                 sources: tuple[str, ...] = ()) -> None:
+                 sources: tuple[str, ...] = (), bodies: bool = False) -> None:
         for form in forms:
             for call in _calls_in(form):
                 self.require(_call(call), action)
         label = _one_line(label or action.label or _default_label(action))
         self.steps.append(Step(len(self.steps) + 1, label, _where(action.span), tuple(forms),
-                               sources))
+                               sources, bodies))
 
     def require(self, form: Form, action: Action) -> None:
         """The target must have a real implementation of every function the step calls
@@ -423,7 +495,7 @@ class _Renderer:
         else:
             forms = body
         label = action.label or (f"{action.kind} {names[0]}" if names else action.kind)
-        self.add_step(action, forms, label)
+        self.add_step(action, forms, label, bodies=True)
 
     # ---- users, groups, services ---------------------------------------------------------
 
