@@ -7,6 +7,7 @@ text that must reach the program byte for byte, and only `RawPart`/`Raw` escape 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Union
 
 from pallet.errors import Span
@@ -94,7 +95,7 @@ class Word:
 
     parts: tuple[Part, ...]
 
-    @property
+    @cached_property  # asked for again and again by lowering and the emitters
     def literal(self) -> str | None:
         """The text if the word is made of literal parts only."""
         if all(isinstance(p, Lit) for p in self.parts):

@@ -36,6 +36,9 @@ def _dq_escape(text: str) -> str:
     return re.sub(r'([$`"\\])', r"\\\1", text)
 
 
+_FUNC_LINES: dict[tuple[int, str], tuple[A.FuncDef, list[str], bool]] = {}
+
+
 class PosixEmitter:
     def __init__(self, shell: str):
         assert shell in ("bash", "sh")
@@ -228,6 +231,20 @@ class PosixEmitter:
     def _ArraySet(self, s: A.ArraySet) -> list[str]:
         return [f"{s.name}[{self.arith(s.index)}]={self.word(s.value)}"]
 
+    def hoisted(self, s: A.FuncDef) -> list[str]:
+        # Hoisted library functions are the same objects in every bundle (Lowering caches
+        # them per implementation and target), so their text is made once.
+        key = (id(s), self.shell)
+        cached = _FUNC_LINES.get(key)
+        if cached is not None and cached[0] is s:
+            self.uses_local = self.uses_local or cached[2]
+            return cached[1]
+        uses_local, self.uses_local = self.uses_local, False
+        lines = self._FuncDef(s)
+        _FUNC_LINES[key] = (s, lines, self.uses_local)
+        self.uses_local = self.uses_local or uses_local
+        return lines
+
     def _FuncDef(self, s: A.FuncDef) -> list[str]:
         params = []
         for i, name in enumerate(s.params, start=1):
@@ -313,7 +330,7 @@ def emit_posix(script: A.Script, shell: str = "bash", header: bool = True) -> st
     emitter = PosixEmitter(shell)
     body: list[str] = []
     for fn in script.functions:
-        body += emitter.stmt(fn)
+        body += emitter.hoisted(fn)
     body += emitter.block_lines(script.body)
     head: list[str] = []
     if header:

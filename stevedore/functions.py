@@ -57,11 +57,15 @@ class ScriptLibrary:
     def __init__(self) -> None:
         self.functions: dict[str, ScriptFn] = {}
         self.impls: dict[str, list[Impl]] = {}
+        # (id(impl), target) -> (impl, FuncDef, functions it called): shared by copies, since
+        # an Impl never changes and copies only add implementations.
+        self.lowered: dict[tuple, tuple] = {}
 
     def copy(self) -> "ScriptLibrary":
         other = ScriptLibrary()
         other.functions = dict(self.functions)
         other.impls = {k: list(v) for k, v in self.impls.items()}
+        other.lowered = self.lowered
         return other
 
     def declare(self, fn: ScriptFn) -> None:

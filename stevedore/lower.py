@@ -441,14 +441,27 @@ class Lowering:
         shell_name = munge(name.replace("/", "__"), form.span, "function")
         if shell_name not in self.functions and shell_name not in self._in_progress:
             impl = self.library.select(name, self.target, form.span)
-            self._in_progress.add(shell_name)
-            saved = self.resolver
-            self.resolver = impl.resolver or saved
-            try:
-                self.functions[shell_name] = self._function(shell_name, impl.params, impl.body)
-            finally:
-                self.resolver = saved
-                self._in_progress.discard(shell_name)
+            # Lowering an implementation depends only on it and the target: a bundle per
+            # node and phase reuses the same library functions thousands of times.
+            key = (id(impl), self.target)
+            cached = self.library.lowered.get(key)
+            if cached is not None and cached[0] is impl:
+                for dep_name, dep in cached[2]:
+                    self.functions.setdefault(dep_name, dep)
+                self.functions[shell_name] = cached[1]
+            else:
+                before = set(self.functions)
+                self._in_progress.add(shell_name)
+                saved = self.resolver
+                self.resolver = impl.resolver or saved
+                try:
+                    fn_def = self._function(shell_name, impl.params, impl.body)
+                finally:
+                    self.resolver = saved
+                    self._in_progress.discard(shell_name)
+                deps = tuple((n, f) for n, f in self.functions.items() if n not in before)
+                self.library.lowered[key] = (impl, fn_def, deps)
+                self.functions[shell_name] = fn_def
         return self.command(form, name=shell_name)
 
     def _unquote_stmt(self, form):
