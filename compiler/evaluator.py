@@ -8,6 +8,7 @@ no I/O of its own.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -107,11 +108,17 @@ class Evaluator:
         ns = Namespace(ns_name, Env({}, self.core), name)
         ns.env.ns = ns
         self.namespaces[ns_name] = ns
-        for form in read(text, name):
+        forms = read(text, name)
+        for index, form in enumerate(forms):
             try:
                 self.eval(form, ns.env)
             except RecursionError:
                 raise PalletError("nested too deeply to evaluate", span_of(form)) from None
+            except PalletError as exc:
+                better = _defined_later(exc, forms, index, name)
+                if better is None:
+                    raise
+                raise better from None
         return ns
 
     def require(self, target: str, span: Span | None, relative_to: str | None) -> Namespace:
@@ -314,9 +321,87 @@ class Evaluator:
         return resolve
 
 
+def closest(name: str, candidates, cutoff: float = 0.75) -> str | None:
+    """The candidate a misspelt `name` most likely meant, or None. difflib finds the similar
+    names; the fewest edits (a swap of two neighbours counting as one) decides between them, so
+    that `fiel` means `file`, not `fnil`."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=8, cutoff=cutoff)
+    if not close:
+        return None
+    ratio = {c: difflib.SequenceMatcher(None, name, c).ratio() for c in close}
+    return min(close, key=lambda c: (_edits(name, c), -ratio[c], c))
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+    two adjacent characters."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[len(b)]
+
+
 def _suggest(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, candidates)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+_DEFINERS = ("def", "defn", "defn-", "def-crate-fn", "defplan")
+_UNKNOWN = re.compile(r"unknown symbol '([^']+)'")
+
+
+def _defined_name(form: Form) -> str | None:
+    if (isinstance(form, ListForm) and len(form.items) > 1 and isinstance(form.items[0], Symbol)
+            and form.items[0].name in _DEFINERS and isinstance(form.items[1], Symbol)):
+        return form.items[1].name
+    return None
+
+
+def _symbols(form: Form) -> set[str]:
+    if isinstance(form, Symbol):
+        return {form.name}
+    out: set[str] = set()
+    for item in getattr(form, "items", ()):
+        out |= _symbols(item)
+    return out
+
+
+def _defined_later(exc: PalletError, forms: tuple[Form, ...], index: int,
+                   file: str) -> PalletError | None:
+    """An unknown symbol of this file that a later top-level form defines: say so, and name
+    the cycle when the definitions refer to each other (two specs extending each other)."""
+    m = _UNKNOWN.match(exc.message)
+    if m is None or exc.span is None or exc.span.file != file:
+        return None
+    missing = m.group(1)
+    later = {n: f for f in forms[index + 1:] if (n := _defined_name(f)) is not None}
+    if missing not in later:
+        return None
+    where = span_of(later[missing].items[1])
+    current = _defined_name(forms[index])
+    if current is not None:  # a path missing -> ... -> current through the later definitions
+        paths = {missing: [missing]}
+        queue = [missing]
+        while queue:
+            n = queue.pop(0)
+            for ref in sorted(_symbols(later[n]) - {n}):
+                if ref == current:
+                    cycle = " -> ".join([current, *paths[n], current])
+                    return PalletError(f"a cycle: {cycle}; definitions (such as specs in "
+                                       f":extends) cannot refer to each other ({missing} is "
+                                       f"defined at {where})", exc.span, exc.notes)
+                if ref in later and ref not in paths:
+                    paths[ref] = paths[n] + [ref]
+                    queue.append(ref)
+    return PalletError(f"unknown symbol {missing!r}: it is defined later, at {where}; "
+                       "define it before it is used", exc.span, exc.notes)
 
 
 def _describe(value: Any) -> str:

@@ -77,7 +77,8 @@ def parse_inventory(text: str, name: str) -> tuple[NodeFacts, ...]:
             name=entry["name"], group=entry["group"], os_family=entry.get("os-family", ""),
             os_version=str(version) if version is not None else None, host=entry["host"],
             private_ip=entry.get("private-ip"), roles=frozenset(roles), port=port,
-            user=entry.get("user", "root"), private_key=entry.get("private-key")))
+            user=entry.get("user", "root"), private_key=entry.get("private-key"),
+            span=_key_span(source, "group", line)))
     return tuple(nodes)
 
 

@@ -46,3 +46,5 @@ class NodeFacts:
     port: int = 22
     user: str = "root"
     private_key: str | None = None
+    # Where the node was described (its inventory entry), for errors about it.
+    span: Span | None = field(default=None, compare=False, repr=False)

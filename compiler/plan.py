@@ -11,7 +11,7 @@ from typing import Any
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, span_of
 
-from .evaluator import ArgError, Builtin
+from .evaluator import ArgError, Builtin, closest
 from .model import Action, NodeFacts
 from .specs import GroupSpec
 
@@ -79,9 +79,8 @@ def _action(kind: str) -> Builtin:
             key = rest[i]
             allowed = ACTION_OPTIONS[kind]
             if not isinstance(key, Keyword) or key.name not in allowed:
-                import difflib
-                close = difflib.get_close_matches(getattr(key, "name", str(key)), sorted(allowed), n=1)
-                hint = f"; did you mean :{close[0]}?" if close else (
+                close = closest(getattr(key, "name", str(key)), allowed, cutoff=0.6)
+                hint = f"; did you mean :{close}?" if close else (
                     f"; options: {' '.join(':' + a for a in sorted(allowed))}" if allowed else "")
                 raise ArgError(f"unknown option {key}{hint}", arity + i)
             options.append((key.name, rest[i + 1]))
@@ -96,7 +95,8 @@ def _action(kind: str) -> Builtin:
                 if not isinstance(value, Keyword):
                     raise ArgError("takes an action keyword such as :update", i)
             elif not isinstance(value, str):
-                raise ArgError(f"expected a string, got {value!r}", i)
+                from .core import describe
+                raise ArgError(f"expected a string, got {describe(value)}", i)
         label = f"{kind} {' '.join(_label_part(v) for v in positional)}"
         return record(ev, form, kind, tuple(positional), tuple(options), label)
     return Builtin(kind, act, contextual=True)

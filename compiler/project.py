@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable
 
 from pallet.errors import PalletError, Source, Span
 
-from .evaluator import Evaluator
+from .evaluator import Evaluator, closest
 from .model import Action, NodeFacts
 from .plan import PLAN_BUILTINS, World, plan_phase
 from .specs import SPEC_BUILTINS, PHASE_ORDER, ClusterSpec, GroupSpec, Operation, groups_of
@@ -78,12 +78,16 @@ class Project:
             for node in inventory:
                 group = self.group(node.group)
                 if group is None:
-                    known = ", ".join(g.name for g in self.groups) or "none"
+                    names = [g.name for g in self.groups]
+                    close = closest(node.group, names, cutoff=0.6)
                     raise PalletError(f"inventory node {node.name!r} is in group {node.group!r}, "
-                                      f"which {self.file} does not define (groups: {known})")
+                                      f"which {self.file} does not define" +
+                                      (f"; did you mean {close!r}?" if close else "") +
+                                      f" (groups: {', '.join(names) or 'none'})", node.span)
                 if not node.os_family:
                     raise PalletError(f"inventory node {node.name!r} has no os-family; add "
-                                      "os-family and os-version, or let `pallet lift` detect them")
+                                      "os-family and os-version, or let `pallet lift` detect them",
+                                      node.span)
                 out.append((node, group))
             return tuple(out)
         if not os_spec:
@@ -107,8 +111,10 @@ class Project:
         for phase in phases:
             if not any(phase in dict(g.phases) for _, g in nodes):
                 known = sorted({p for _, g in nodes for p in dict(g.phases)})
-                raise PalletError(f"no group defines the phase :{phase} (phases: "
-                                  f"{' '.join(':' + p for p in known) or 'none'})")
+                close = closest(phase, known, cutoff=0.6)
+                raise PalletError(f"--phase {phase}: no group of {self.file} defines the phase "
+                                  f":{phase}" + (f"; did you mean :{close}?" if close else "") +
+                                  f" (phases: {' '.join(':' + p for p in known) or 'none'})")
         world = World(nodes)
         for node, group in nodes:  # settings first, so every phase can read every node's
             plan_phase(self.evaluator, node, group, "settings", world)

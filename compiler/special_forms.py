@@ -92,10 +92,13 @@ def _def_crate_fn(ev, form, env):
 
 def _fn(ev, form, env):
     args = _args(form, 1, None, "(fn [args] body...)")
-    name = "fn"
-    if isinstance(args[0], Symbol):
-        name, args = args[0].name, args[1:]
-    return _fn_from(ev, form, env, args, "fn", name)
+    if isinstance(args[0], Symbol):  # (fn name [args] ...): the body can call itself by name
+        name = args[0].name
+        inner = env.child()
+        fn = _fn_from(ev, form, inner, args[1:], "fn", name)
+        inner.vars[name] = fn
+        return fn
+    return _fn_from(ev, form, env, args, "fn", "fn")
 
 
 def _let(ev, form, env):

@@ -4,14 +4,13 @@ inherited phase bodies run first, in the order of :extends; roles are united; no
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.errors import Span
 from pallet.grammar.forms import Keyword, span_of
 
-from .evaluator import ArgError, Builtin, Fn
+from .evaluator import ArgError, Builtin, Fn, closest
 from .special_forms import PhaseFn
 
 NODE_SPEC_SECTIONS = {
@@ -120,8 +119,8 @@ def _options(args: tuple, allowed: set[str], what: str, offset: int = 0) -> dict
         if not isinstance(key, Keyword):
             raise ArgError(f"expected an option keyword, got {key!r}", offset + i)
         if key.name not in allowed:
-            close = difflib.get_close_matches(key.name, sorted(allowed), n=1, cutoff=0.6)
-            hint = f"; did you mean :{close[0]}?" if close else f"; options: {' '.join(':' + a for a in sorted(allowed))}"
+            close = closest(key.name, allowed, cutoff=0.6)
+            hint = f"; did you mean :{close}?" if close else f"; options: {' '.join(':' + a for a in sorted(allowed))}"
             raise ArgError(f"unknown option {key}{hint}", offset + i)
         out[key.name] = (args[i + 1], offset + i + 1)
     return out
@@ -165,7 +164,8 @@ def _server_parts(opts: dict) -> dict[str, Any]:
         parents = value if isinstance(value, (tuple, list)) else (value,)
         for parent in parents:
             if not isinstance(parent, ServerSpec):
-                raise ArgError(f":extends takes server-specs, got {getattr(parent, 'describe', lambda: repr(parent))()}", index)
+                from .core import describe
+                raise ArgError(f":extends takes server-specs, got {describe(parent)}", index)
             for name, fns in parent.phases:
                 phases[name] = phases.get(name, ()) + fns
             roles |= parent.roles
@@ -179,7 +179,8 @@ def _server_parts(opts: dict) -> dict[str, Any]:
         for key, fn in value.items():
             name = _kw_name(key, index, "a phase name")
             if not isinstance(fn, (PhaseFn, Fn)):
-                raise ArgError(f"phase :{name} must be a phase-fn, got {type(fn).__name__}", index)
+                from .core import describe
+                raise ArgError(f"phase :{name} must be a phase-fn, got {describe(fn)}", index)
             phases[name] = phases.get(name, ()) + (fn,)
     if "roles" in opts:
         value, index = opts["roles"]
@@ -278,6 +279,14 @@ def _operation(ev, form, kind, target, *args):
         value, index = opts["phase"]
         items = value if isinstance(value, (tuple, list)) else (value,)
         phases = tuple(_kw_name(p, index, "a phase") for p in items)
+        defined = {p for g, _ in groups for p, _ in g.phases}
+        for p in phases:
+            if p not in defined:
+                close = closest(p, defined, cutoff=0.6)
+                raise ArgError(f"no group of this {kind} defines the phase :{p}" +
+                               (f"; did you mean :{close}?" if close else "") +
+                               f" (phases: {' '.join(':' + d for d in sorted(defined)) or 'none'})",
+                               index)
     op = Operation(kind, tuple(groups), phases, opts.get("compute", (None,))[0], span_of(form))
     _note(ev, op)
     return op
