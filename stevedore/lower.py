@@ -87,6 +87,10 @@ class Lowering:
         self._fn_depth = 0
         self._declared: set[int] = set()
         self._rest_names: list[str | None] = []  # the & rest parameter of each enclosing fn  # ids of defscript/defimpl forms already taken
+        # Script functions each implementation calls, transitively, in hoisting order, so
+        # that a cached implementation brings all it needs (not only what was new then).
+        self._collectors: list[list[str]] = []
+        self._deps: dict[str, tuple[str, ...]] = {}
 
     # ---- entry points ---------------------------------------------------------------------
 
@@ -449,8 +453,10 @@ class Lowering:
                 for dep_name, dep in cached[2]:
                     self.functions.setdefault(dep_name, dep)
                 self.functions[shell_name] = cached[1]
+                self._deps[shell_name] = tuple(n for n, _ in cached[2])
             else:
-                before = set(self.functions)
+                collector: list[str] = []
+                self._collectors.append(collector)
                 self._in_progress.add(shell_name)
                 saved = self.resolver
                 self.resolver = impl.resolver or saved
@@ -459,9 +465,16 @@ class Lowering:
                 finally:
                     self.resolver = saved
                     self._in_progress.discard(shell_name)
-                deps = tuple((n, f) for n, f in self.functions.items() if n not in before)
-                self.library.lowered[key] = (impl, fn_def, deps)
+                    self._collectors.pop()
+                names = tuple(dict.fromkeys(n for n in collector if n != shell_name))
+                self._deps[shell_name] = names
+                if all(n in self.functions for n in names):  # not mutually recursive
+                    deps = tuple((n, self.functions[n]) for n in names)
+                    self.library.lowered[key] = (impl, fn_def, deps)
                 self.functions[shell_name] = fn_def
+        for collector in self._collectors:  # every enclosing implementation needs it too
+            collector.extend(self._deps.get(shell_name, ()))
+            collector.append(shell_name)
         return self.command(form, name=shell_name)
 
     def _unquote_stmt(self, form):
