@@ -162,16 +162,16 @@ def _step_text(target: Target, step: Step) -> str:
 
 @lru_cache(maxsize=64)
 def _all_hoistable(target: Target) -> tuple[A.FuncDef, ...]:
-    """Every library function the target has, lowered: a step's text only names them."""
-    library = core_library()
-    names = []
-    for name in library.functions:
+    """Every library function the target can have, lowered: a step's text only names them.
+    (One the target cannot have, such as a package function without a packager, is left
+    out; a step that calls it fails in Lowering with a located error.)"""
+    functions: dict[str, A.FuncDef] = {}
+    for name in core_library().functions:
         try:
-            library.select(name, target, None)
+            functions.update((f.name, f) for f in _hoisted(target, (name,))[0])
         except PalletError:
             continue
-        names.append(name)
-    return _hoisted(target, tuple(names))[0]
+    return tuple(functions.values())
 
 
 def _plain_call(form: Form, hoisted: dict[str, A.FuncDef]) -> A.Command | None:

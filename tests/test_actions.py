@@ -21,6 +21,7 @@ from pallet.grammar.reader import read
 from pallet.stevedore import ScriptForms, target_for
 from pallet.stevedore.lower import literal_resolver
 
+ROOT = Path(__file__).resolve().parent.parent
 SPEC = Source("spec.pallet", "\n".join(f"(action-{n})" for n in range(1, 60)))
 EXE = {"bash": "bash", "sh": "dash"}
 ACTION_LINE = re.compile(r"PALLET-ACTION (\d+) (ok|changed|failed) (.*)\Z")
@@ -410,7 +411,40 @@ def test_every_linux_script_is_shellcheck_clean(os_name, shell_name):
     text = compile_phase_script(render_actions(every_action(os_name), target, lambda p: b""), target)
     findings = shellcheck(text, shell_name)
     assert not findings, format_findings(findings, f"{os_name}.{shell_name}") + "\n" + text
+    assert_functions_defined(text)
     assert subprocess.run([EXE[shell_name], "-n"], input=text, text=True).returncode == 0
+
+
+def assert_functions_defined(text: str) -> None:
+    defined = set(re.findall(r"^(pallet_\w+)\(\) \{", text, re.M))
+    # command positions: a line's start, after if / ! / && / || / | / $(
+    called = set(re.findall(r"(?:^\s*|\bif |! |&& |\|\| |\| |\$\()(pallet_\w+)\b(?!=|\(\))",
+                            text, re.M))
+    assert called <= defined, f"called but not defined: {sorted(called - defined)}"
+
+
+def test_a_script_does_not_depend_on_what_was_compiled_before():
+    """Library functions are shared between scripts: a script must come out the same (and
+    complete) whatever the process compiled first."""
+    code = """if True:
+        import sys; sys.path.insert(0, "tests")
+        from test_actions import act
+        from pallet.crates.actions import render_actions, compile_phase_script
+        from pallet.stevedore import target_for
+        t = target_for("debian-12", "sh")
+        first = [act("remote-file", "/a", content="x"), act("user", "u", groups=("g",))]
+        if sys.argv[1] == "after":
+            compile_phase_script(render_actions(first, t, lambda p: b""), t)
+        later = [act("sed", "/c", {"a": "b"}), act("service", "s", action="stop")]
+        sys.stdout.write(compile_phase_script(render_actions(later, t, lambda p: b""), t))
+    """
+    import sys as _sys
+    from test_actions import ROOT
+    texts = [subprocess.run([_sys.executable, "-c", code, order], capture_output=True, text=True,
+                            cwd=ROOT, check=True).stdout for order in ("alone", "after")]
+    assert texts[0] == texts[1]
+    assert_functions_defined(texts[0])
+    assert "pallet_temp_beside()" in texts[0] and "pallet_service_running()" in texts[0]
 
 
 def test_only_the_functions_used_are_carried():
@@ -446,3 +480,11 @@ def test_shared_library_functions_give_the_same_script(os_name, shell_name):
         rendered = render_actions(some, target, lambda p: b"")
         assert (compile_phase_script(rendered, target)
                 == compile_phase_script(rendered, target, cache=False))
+
+
+def test_a_target_without_packager_compiles_what_it_can():
+    target = target_for("haiku-1")  # an OS Pallet knows nothing about: no packager
+    text = compile_phase_script(render_actions([act("file", "/x")], target, lambda p: b""), target)
+    assert "pallet_file /x create" in text
+    with pytest.raises(PalletError, match="not available"):
+        render_actions([act("package", "curl")], target, lambda p: b"")
