@@ -69,19 +69,76 @@ def target_of(node: NodeFacts, group: GroupSpec, shell: str | None = None) -> Ta
 
 def build_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
                   nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
-                  read_file: Callable[[str], bytes], shell: str | None = None) -> tuple[Bundle, ...]:
-    from pallet.crates.actions import compile_phase_script, render_actions
+                  read_file: Callable[[str], bytes], shell: str | None = None,
+                  jobs: int = 1) -> tuple[Bundle, ...]:
+    """Render and compile every bundle. With jobs > 1 and many bundles, forked workers share
+    the work (the output is the same: each bundle depends only on its own plan)."""
     by_name = {n.name: (n, g) for n, g in nodes}
+    keys = list(plans)
+    made: dict[tuple[str, str], tuple[str, tuple[tuple[str, bytes], ...]]] = {}
+    if keys:  # the first in this process: library caches are warm before any fork
+        made[keys[0]] = _compile_one(plans, by_name, keys[0], read_file, shell)
+    rest = keys[1:]
+    if jobs > 1 and len(rest) >= _PARALLEL_FROM:
+        made.update(_compile_forked(plans, by_name, rest, read_file, shell, jobs))
+    else:
+        for key in rest:
+            made[key] = _compile_one(plans, by_name, key, read_file, shell)
     bundles = []
-    for (node_name, phase), actions in plans.items():
-        node, group = by_name[node_name]
+    for key in keys:
+        node, group = by_name[key[0]]
         target = target_of(node, group, shell)
-        rendered = render_actions(actions, target, read_file)
-        script = compile_phase_script(rendered, target)
+        script, files = made[key]
         script_name = "run.ps1" if target.shell == "powershell" else "run.sh"
-        bundles.append(Bundle(node, group.name, phase, target, script_name, script,
-                              tuple(rendered.files), actions))
+        bundles.append(Bundle(node, group.name, key[1], target, script_name, script, files,
+                              plans[key]))
     return tuple(bundles)
+
+
+_PARALLEL_FROM = 200
+_WORK: tuple | None = None  # what forked workers read: set just before the fork
+
+
+def _compile_one(plans, by_name, key, read_file, shell):
+    from pallet.crates.actions import compile_phase_script, render_actions
+    node, group = by_name[key[0]]
+    target = target_of(node, group, shell)
+    rendered = render_actions(plans[key], target, read_file)
+    return compile_phase_script(rendered, target), tuple(rendered.files)
+
+
+def _compile_chunk(indices: list[int]):
+    plans, by_name, keys, read_file, shell = _WORK  # type: ignore[misc]
+    out = []
+    for i in indices:
+        try:
+            out.append((i, _compile_one(plans, by_name, keys[i], read_file, shell)))
+        except PalletError as exc:  # crosses the process boundary as text with its place
+            return ("error", exc.message, str(exc.span) if exc.span else None, exc.format())
+    return ("ok", out)
+
+
+def _compile_forked(plans, by_name, keys, read_file, shell, jobs):
+    import multiprocessing
+
+    global _WORK
+    _WORK = (plans, by_name, keys, read_file, shell)
+    chunks = [list(range(i, len(keys), jobs)) for i in range(jobs)]
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            results = pool.map(_compile_chunk, chunks)
+    finally:
+        _WORK = None
+    made = {}
+    for result in results:
+        if result[0] == "error":
+            # Compile the failing bundle here again for a PalletError with its span.
+            for key in keys:
+                _compile_one(plans, by_name, key, read_file, shell)
+            raise PalletError(result[1])
+        for i, value in result[1]:
+            made[keys[i]] = value
+    return made
 
 
 def top_manifest(bundles: tuple[Bundle, ...], spec: str) -> dict:
@@ -92,7 +149,20 @@ def top_manifest(bundles: tuple[Bundle, ...], spec: str) -> dict:
 
 
 def _dump(data: dict) -> bytes:
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """JSON with a line per key and per list item: readable and diffable, and made by the
+    C encoder (json's indent= falls back to the slow pure-Python one)."""
+    def value(v) -> str:
+        if isinstance(v, list) and v:
+            return "[\n" + ",\n".join("    " + _compact(x) for x in v) + "\n  ]"
+        if isinstance(v, dict) and len(v) > 1:
+            return "{\n" + ",\n".join(f"    {json.dumps(k)}: {_compact(v[k])}" for k in sorted(v)) + "\n  }"
+        return _compact(v)
+    lines = [f"  {json.dumps(k)}: {value(data[k])}" for k in sorted(data)]
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+
+def _compact(v) -> str:
+    return json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
 
 
 def write_bundles(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
@@ -105,7 +175,7 @@ def write_bundles(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
     try:
         for b in bundles:
             base = staging / b.path
-            (base / "files").mkdir(parents=True, exist_ok=True)
+            (base / "files" if b.files else base).mkdir(parents=True, exist_ok=True)
             script = base / b.script_name
             script.write_bytes(b.script.encode())
             script.chmod(0o755)

@@ -7,7 +7,6 @@ text that must reach the program byte for byte, and only `RawPart`/`Raw` escape 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Union
 
 from pallet.errors import Span
@@ -94,13 +93,15 @@ class Word:
     """One shell word made of parts, never split or globbed (except for RawPart text)."""
 
     parts: tuple[Part, ...]
+    # The text if the word is made of literal parts only. Computed once: lowering and the
+    # emitters ask for it on every word (functools.cached_property would take a lock).
+    literal: str | None = field(init=False, repr=False, compare=False)
 
-    @cached_property  # asked for again and again by lowering and the emitters
-    def literal(self) -> str | None:
-        """The text if the word is made of literal parts only."""
-        if all(isinstance(p, Lit) for p in self.parts):
-            return "".join(p.text for p in self.parts)  # type: ignore[union-attr]
-        return None
+    def __post_init__(self) -> None:
+        text = None
+        if all(type(p) is Lit for p in self.parts):
+            text = "".join(p.text for p in self.parts)  # type: ignore[union-attr]
+        object.__setattr__(self, "literal", text)
 
 
 def lit(text: str) -> Word:

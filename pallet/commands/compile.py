@@ -20,7 +20,8 @@ def compile_command(spec, inventory, os_spec, phases, crate_path, out, check):
     from pallet.compiler.bundle import build_bundles, write_bundles
 
     project, nodes, plans = plan_spec(spec, inventory, os_spec, phases, crate_path)
-    bundles = build_bundles(plans, nodes, local_file_reader(spec))
+    import os
+    bundles = build_bundles(plans, nodes, local_file_reader(spec), jobs=os.cpu_count() or 1)
     write_bundles(bundles, Path(out), spec)
     for b in bundles:
         click.echo(f"{out}/{b.path}/{b.script_name}  {len(b.actions)} actions")
