@@ -21,7 +21,8 @@ def check_dir(out: Path) -> int:
         if findings:
             count += len(findings)
             click.echo(checks.format_findings(findings, str(path)), err=True)
-    click.echo(f"checked {len(scripts)} scripts: {count} finding(s)", err=bool(count))
+    plural = "" if len(scripts) == 1 else "s"
+    click.echo(f"checked {len(scripts)} script{plural}: {count} finding(s)", err=bool(count))
     return 1 if count else 0
 
 

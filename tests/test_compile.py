@@ -1,0 +1,308 @@
+"""`pallet compile`, `explain` and `check` through the real command line: reproducible output,
+inventory edits that touch only the affected nodes, an output directory that is replaced
+whole or not at all, explain's locations, and check's exit codes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pallet.cli import cli
+
+PALLET = Path(sys.executable).parent / "pallet"
+ROOT = Path(__file__).resolve().parent.parent
+
+SPEC = '''(require '["lib/app.pallet" :as app])
+
+(def web
+  (group-spec "web"
+    :phases {:configure (phase-fn
+                          (app/app-dir "web")
+                          (remote-file "/etc/web/peers"
+                            :content (->> (nodes-in-group :web) (map node-name) sort (join ","))))
+             :start (phase-fn (service "nginx" :action :start))}))
+
+(def db
+  (group-spec "db"
+    :phases {:install (phase-fn (package "postgresql"))
+             :configure (phase-fn
+                          (app/app-dir "db" :mode "700")
+                          (remote-file "/etc/db/listen" :content (str (target-ip) "\\n"))
+                          (remote-file "/etc/db/os" :template "os.j2" :values {:version (os-version)})
+                          (remote-file "/etc/db/motd" :local-file "motd.txt"))}))
+
+(lift [web db] :phase [:install :configure])
+'''
+
+LIB = '''(def-crate-fn app-dir
+  "An application directory, marked ready."
+  [name & {:keys [mode] :or {mode "755"}}]
+  (directory (str "/opt/" name) :mode mode)
+  (file (str "/opt/" name "/.ready")))
+'''
+
+
+def node(name: str, group: str, host: str, version: str = "12") -> str:
+    return (f'[[node]]\nname = "{name}"\ngroup = "{group}"\nhost = "{host}"\n'
+            f'os-family = "debian"\nos-version = "{version}"\n\n')
+
+
+NODES = {"web-1": ("web", "192.0.2.11"), "web-2": ("web", "192.0.2.12"),
+         "db-1": ("db", "192.0.2.21"), "db-2": ("db", "192.0.2.22"), "db-3": ("db", "192.0.2.23")}
+
+
+def inventory(nodes: dict[str, tuple], versions: dict[str, str] | None = None) -> str:
+    return "".join(node(n, g, h, (versions or {}).get(n, "12")) for n, (g, h) in nodes.items())
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib/app.pallet").write_text(LIB)
+    (tmp_path / "spec.pallet").write_text(SPEC)
+    (tmp_path / "os.j2").write_text("debian {{ version }}\n")
+    (tmp_path / "motd.txt").write_bytes(b"welcome\n\x00binary ok\n")
+    (tmp_path / "nodes.toml").write_text(inventory(NODES))
+    return tmp_path
+
+
+def pallet(cwd: Path, *args: str, seed: str = "0") -> subprocess.CompletedProcess:
+    """The real `pallet` command, in its own process (with a given hash seed: output must not
+    depend on the order of Python's sets and dicts)."""
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    proc = subprocess.run([str(PALLET), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return proc
+
+
+def pallet_here(cwd: Path, *args: str):
+    """The same command line run in this process: for the set-up steps of a test, fast."""
+    saved = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(saved)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def compile_(cwd: Path, out: str = "out", *, here: bool = True) -> subprocess.CompletedProcess:
+    args = ("compile", "spec.pallet", "--nodes", "nodes.toml", "-o", out)
+    proc = pallet_here(cwd, *args) if here else pallet(cwd, *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under root: relative path -> (bytes, mode)."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mode & 0o777)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def node_digests(out: Path) -> dict[str, str]:
+    """A digest of everything in each node's directory."""
+    digests = {}
+    for d in sorted(p for p in out.iterdir() if p.is_dir()):
+        h = hashlib.sha256()
+        for rel, (data, mode) in tree(d).items():
+            h.update(f"{rel}\0{mode}\0".encode() + hashlib.sha256(data).digest())
+        digests[d.name] = h.hexdigest()
+    return digests
+
+
+def bundle_shas(out: Path) -> dict[str, str]:
+    """path -> script sha256, from DIR/manifest.json (checked against the files)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    shas = {}
+    for b in manifest["bundles"]:
+        script = out / b["script"]
+        assert hashlib.sha256(script.read_bytes()).hexdigest() == b["sha256"]
+        node_manifest = json.loads((out / b["path"] / "manifest.json").read_text())
+        for name, digest in node_manifest["files"].items():
+            assert hashlib.sha256((out / b["path"] / name).read_bytes()).hexdigest() == digest
+        shas[b["path"]] = b["sha256"]
+    return shas
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+# ---- reproducible output -------------------------------------------------------------------------
+
+def test_compiling_twice_gives_byte_identical_trees(project):
+    first = pallet(project, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out1", seed="1")
+    second = pallet(project, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out2", seed="2")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    a, b = tree(project / "out1"), tree(project / "out2")
+    assert a == b
+    compile_(project, "out1")       # recompiling over the old output
+    assert tree(project / "out1") == a
+    # the lift picked the phases: web defines no :install, and :start is not lifted
+    assert sorted(bundle_shas(project / "out1")) == [
+        "db-1/configure", "db-1/install", "db-2/configure", "db-2/install", "db-3/configure",
+        "db-3/install", "web-1/configure", "web-2/configure"]
+    assert first.stdout.splitlines()[0] == "out1/web-1/configure/run.sh  3 actions"
+    # the installed files are in the bundle under their sha256, named in its manifest
+    manifest = json.loads((project / "out1/db-1/configure/manifest.json").read_text())
+    motd = hashlib.sha256(b"welcome\n\x00binary ok\n").hexdigest()
+    assert manifest["files"][f"files/{motd}"] == motd
+    assert manifest["node"] == "db-1" and manifest["group"] == "db" and manifest["phase"] == "configure"
+    assert manifest["os"]["family"] == "debian" and manifest["os"]["version"] == "12"
+    assert [a["source"] for a in manifest["actions"]][2:] == [
+        "spec.pallet:16:27", "spec.pallet:17:27", "spec.pallet:18:27"]
+    assert (project / "out1/db-1/configure/run.sh").stat().st_mode & 0o111
+
+
+def test_compiling_an_example_twice_is_byte_identical(tmp_path):
+    spec = "examples/hadoop_cluster.pallet"     # requires hadoop.pallet; three bundled crates
+    for out, seed in (("a", "3"), ("b", "4")):
+        proc = pallet(ROOT, "compile", spec, "--os", "ubuntu-22.04", "-o", str(tmp_path / out), seed=seed)
+        assert proc.returncode == 0, proc.stderr
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+    assert len(tree(tmp_path / "a")) > 8
+
+
+def test_an_edited_inventory_changes_only_the_affected_nodes(project):
+    compile_(project)
+    shas, digests = bundle_shas(project / "out"), node_digests(project / "out")
+
+    def recompile(nodes, versions=None):
+        nonlocal shas, digests
+        (project / "nodes.toml").write_text(inventory(nodes, versions))
+        compile_(project)
+        new_shas, new_digests = bundle_shas(project / "out"), node_digests(project / "out")
+        result = changed(shas, new_shas), changed(digests, new_digests)
+        shas, digests = new_shas, new_digests
+        return result
+
+    # a new address for db-1: only db-1's configure script (it listens on its address)
+    nodes = {**NODES, "db-1": ("db", "198.51.100.1")}
+    assert recompile(nodes) == ({"db-1/configure"}, {"db-1"})
+    assert any(b"198.51.100.1" in data for data, _ in tree(project / "out/db-1/configure").values())
+    # another OS version for db-2: only db-2 (its install script happens to be the same)
+    assert recompile(nodes, {"db-2": "11"}) == ({"db-2/configure"}, {"db-2"})
+    assert json.loads((project / "out/db-2/install/manifest.json").read_text())["os"]["version"] == "11"
+    # a new web node: it gets its bundle, and the web nodes that list their peers change
+    nodes["web-3"] = ("web", "192.0.2.13")
+    assert recompile(nodes, {"db-2": "11"}) == (
+        {"web-1/configure", "web-2/configure", "web-3/configure"}, {"web-1", "web-2", "web-3"})
+    assert any(b"web-1,web-2,web-3" in data for data, _ in tree(project / "out/web-1/configure").values())
+    # and nothing else moved: the same inventory again changes nothing
+    assert recompile(nodes, {"db-2": "11"}) == (set(), set())
+
+
+# ---- the output directory --------------------------------------------------------------------------
+
+def test_output_must_be_a_pallet_directory(project):
+    mine = project / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious\n")
+    before = tree(mine)
+    proc = pallet(project, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "mine")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == (
+        "error: mine exists and is not a Pallet output directory; choose another -o")
+    assert tree(mine) == before and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    (project / "afile").write_text("x")
+    proc = pallet_here(project, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "afile")
+    assert proc.returncode == 2 and (project / "afile").read_text() == "x"
+    # an empty directory is fine
+    (project / "empty").mkdir()
+    compile_(project, "empty")
+    assert (project / "empty/manifest.json").is_file()
+
+
+@pytest.mark.parametrize("breakage", ["spec", "template", "inventory"])
+def test_a_failed_compile_leaves_the_output_as_it_was(project, breakage):
+    compile_(project)
+    before = tree(project / "out")
+    siblings = sorted(p.name for p in project.iterdir())
+    if breakage == "spec":
+        (project / "spec.pallet").write_text(SPEC.replace('(package "postgresql")', "(package 5)"))
+    elif breakage == "template":
+        (project / "os.j2").write_text("debian {{ version }} {{ codename }}\n")
+    else:
+        (project / "nodes.toml").write_text(inventory(NODES) + 'name = "x"\n')
+    # the failure that comes last (rendering a template, after planning) in a real process
+    run = pallet if breakage == "template" else pallet_here
+    proc = run(project, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out")
+    assert proc.returncode == 2, proc.stdout
+    assert re.match(r"(spec\.pallet|nodes\.toml):\d+:\d+: ", proc.stderr)
+    assert tree(project / "out") == before
+    assert sorted(p.name for p in project.iterdir()) == siblings   # no staging left behind
+
+
+# ---- explain and check -----------------------------------------------------------------------------
+
+def test_explain_lists_actions_with_locations_and_crate_calls(project):
+    proc = pallet(project, "explain", "spec.pallet", "--nodes", "nodes.toml")
+    assert proc.returncode == 0, proc.stderr
+    assert not (project / "out").exists()
+    text = proc.stdout
+    assert text.startswith("web-1 (group web, debian-12) phase :configure\n")
+    block = text.split("db-1 (group db, debian-12) phase :configure\n")[1].split("db-2 ")[0]
+    assert block.splitlines() == [
+        "    1. directory /opt/db  [lib/app.pallet:4:3]",
+        "         via lib/app.pallet/app-dir (spec.pallet:15:27)",
+        "    2. file /opt/db/.ready  [lib/app.pallet:5:3]",
+        "         via lib/app.pallet/app-dir (spec.pallet:15:27)",
+        "    3. remote-file /etc/db/listen  [spec.pallet:16:27]",
+        "    4. remote-file /etc/db/os  [spec.pallet:17:27]",
+        "    5. remote-file /etc/db/motd  [spec.pallet:18:27]",
+    ]
+    assert "db-1 (group db, debian-12) phase :install\n    1. package postgresql  [spec.pallet:13:33]\n" in text
+    assert ":start" not in text
+    # --phase overrides the spec's lift
+    proc = pallet_here(project, "explain", "spec.pallet", "--nodes", "nodes.toml", "--phase", "start")
+    assert proc.stdout.splitlines() == [
+        "web-1 (group web, debian-12) phase :start", "    1. service nginx  [spec.pallet:9:31]",
+        "web-2 (group web, debian-12) phase :start", "    1. service nginx  [spec.pallet:9:31]"]
+
+
+def test_explain_shows_the_crate_calls_of_the_bundled_crates():
+    proc = pallet(ROOT, "explain", "examples/hadoop.pallet", "--os", "debian-12", "--phase", "configure")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "task-tracker (group task-tracker, debian-12) phase :configure"
+    assert re.fullmatch(r"    1\. package openjdk-17-jdk-headless  \[<crate java>:\d+:\d+\]", lines[1])
+    assert re.fullmatch(r"         via java/java \(examples/hadoop\.pallet:\d+:\d+\)", lines[2])
+    assert any(re.fullmatch(r"         via hadoop/install \(examples/hadoop\.pallet:\d+:\d+\)", x)
+               for x in lines)
+
+
+def test_check_passes_clean_bundles_and_fails_a_broken_script(project):
+    compile_(project)
+    proc = pallet_here(project, "check", "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "checked 8 scripts: 0 finding(s)" in proc.stdout + proc.stderr
+    # one bundle, with an unquoted variable
+    broken = project / "broken"
+    shutil.copytree(project / "out/web-2", broken / "web-2")
+    script = broken / "web-2/configure/run.sh"
+    head, rest = script.read_text().split("\n", 1)
+    script.write_text(head + '\nx="a b"\necho $x\n' + rest)
+    proc = pallet(project, "check", "broken")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0].startswith("broken/web-2/configure/run.sh:3:6: info SC2086: ")
+    assert proc.stderr.splitlines()[-1] == "checked 1 script: 1 finding(s)"
+
+
+def test_check_a_spec(project):
+    proc = pallet(project, "check", "spec.pallet")     # for --os debian-12: a node per group
+    assert proc.returncode == 0, proc.stderr
+    assert "checked 3 scripts: 0 finding(s)" in proc.stdout + proc.stderr
+    (project / "spec.pallet").write_text(SPEC.replace("(phase-fn (package", "(phase-fn (pakage"))
+    proc = pallet(project, "check", "spec.pallet", "--nodes", "nodes.toml")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("spec.pallet:13:34: unknown symbol 'pakage'; did you mean 'package'?")
