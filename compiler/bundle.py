@@ -63,7 +63,8 @@ def sha256(data: bytes) -> str:
 
 def target_of(node: NodeFacts, group: GroupSpec, shell: str | None = None) -> Target:
     family = node.os_family or None
-    chosen = shell or ("powershell" if family == "windows" else "bash")
+    # Windows runs PowerShell; Alpine has no bash until someone installs it.
+    chosen = shell or {"windows": "powershell", "alpine": "sh"}.get(family or "", "bash")
     return Target(family, node.os_version, group.packager or PACKAGERS.get(family or ""), chosen)
 
 
