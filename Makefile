@@ -73,7 +73,8 @@ demo: venv
 	done; \
 	echo; echo "==> specs, compiled to bundles per node and phase and checked (demo-out/):"; \
 	for f in $(SPECS); do \
-	  for os in $(DEMO_OSES); do \
+	  oses="$(DEMO_OSES)"; case "$$f" in *windows*) oses=windows;; esac; \
+	  for os in $$oses; do \
 	    out=demo-out/$$(basename "$$f" .pallet)/$$os; \
 	    if err=$$($(PALLET) compile "$$f" --os "$$os" -o "$$out" --check 2>&1 >/dev/null); then \
 	      printf '  ok      %-13s %s -> %s\n' "$$os" "$$f" "$$out"; \
