@@ -55,9 +55,9 @@ def test_golden_bundle(example, os_spec):
     text, scripts = render(example, os_spec)
     path = GOLDEN / f"{example}@{os_spec}.golden"
     if UPDATE:
-        path.write_text(text)
+        path.write_bytes(text.encode())
     assert path.exists(), f"no golden file {path}: run make golden"
-    assert text == path.read_text(), f"{path} differs from the compiler's output (make golden)"
+    assert text == path.read_bytes().decode(), f"{path} differs from the compiler's output (make golden)"
     for name, script in scripts:
         if name.endswith(".ps1"):
             findings = checks.parse_powershell(script)
