@@ -1,0 +1,90 @@
+"""What the runtime passes between providers, transports and the executor.
+
+A provider knows nodes (inventory files, local nodes, clouds) and says how to reach each
+(`Endpoint`); a transport opens a `Connection` to an endpoint and runs a bundle on it with
+one upload and one exec; the executor decides what runs where and when.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from pallet.errors import PalletError
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach one node."""
+
+    host: str
+    port: int = 22
+    user: str = "root"
+    private_key: str | None = None       # a key file; else the agent and ~/.ssh keys
+    password: str | None = field(default=None, repr=False)
+    sudo_password: str | None = field(default=None, repr=False)  # else `sudo -n`
+    jump: "Endpoint | None" = None       # a bastion host to go through
+    local: bool = False                  # run on this machine, without SSH
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A node as a provider knows it."""
+
+    name: str
+    group: str
+    endpoint: Endpoint
+    provider: str
+    os_family: str | None = None          # None: detected over the connection
+    os_version: str | None = None
+    private_ip: str | None = None
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    known_hosts: Path | None = None       # None: ~/.ssh/known_hosts
+    accept_new_host_keys: bool = False    # record keys of hosts not yet known
+    connect_timeout: float = 10.0
+    retries: int = 2                      # further attempts after a failed connect
+    use_agent: bool = True
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+class TransportError(PalletError):
+    """A node could not be reached or the connection broke. `kind` is one of: unreachable,
+    timeout, auth, host-key-unknown, host-key-changed, dropped, sudo."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Connection(Protocol):
+    def run_bundle(self, files: dict[str, bytes], script: str, shell: str,
+                   on_line: Callable[[str], None] | None = None) -> ExecResult:
+        """Upload the bundle (`files`: relative path -> bytes, the script among them) and run
+        `script` with `shell` in one exec, as root (sudo for another user); stream stdout
+        lines to `on_line` as they arrive. The bundle's temporary directory is removed after."""
+
+    def run(self, command: str) -> ExecResult:
+        """Run one shell command (as the login user), for facts such as the OS."""
+
+    def close(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    def list_nodes(self) -> Sequence[NodeRecord]: ...
+
+    def create_nodes(self, group: str, names: Sequence[str], node_spec: object) -> Sequence[NodeRecord]:
+        """Create nodes for a group; raise PalletError if this provider cannot."""
+
+    def destroy_nodes(self, names: Sequence[str]) -> None: ...
