@@ -42,6 +42,9 @@ class World:
 
     nodes: tuple[tuple[NodeFacts, GroupSpec], ...]
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)   # node -> facility -> map
+    # Values phases published on the nodes while running (node -> key -> text): known only
+    # to phases that run after the one that published them.
+    published: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,6 +162,12 @@ def _assoc_settings(ev, form, facility, value):
     return value
 
 
+def _published(ev, form, node, key, default=None):
+    name = node.name if isinstance(node, NodeFacts) else str(node)
+    k = key.name if isinstance(key, Keyword) else str(key)
+    return _plan(ev, form).world.published.get(name, {}).get(k, default)
+
+
 def _ctx(fn):
     return lambda ev, form, *a: fn(_plan(ev, form), *a)
 
@@ -184,6 +193,7 @@ PLAN_BUILTINS = {
                                  _settings_of(ev, form, node.name if isinstance(node, NodeFacts) else str(node),
                                               facility, default), True),
     "assoc-settings": Builtin("assoc-settings", _assoc_settings, True),
+    "published": Builtin("published", _published, True),
 }
 
 

@@ -106,8 +106,8 @@ class Project:
         names = [p for p in group.phase_names if p != "settings"]
         return tuple(names) or group.default_phases or ("configure",)
 
-    def plan(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
-             phases: tuple[str, ...] = ()) -> dict[tuple[str, str], tuple[Action, ...]]:
+    def check_phases(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+                     phases: tuple[str, ...]) -> None:
         for phase in phases:
             if not any(phase in dict(g.phases) for _, g in nodes):
                 known = sorted({p for _, g in nodes for p in dict(g.phases)})
@@ -115,9 +115,40 @@ class Project:
                 raise PalletError(f"--phase {phase}: no group of {self.file} defines the phase "
                                   f":{phase}" + (f"; did you mean :{close}?" if close else "") +
                                   f" (phases: {' '.join(':' + p for p in known) or 'none'})")
+
+    def world(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...]) -> World:
+        """The nodes, with the settings each made: :settings runs first for every node, so
+        every phase can read every node's settings."""
         world = World(nodes)
-        for node, group in nodes:  # settings first, so every phase can read every node's
+        for node, group in nodes:
             plan_phase(self.evaluator, node, group, "settings", world)
+        return world
+
+    def phase_order(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+                    phases: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Every phase to run, in order: a barrier each when the runtime runs them."""
+        order: list[str] = []
+        for _, group in nodes:
+            for phase in self.phases_for(group, phases):
+                if phase != "settings" and phase not in order:
+                    order.append(phase)
+        return tuple(order)
+
+    def plan_phase(self, world: World, phase: str,
+                   phases: tuple[str, ...] = ()) -> dict[str, tuple[Action, ...]]:
+        """The actions of one phase for every node whose group runs it."""
+        out: dict[str, tuple[Action, ...]] = {}
+        for node, group in world.nodes:
+            if phase in self.phases_for(group, phases) and group.phase(phase):
+                out[node.name] = plan_phase(self.evaluator, node, group, phase, world)
+        return out
+
+    def plan(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+             phases: tuple[str, ...] = ()) -> dict[tuple[str, str], tuple[Action, ...]]:
+        """Every node's actions for every phase (for `pallet compile`: no phase has run,
+        so values published at run time are not known yet)."""
+        self.check_phases(nodes, phases)
+        world = self.world(nodes)
         plans: dict[tuple[str, str], tuple[Action, ...]] = {}
         for node, group in nodes:
             for phase in self.phases_for(group, phases):

@@ -370,6 +370,19 @@ def _exec_script(ev, form, env):
                   f"{form.items[0].name} {name}" if name else form.items[0].name)
 
 
+def _publish(ev, form, env):
+    """(publish :key body...): the body's output, on the node, becomes the node's value
+    `key`, which phases that run later read with (published node :key)."""
+    args = _args(form, 2, None, "(publish :key script-forms...)")
+    key = ev.eval(args[0], env)
+    name = key.name if isinstance(key, Keyword) else key
+    if not isinstance(name, str) or not name:
+        raise PalletError("publish: the value's name must be a keyword or a string", span_of(args[0]))
+    body = ScriptForms(tuple(args[1:]), ev.script_resolver(env))
+    from .plan import record
+    return record(ev, form, "publish", (name, body), (), f"publish {name}")
+
+
 def _comment(ev, form, env):
     return None
 
@@ -381,5 +394,5 @@ SPECIAL_FORMS = {
     "and": _and, "or": _or, "->": _thread, "->>": _thread_last, "require": _require,
     "ns": _ns, "script": _script, "phase-fn": _phase_fn, "plan-fn": _phase_fn,
     "def-crate-fn": _def_crate_fn, "defplan": _def_crate_fn,
-    "exec-script": _exec_script, "exec-checked-script": _exec_script, "comment": _comment,
+    "exec-script": _exec_script, "exec-checked-script": _exec_script, "publish": _publish, "comment": _comment,
 }

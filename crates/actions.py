@@ -603,7 +603,20 @@ class _Renderer:
         self.add_step(action, forms)
 
 
+def _publish(self: _Renderer, action: Action) -> None:
+    """The body's output, read on the node, leaves as a PALLET-VALUE line; nothing changes."""
+    name, body = _args(action, 2, "(publish :key script-forms...)")
+    if not isinstance(body, ScriptForms):
+        raise PalletError("publish takes script forms after the value's name", action.span)
+    key = f"pallet-body-{len(self.bodies) + 1}"
+    self.bodies[key] = body
+    call = ListForm((Symbol("pallet-publish"), _word(_string(action, name, "the value's name")),
+                     ListForm((Symbol("unquote"), Symbol(key)), action.span)), action.span)
+    self.add_step(action, [call], bodies=True)
+
+
 _ACTIONS: dict[str, Callable[[_Renderer, Action], None]] = {
+    "publish": _publish,
     "file": _Renderer.file, "directory": _Renderer.directory,
     "symbolic-link": _Renderer.symbolic_link, "remote-file": _Renderer.remote_file,
     "sed": _Renderer.sed, "exec-script": _Renderer.exec_script,
