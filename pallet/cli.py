@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "compile": "pallet.commands.compile:compile_command",
     "explain": "pallet.commands.explain:explain",
     "check": "pallet.commands.check:check",
+    "nodes": "pallet.commands.nodes:nodes",
+    "destroy": "pallet.commands.destroy:destroy",
 }
 
 
