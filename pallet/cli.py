@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "compile": "pallet.commands.compile:compile_command",
     "explain": "pallet.commands.explain:explain",
     "check": "pallet.commands.check:check",
+    "converge": "pallet.commands.run:converge",
+    "lift": "pallet.commands.run:lift",
     "nodes": "pallet.commands.nodes:nodes",
     "destroy": "pallet.commands.destroy:destroy",
 }

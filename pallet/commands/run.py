@@ -1,0 +1,135 @@
+"""`pallet lift` and `pallet converge`: run a spec's phases on nodes, and report."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pallet.errors import PalletError
+
+from ._spec import local_file_reader, search_path
+
+
+def run_options(fn):
+    """Options every run shares: phases, how to reach nodes, how to run, how to report."""
+    options = [
+        click.option("--phase", "phases", multiple=True, metavar="P",
+                     help="A phase to run (repeatable); default: the spec's own, else every phase."),
+        click.option("--compute", metavar="NAME", help="Where the nodes are: local (default) or node-list."),
+        click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
+                     help="A TOML inventory of existing servers (the node-list provider)."),
+        click.option("--state-dir", type=click.Path(file_okay=False),
+                     help="Local nodes' state directory (default ~/.local/state/pallet/nodes)."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False),
+                     help="Check host keys against this file (default ~/.ssh/known_hosts)."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Accept and record the keys of hosts not yet known (never a changed key)."),
+        click.option("--parallel", default=32, show_default=True, metavar="N",
+                     help="Nodes running a phase at once."),
+        click.option("--serial", type=int, metavar="N", help="Roll through the nodes N at a time."),
+        click.option("--keep-going", is_flag=True,
+                     help="Run later phases after a failure (on the nodes that did not fail)."),
+        click.option("--connect-timeout", default=10.0, show_default=True, metavar="S"),
+        click.option("--retries", default=2, show_default=True, metavar="N",
+                     help="Further connection attempts to an unreachable node."),
+        click.option("--record-dir", type=click.Path(file_okay=False),
+                     help="Where run records go (default .pallet/runs, or PALLET_RECORD_DIR)."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead."),
+        click.option("--crate-path", multiple=True, metavar="DIR", type=click.Path(file_okay=False)),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> None:
+    from pallet.compiler.project import load_project
+    from pallet.compiler.specs import ComputeRef
+    from pallet.runtime.executor import Executor, RunOptions, RunReport
+    from pallet.runtime.model import SshOptions
+    from pallet.runtime.providers import provider_for
+    from pallet.runtime.record import RunRecord, default_record_dir
+    from pallet.runtime.report import Progress, print_summary
+
+    project = load_project(spec, search_path(o["crate_path"]))
+    op = next((x for x in project.operations if x.kind == operation), None)
+    compute = o["compute"]
+    if compute is None and op is not None and isinstance(op.compute, ComputeRef) and not o["inventory"]:
+        compute = op.compute.name
+    provider = provider_for(compute, o["inventory"], o["state_dir"])
+    phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
+    known_hosts = o["known_hosts"] or getattr(provider, "known_hosts", None)  # local nodes' own
+    ssh = SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
+                     accept_new_host_keys=o["accept_new_host_keys"],
+                     connect_timeout=o["connect_timeout"], retries=o["retries"])
+    options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
+                         keep_going=o["keep_going"], ssh=ssh, jobs=os.cpu_count() or 1)
+    record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
+    progress = Progress(live=None if not o["as_json"] else False)
+    executor = Executor(project, options, local_file_reader(spec), record=record,
+                        on_event=(lambda *a, **k: None) if o["as_json"] else progress)
+    report = RunReport(operation, spec)
+    try:
+        if operation == "converge":
+            wanted = _counts(counts, project, op)
+            report = executor.converge(provider, wanted)
+        else:
+            groups = {g.name for g, _ in op.groups} if op else {g.name for g in project.groups}
+            records = [r for r in provider.list_nodes() if r.group in groups]
+            if not records:
+                raise PalletError(f"no nodes of the groups {', '.join(sorted(groups))} in "
+                                  f"{provider.name}; converge first, or give --nodes")
+            report = executor.lift(records)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        report.record = str(record.path)
+        record.summary(report)
+    if o["as_json"]:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        print_summary(report)
+    sys.exit(130 if report.interrupted else 0 if report.ok else 1)
+
+
+def _counts(args: tuple[str, ...], project, op) -> dict[str, int]:
+    if args:
+        counts = {}
+        for arg in args:
+            group, sep, count = arg.partition("=")
+            if not sep or not count.isdigit():
+                raise PalletError(f"{arg!r}: write counts as GROUP=COUNT, e.g. web=3")
+            if project.group(group) is None:
+                known = ", ".join(g.name for g in project.groups)
+                raise PalletError(f"{arg!r}: {project.file} defines no group {group!r} (groups: {known})")
+            counts[group] = int(count)
+        return counts
+    if op is not None and op.kind == "converge":
+        return {g.name: (n if n is not None else 1) for g, n in op.groups}
+    raise PalletError(f"say how many nodes: pallet converge {project.file} GROUP=COUNT ..., "
+                      "or write a (converge {group count} ...) form in the spec")
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@run_options
+def lift(spec, **o):
+    """Run SPEC's phases on its existing nodes (an inventory with --nodes, or local nodes).
+
+    Each phase is a barrier: its bundles run on every node in parallel, then the next phase
+    is planned and compiled (so it can read values earlier phases published). Exit status:
+    0 all ok, 1 a node failed, 2 bad input, 130 interrupted."""
+    _execute("lift", spec, (), o)
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("counts", nargs=-1, metavar="[GROUP=COUNT]...")
+@run_options
+def converge(spec, counts, **o):
+    """Bring each group to COUNT nodes (creating or destroying local nodes), run :bootstrap on
+    new nodes, then the phases on all. Without counts, the spec's own (converge ...) form."""
+    _execute("converge", spec, counts, o)

@@ -1,0 +1,321 @@
+"""Converge and lift: find or create nodes, then run each phase's bundles on them.
+
+Phases are barriers: a phase is planned and compiled for every node (so it can read values
+the phases before it published), then its bundles run in parallel, up to `parallel` nodes at
+a time, in batches of `serial` nodes when rolling. After a phase with a failure no further
+phase runs, unless `keep_going` (then the nodes that failed sit out the rest). One connection
+per node serves the whole operation: each phase is one upload and one exec on it.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from pallet.compiler.bundle import Bundle, build_bundles
+from pallet.compiler.model import NodeFacts
+from pallet.compiler.project import Project
+from pallet.errors import PalletError
+
+from .model import NodeRecord, Provider, SshOptions, TransportError
+
+ACTION_LINE = re.compile(r"^PALLET-ACTION (\d+) (ok|changed|failed) (.*)$")
+SUMMARY_LINE = re.compile(r"^PALLET-SUMMARY ok=(\d+) changed=(\d+) failed=(\d+)$")
+VALUE_LINE = re.compile(r"^PALLET-VALUE (\S+) ?(\S*)$")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    phases: tuple[str, ...] = ()
+    parallel: int = 32              # nodes running a phase at once
+    serial: int | None = None       # rolling batches of this many nodes
+    keep_going: bool = False
+    ssh: SshOptions = SshOptions()
+    jobs: int = 1                   # processes compiling bundles
+
+
+@dataclass
+class PhaseOutcome:
+    node: str
+    group: str
+    phase: str
+    status: str                     # ok | changed | failed | skipped
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    error: str | None = None
+    exit_status: int | None = None
+    seconds: float = 0.0
+    actions: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"phase": self.phase, "status": self.status, "changed": self.changed,
+                "failed": self.failed, "ok": self.ok, "error": self.error,
+                "exit_status": self.exit_status, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class RunReport:
+    operation: str
+    spec: str
+    nodes: list[tuple[str, str]] = field(default_factory=list)       # (name, group)
+    outcomes: list[PhaseOutcome] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    destroyed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    record: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(o.status != "failed" for o in self.outcomes)
+
+    def as_json(self) -> dict:
+        by_node: dict[str, list[PhaseOutcome]] = {}
+        for o in self.outcomes:
+            by_node.setdefault(o.node, []).append(o)
+        return {"ok": self.ok, "operation": self.operation, "spec": self.spec,
+                "interrupted": self.interrupted, "record": self.record,
+                "created": self.created, "destroyed": self.destroyed,
+                "nodes": [{"name": name, "group": group,
+                           "phases": [o.as_json() for o in by_node.get(name, [])]}
+                          for name, group in self.nodes]}
+
+
+Event = Callable[..., None]   # on_event(kind, **details): progress for the terminal
+
+
+class Executor:
+    def __init__(self, project: Project, options: RunOptions, read_file: Callable[[str], bytes],
+                 record=None, on_event: Event | None = None, connect=None):
+        from .transport import open_connection
+        self.project = project
+        self.options = options
+        self.read_file = read_file
+        self.record = record
+        self.on_event = on_event or (lambda kind, **details: None)
+        self.connect = connect or open_connection
+        self.connections: dict[str, object] = {}
+        self._stop = threading.Event()
+
+    # ---- operations -------------------------------------------------------------------------
+
+    def lift(self, records: Sequence[NodeRecord], report: RunReport | None = None,
+             bootstrap: Sequence[str] = ()) -> RunReport:
+        report = report or RunReport("lift", self.project.file)
+        records = [r for r in records if self.project.group(r.group) is not None]
+        report.nodes = [(r.name, r.group) for r in records]
+        try:
+            self._run(records, report, tuple(bootstrap))
+        except KeyboardInterrupt:
+            report.interrupted = True
+            self._stop.set()
+            self.on_event("interrupted")
+        finally:
+            self.close()
+        return report
+
+    def converge(self, provider: Provider, counts: dict[str, int]) -> RunReport:
+        report = RunReport("converge", self.project.file)
+        existing = [r for r in provider.list_nodes() if r.group in counts]
+        new: list[str] = []
+        for group, count in counts.items():
+            spec = self.project.group(group)
+            if spec is None:
+                raise PalletError(f"converge: {self.project.file} defines no group {group!r}")
+            have = sorted((r for r in existing if r.group == group), key=lambda r: _number(r.name))
+            if len(have) > count:
+                extra = [r.name for r in have[count:]]
+                self.on_event("destroy", nodes=extra)
+                provider.destroy_nodes(extra)
+                report.destroyed += extra
+            elif len(have) < count:
+                taken = {_number(r.name) for r in have}
+                numbers = [n for n in range(1, count + len(taken) + 1) if n not in taken]
+                names = [f"{group}-{n}" for n in numbers[:count - len(have)]]
+                self.on_event("create", nodes=names)
+                provider.create_nodes(group, names, spec.node_spec)
+                new += names
+                report.created += names
+        records = [r for r in provider.list_nodes() if r.group in counts]
+        return self.lift(records, report, bootstrap=new)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001  (closing is best effort)
+                pass
+        self.connections.clear()
+
+    # ---- one operation ----------------------------------------------------------------------
+
+    def _run(self, records: list[NodeRecord], report: RunReport, bootstrap: tuple[str, ...]) -> None:
+        reachable, errors = self._connect_all(records)
+        facts = {r.name: self._facts(r, errors) for r in records}
+        nodes = tuple((facts[r.name], self.project.group(r.group)) for r in records)
+        requested = self.options.phases
+        self.project.check_phases(nodes, requested)
+        world = self.project.world(nodes)
+        phases = list(self.project.phase_order(nodes, requested))
+        if bootstrap and any(g.phase("bootstrap") for _, g in nodes) and "bootstrap" not in phases:
+            phases.insert(0, "bootstrap")
+        out_of_play = dict(errors)           # node -> why it no longer runs phases
+        groups = {r.name: r.group for r in records}
+        for phase in phases:
+            if self._stop.is_set():
+                break
+            runs_here = [n for n, _ in nodes if n.name not in out_of_play and
+                         (phase != "bootstrap" or n.name in bootstrap or "bootstrap" in requested)]
+            plans = {k: v for k, v in self.project.plan_phase(world, phase, requested).items()
+                     if k in {n.name for n in runs_here}}
+            for name, why in out_of_play.items():
+                if self.project.group(groups[name]).phase(phase):
+                    first = name in errors and not any(o.node == name for o in report.outcomes)
+                    report.outcomes.append(PhaseOutcome(name, groups[name], phase,
+                                                        "failed" if first else "skipped", error=why))
+            if not plans:
+                continue
+            self.on_event("phase", phase=phase, nodes=sorted(plans))
+            bundles = build_bundles({(n, phase): a for n, a in plans.items()}, nodes,
+                                    self.read_file, jobs=self.options.jobs)
+            outcomes = self._run_phase(bundles, world)
+            report.outcomes += outcomes
+            failed = [o for o in outcomes if o.status == "failed"]
+            for o in failed:
+                out_of_play[o.node] = f"failed in phase :{phase}"
+            if (failed or errors) and not self.options.keep_going:
+                for later in phases[phases.index(phase) + 1:]:
+                    for n, g in nodes:
+                        if g.phase(later) and n.name not in errors:
+                            report.outcomes.append(PhaseOutcome(
+                                n.name, g.name, later, "skipped",
+                                error=f"not run: phase :{phase} failed"))
+                break
+
+    def _connect_all(self, records: list[NodeRecord]) -> tuple[list[NodeRecord], dict[str, str]]:
+        errors: dict[str, str] = {}
+
+        def one(record: NodeRecord):
+            self.on_event("connect", node=record.name)
+            try:
+                self.connections[record.name] = self.connect(record.endpoint, self.options.ssh)
+            except TransportError as exc:
+                errors[record.name] = f"{exc.kind}: {exc.message}"
+                self.on_event("unreachable", node=record.name, error=errors[record.name])
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(records) or 1))) as pool:
+            list(pool.map(one, records))
+        return [r for r in records if r.name not in errors], errors
+
+    def _facts(self, record: NodeRecord, errors: dict[str, str]) -> NodeFacts:
+        family, version = record.os_family, record.os_version
+        conn = self.connections.get(record.name)
+        if (not family) and conn is not None:
+            from .facts import detect_os
+            try:
+                os_facts = detect_os(conn)
+                family, version = os_facts.family, os_facts.version
+            except PalletError as exc:
+                errors[record.name] = f"facts: {exc.message}"
+        return NodeFacts(record.name, record.group, family or "unknown", version,
+                         host=record.endpoint.host, private_ip=record.private_ip,
+                         roles=record.roles, port=record.endpoint.port, user=record.endpoint.user,
+                         private_key=record.endpoint.private_key)
+
+    def _run_phase(self, bundles: Sequence[Bundle], world) -> list[PhaseOutcome]:
+        batch = self.options.serial or len(bundles) or 1
+        outcomes: list[PhaseOutcome] = []
+        for start in range(0, len(bundles), batch):
+            chunk = bundles[start:start + batch]
+            with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(chunk)))) as pool:
+                futures = [pool.submit(self._run_bundle, b) for b in chunk]
+                try:
+                    results = [f.result() for f in futures]
+                except KeyboardInterrupt:
+                    self._stop.set()
+                    for f in futures:
+                        f.cancel()
+                    raise
+            for outcome, values in results:
+                outcomes.append(outcome)
+                if values:
+                    world.published.setdefault(outcome.node, {}).update(values)
+            if self.options.serial and any(o.status == "failed" for o in outcomes) \
+                    and not self.options.keep_going:
+                for b in bundles[start + batch:]:
+                    outcomes.append(PhaseOutcome(b.node.name, b.group, b.phase, "skipped",
+                                                 error="not run: an earlier batch failed"))
+                break
+        return outcomes
+
+    def _run_bundle(self, bundle: Bundle) -> tuple[PhaseOutcome, dict[str, str]]:
+        outcome = PhaseOutcome(bundle.node.name, bundle.group, bundle.phase, "ok")
+        values: dict[str, str] = {}
+        if self._stop.is_set():
+            outcome.status, outcome.error = "skipped", "interrupted"
+            return outcome, values
+        files = {bundle.script_name: bundle.script.encode(), **dict(bundle.files)}
+        if self.record is not None:
+            self.record.bundle(bundle)
+        self.on_event("start", node=outcome.node, phase=outcome.phase)
+
+        def on_line(line: str) -> None:
+            m = ACTION_LINE.match(line)
+            if m:
+                outcome.actions.append((int(m[1]), m[2], m[3]))
+                self.on_event("action", node=outcome.node, phase=outcome.phase,
+                              index=int(m[1]), status=m[2], label=m[3])
+
+        started = time.perf_counter()
+        conn = self.connections[outcome.node]
+        try:
+            result = conn.run_bundle(files, bundle.script_name, bundle.target.shell, on_line)
+        except TransportError as exc:
+            outcome.status, outcome.error = "failed", f"{exc.kind}: {exc.message}"
+            outcome.seconds = time.perf_counter() - started
+            if self.record is not None:
+                self.record.result(outcome, "", "")
+            self.on_event("end", outcome=outcome)
+            return outcome, values
+        outcome.seconds = time.perf_counter() - started
+        outcome.exit_status = result.exit_status
+        if not outcome.actions:  # a transport that does not stream lines
+            for line in result.stdout.splitlines():
+                on_line(line)
+        for line in result.stdout.splitlines():
+            m = VALUE_LINE.match(line)
+            if m:
+                values[m[1]] = base64.b64decode(m[2]).decode("utf-8", "replace")
+        outcome.ok = sum(1 for _, s, _ in outcome.actions if s == "ok")
+        outcome.changed = sum(1 for _, s, _ in outcome.actions if s == "changed")
+        outcome.failed = sum(1 for _, s, _ in outcome.actions if s == "failed")
+        if result.exit_status != 0 or outcome.failed:
+            outcome.status = "failed"
+            outcome.error = _failure(result.stderr, result.exit_status, outcome)
+        elif outcome.changed:
+            outcome.status = "changed"
+        if self.record is not None:
+            self.record.result(outcome, result.stdout, result.stderr)
+        self.on_event("end", outcome=outcome)
+        return outcome, values
+
+
+def _failure(stderr: str, status: int, outcome: PhaseOutcome) -> str:
+    """The line the bundle wrote about its failed action, or the last of stderr."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    located = [line for line in lines if " failed (exit status " in line]
+    if located:
+        return located[-1]
+    failed = [label for _, s, label in outcome.actions if s == "failed"]
+    if failed:
+        return f"{failed[0]} failed" + (f": {lines[-1]}" if lines else "")
+    return (lines[-1] if lines else "the script") + f" (exit status {status})"
+
+
+def _number(name: str) -> int:
+    m = re.search(r"-(\d+)$", name)
+    return int(m.group(1)) if m else 0
