@@ -83,7 +83,13 @@ class Lowering:
         self.resolver = resolver
         self.functions: dict[str, A.FuncDef] = {}
         self._in_progress: set[str] = set()
-        self._user_fns: set[str] = set()
+        # defn functions: where each is written (known ahead, so that a call before the
+        # definition is an error, not a "command not found" on the node), which are defined
+        # by now, and which user functions each body calls (a call runs the callee's body).
+        self._user_fns: dict[str, Span | None] = {}
+        self._defined_fns: set[str] = set()
+        self._fn_calls: dict[str, set[str]] = {}
+        self._defining: list[str] = []
         self._fn_depth = 0
         self._declared: set[int] = set()
         self._rest_names: list[str | None] = []  # the & rest parameter of each enclosing fn  # ids of defscript/defimpl forms already taken
@@ -118,7 +124,7 @@ class Lowering:
             elif name == "defimpl":
                 self._defimpl(form)
             elif name == "defn" and len(form.items) > 1 and isinstance(form.items[1], Symbol):
-                self._user_fns.add(form.items[1].name)
+                self._user_fns.setdefault(form.items[1].name, form.items[1].span)
 
     # ---- statements -----------------------------------------------------------------------
 
@@ -135,6 +141,7 @@ class Lowering:
                 if head.name in self.library.functions:
                     return self._call_script_fn(head.name, form)
                 if head.name in self._user_fns:
+                    self._check_defined(head)
                     return self.command(form, name=munge(head.name, head.span, "function"))
             return self.command(form)
         if isinstance(form, ListForm):
@@ -314,9 +321,52 @@ class Lowering:
             raise _err("defn needs a function name", name)
         if not isinstance(params, VectorForm):
             raise _err("defn needs a vector of argument names", params)
-        self._user_fns.add(name.name)
+        shell_name = self._function_name(name, munge(name.name, name.span, "function"))
+        self._user_fns.setdefault(name.name, name.span)
+        self._defined_fns.add(name.name)  # before its body: it may call itself
         param_names = self._params(params)
-        return self._function(munge(name.name, name.span, "function"), param_names, body)
+        self._defining.append(name.name)
+        try:
+            return self._function(shell_name, param_names, body)
+        finally:
+            self._defining.pop()
+
+    def _function_name(self, name: Symbol, shell_name: str) -> str:
+        """The shell name of a function, refused when the target shell reserves it (a bash
+        function called `done` is a syntax error)."""
+        if self.target.shell == "powershell":
+            from .emit_powershell import _KEYWORDS as reserved
+        else:
+            from .emit_posix import _RESERVED as reserved
+        if (shell_name.lower() if self.target.shell == "powershell" else shell_name) in reserved:
+            what = "a PowerShell keyword" if self.target.shell == "powershell" else "a shell reserved word"
+            raise _err(f"{name.name!r} is {what}; a function cannot have that name", name)
+        return shell_name
+
+    def _check_defined(self, head: Symbol) -> None:
+        """A call runs the function's body, which runs the functions it calls: each must be
+        defined (its defn lowered) by then. A body may call a function defined after it, as
+        long as nothing calls the body before that definition."""
+        name = head.name
+        if self._defining:  # inside a defn body: checked when that function is called
+            self._fn_calls.setdefault(self._defining[-1], set()).add(name)
+            return
+        seen, queue = {name}, [name]
+        while queue:
+            fn = queue.pop(0)
+            if fn not in self._defined_fns:
+                where = self._user_fns.get(fn)
+                at = "" if where is None else (
+                    f" at {where.line}:{where.column}" if head.span and where.file == head.span.file
+                    else f" at {where}")
+                if fn == name:
+                    raise _err(f"{name} is called before its defn{at}; define it first", head)
+                raise _err(f"{name} calls {fn}, which is defined later{at}; define {fn} "
+                           f"before calling {name}", head)
+            for callee in sorted(self._fn_calls.get(fn, ())):
+                if callee not in seen:
+                    seen.add(callee)
+                    queue.append(callee)
 
     def _function(self, name: str, params: tuple[str, ...], body) -> A.FuncDef:
         rest = params[-1][1:] if params and params[-1].startswith("&") else None
@@ -418,6 +468,7 @@ class Lowering:
         params = args[-1]
         if not isinstance(params, VectorForm):
             raise _err("defscript needs a vector of argument names", params)
+        self._function_name(name, munge(name.name.replace("/", "__"), name.span, "function"))
         self.library.declare(ScriptFn(name.name, self._params(params), doc, form.span))
         return None
 
