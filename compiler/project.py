@@ -98,13 +98,18 @@ class Project:
                                 roles=g.roles), g) for g in self.groups)
 
     def phases_for(self, group: GroupSpec, requested: tuple[str, ...]) -> tuple[str, ...]:
+        """The phases to run for a group: those asked for; else the :phase of the spec's own
+        converge or lift that names the group; else the group's :default-phases; else every
+        phase the group defines (:settings always runs first, apart from these)."""
         if requested:
             return requested
         for op in self.operations:
             if op.phases and any(g is group or g.name == group.name for g, _ in op.groups):
                 return op.phases
+        if group.default_phases:
+            return group.default_phases
         names = [p for p in group.phase_names if p != "settings"]
-        return tuple(names) or group.default_phases or ("configure",)
+        return tuple(names) or ("configure",)
 
     def check_phases(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
                      phases: tuple[str, ...]) -> None:

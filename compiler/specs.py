@@ -188,7 +188,8 @@ def _server_parts(opts: dict) -> dict[str, Any]:
         roles |= {_kw_name(r, index, "a role") for r in items}
     if "default-phases" in opts:
         value, index = opts["default-phases"]
-        default_phases = tuple(_kw_name(p, index, "a phase") for p in value)
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        default_phases = tuple(_kw_name(p, index, "a phase") for p in items)
     if "packager" in opts:
         packager = _kw_name(opts["packager"][0], opts["packager"][1], ":packager")
     if "node-spec" in opts:
@@ -221,7 +222,16 @@ def _group_spec(ev, form, name, *args) -> GroupSpec:
         count, index = opts.pop("count")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ArgError(":count must be a whole number", index)
-    return GroupSpec(**_server_parts(opts), name=group_name, count=count, span=span_of(form))
+    parts = _server_parts(opts)
+    defined = {p for p, _ in parts["phases"]}
+    for phase in parts["default_phases"]:
+        if phase not in defined:
+            close = closest(phase, defined, cutoff=0.6)
+            raise ArgError(f":default-phases names :{phase}, which the group does not define" +
+                           (f"; did you mean :{close}?" if close else "") +
+                           f" (phases: {' '.join(':' + d for d in sorted(defined)) or 'none'})",
+                           opts["default-phases"][1] if "default-phases" in opts else None)
+    return GroupSpec(**parts, name=group_name, count=count, span=span_of(form))
 
 
 def _cluster_spec(ev, form, name, *args) -> ClusterSpec:

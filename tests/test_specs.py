@@ -375,6 +375,31 @@ def test_converge_and_lift_choose_the_phases_and_phase_overrides(tmp_path):
     assert sorted(plan(p)) == [("g", "start"), ("h", "configure")]
 
 
+def test_default_phases_choose_the_phases_after_requested_and_operation_phases(tmp_path):
+    src = PHASED.replace('(def h (group-spec "h" :phases',
+                         '(def h (group-spec "h" :default-phases [:start] :phases').replace(
+        '{:configure (phase-fn (directory "/h"))}',
+        '{:configure (phase-fn (directory "/h")) :start (phase-fn (file "/h-started"))}')
+    src += ('(def base (server-spec :default-phases [:configure]))\n'
+            '(def k (group-spec "k" :extends [base] :phases {:configure (phase-fn (file "/k"))'
+            ' :install (phase-fn (package "k"))}))\n')
+    p = load(tmp_path, src)
+    assert var(p, "h").default_phases == ("start",)
+    assert var(p, "k").default_phases == ("configure",)      # inherited
+    # g has none: every phase it defines; h and k: their :default-phases
+    assert sorted(plan(p)) == [("g", "configure"), ("g", "custom"), ("g", "install"),
+                               ("g", "start"), ("h", "start"), ("k", "configure")]
+    assert sorted(plan(p, phases=("configure",))) == [("g", "configure"), ("h", "configure"),
+                                                       ("k", "configure")]
+    # the operation's :phase wins over :default-phases for the groups it names
+    p = load(tmp_path, src + "(lift [h] :phase :configure)\n")
+    assert ("h", "configure") in plan(p) and ("h", "start") not in plan(p)
+    assert error(tmp_path, '(def g (group-spec "g" :default-phases [:confgure]\n'
+                           '  :phases {:configure (phase-fn (file "/x"))}))') == (
+        "main.pallet:1:40: group-spec: :default-phases names :confgure, which the group does not "
+        "define; did you mean :configure? (phases: :configure)")
+
+
 def test_only_the_main_files_operations_and_groups_count(tmp_path):
     files = {"lib.pallet": '(def other (group-spec "other" :phases {:configure (phase-fn (file "/o"))}))\n'
                            '(lift other :phase :configure)\n'}

@@ -12,7 +12,8 @@ def spec_options(fn):
     """--nodes/--os/--phase/--path options, in one place for every command that plans."""
     fn = click.option("--phase", "phases", multiple=True, metavar="P",
                       help="A phase to compile (repeatable); default: the spec's converge/lift "
-                           "phases, else every phase the group defines.")(fn)
+                           "phases, else the group's :default-phases, else every phase the "
+                           "group defines.")(fn)
     fn = click.option("--os", "os_spec", metavar="OS",
                       help="Compile each group for this OS, e.g. debian-12 (no inventory).")(fn)
     fn = click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
