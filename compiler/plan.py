@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pallet.crates.action_options import ACTION_OPTIONS  # shared with crates/actions.py
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, span_of
 
@@ -15,22 +16,6 @@ from .evaluator import ArgError, Builtin, closest
 from .model import Action, NodeFacts
 from .specs import GroupSpec
 
-# Options each core action accepts; crates/actions.py decides what they mean per OS.
-ACTION_OPTIONS = {
-    "file": {"owner", "group", "mode", "action", "force"},
-    "directory": {"owner", "group", "mode", "recursive", "action"},
-    "symbolic-link": {"owner", "group", "action", "force"},
-    "remote-file": {"content", "local-file", "template", "values", "url", "sha256", "owner",
-                    "group", "mode", "action", "force", "no-versioning"},
-    "user": {"home", "shell", "system", "create-home", "groups", "comment", "action", "uid"},
-    "group": {"system", "action", "gid"},
-    "service": {"action", "if-config-changed"},
-    "sed": {"seperator", "separator"},
-    "package": {"action", "version"},
-    "packages": {"action"},
-    "package-manager": set(),
-    "package-source": {"apt", "yum", "aptitude", "zypper", "apk"},
-}
 ACTION_ARITY = {"file": 1, "directory": 1, "symbolic-link": 2, "remote-file": 1, "user": 1,
                 "group": 1, "service": 1, "sed": 2, "package": 1, "packages": 1,
                 "package-manager": 1, "package-source": 1}
@@ -72,7 +57,9 @@ def record(ev, form, kind: str, args: tuple, options: tuple, label: str) -> None
 def _action(kind: str) -> Builtin:
     def act(ev, form, *args):
         arity = ACTION_ARITY[kind]
-        if len(args) < arity or isinstance(args[0], Keyword) and kind != "package-manager":
+        if kind == "packages" and (not args or isinstance(args[0], Keyword)):
+            arity = 0  # Pallet's (packages :apt [...] :yum [...]): names per packager only
+        elif len(args) < arity or isinstance(args[0], Keyword) and kind != "package-manager":
             raise ArgError(f"takes {arity} argument{'s' if arity > 1 else ''} before its options")
         positional, rest = args[:arity], args[arity:]
         if len(rest) % 2:
@@ -173,7 +160,7 @@ def _ctx(fn):
 
 
 PLAN_BUILTINS = {
-    **{kind: _action(kind) for kind in ACTION_OPTIONS},
+    **{kind: _action(kind) for kind in ACTION_ARITY},
     "target-name": Builtin("target-name", _ctx(lambda p: p.node.name), True),
     "target-ip": Builtin("target-ip", _ctx(lambda p: p.node.private_ip or p.node.host), True),
     "target-node": Builtin("target-node", _ctx(lambda p: p.node), True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pallet.crates.action_options import ACTION_OPTIONS
 from pallet.errors import PalletError, Span
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Symbol, VectorForm,
                                   show, span_of)
@@ -358,9 +359,10 @@ def _exec_script(ev, form, env):
     options = []
     while len(args) >= 2 and isinstance(args[0], Keyword):
         key, value_form = args.pop(0), args.pop(0)
-        if key.name not in ("creates", "unless"):
-            raise PalletError(f"{form.items[0]}: unknown option {key}; options: :creates :unless",
-                              key.span)
+        allowed = ACTION_OPTIONS[form.items[0].name]
+        if key.name not in allowed:
+            raise PalletError(f"{form.items[0]}: unknown option {key}; options: "
+                              + " ".join(":" + a for a in allowed), key.span)
         value = (ScriptForms((value_form,), ev.script_resolver(env)) if key.name == "unless"
                  else ev.eval(value_form, env))
         options.append((key.name, value))

@@ -13,6 +13,8 @@ from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, Symbol
 from pallet.stevedore import Target
 
+from .action_options import ACTION_OPTIONS, PACKAGER_KEYS
+
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 
@@ -158,12 +160,6 @@ def sed_expressions(action: Action, replacements: Any, separator: Any = None) ->
 
 # ---- packages -------------------------------------------------------------------------------
 
-# The keys of (packages :apt [...] :yum [...]) and the packagers they serve.
-_PACKAGER_KEYS = {"apt": {"apt"}, "aptitude": {"apt"}, "yum": {"yum", "dnf"}, "dnf": {"dnf"},
-                  "apk": {"apk"}, "pacman": {"pacman"}, "zypper": {"zypper"},
-                  "choco": {"choco"}}
-
-
 def gather_packages(actions: Sequence[Action], target: Target
                     ) -> tuple[list[tuple[str, str]], list[str]]:
     """The phase's packages: [(name, version or "")] to install, [name] to remove."""
@@ -176,7 +172,7 @@ def gather_packages(actions: Sequence[Action], target: Target
             if len(action.args) != 1:
                 raise PalletError("package takes one name: (package name :action :install)",
                                   action.span)
-            unknown = set(opts) - {"action", "version"}
+            unknown = set(opts) - set(ACTION_OPTIONS["package"])
             if unknown & {"allow-unsigned", "priority"}:
                 raise PalletError(f"package :{sorted(unknown)[0]} is not supported: install "
                                   "packages from signed sources (package-source with a key)",
@@ -204,11 +200,11 @@ def gather_packages(actions: Sequence[Action], target: Target
                 raise PalletError(f"packages :action must be :install or :remove, not {verb!r}",
                                   action.span)
             for key, value in opts.items():
-                if key not in _PACKAGER_KEYS:
-                    raise PalletError(f"packages has no option :{key}; its options name "
-                                      "packagers: " + " ".join(":" + k for k in _PACKAGER_KEYS),
+                if key not in PACKAGER_KEYS:
+                    raise PalletError(f"packages has no option :{key}; its options are "
+                                      + " ".join(":" + k for k in ACTION_OPTIONS["packages"]),
                                       action.span)
-                if target.packager in _PACKAGER_KEYS[key]:
+                if target.packager in PACKAGER_KEYS[key]:
                     listed += _ordered(value) if isinstance(value, _COLLECTIONS) else [value]
             names += [(_package_name(action, n), "", verb) for n in listed]
         for name, version, verb in names:

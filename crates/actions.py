@@ -26,6 +26,7 @@ from pallet.stevedore.library import library_from_forms
 from pallet.stevedore.lower import Lowering
 
 from . import action_content as content
+from .action_options import ACTION_OPTIONS
 
 ReadFile = Callable[[str], bytes]
 
@@ -260,7 +261,10 @@ def _name(value: Any) -> Any:
     return value.name if isinstance(value, (Keyword, Symbol)) else value
 
 
-def _options(action: Action, allowed: Sequence[str]) -> dict[str, Any]:
+def _options(action: Action) -> dict[str, Any]:
+    """The action's options by name (keyword values by name); one it does not take is an
+    error. The evaluator has checked them already against the same table."""
+    allowed = ACTION_OPTIONS.get(action.kind, ())
     opts: dict[str, Any] = {}
     for key, value in action.options:
         key = _name(key)
@@ -410,7 +414,7 @@ class _Renderer:
 
     def file(self, action: Action) -> None:
         (path,) = _args(action, 1, "(file path & options)")
-        opts = _options(action, ("owner", "group", "mode", "action", "force"))
+        opts = _options(action)
         kind = _choice(action, opts, "action", ("create", "delete", "touch"), "create")
         owner, group, mode = self.posix_attrs(action, opts)
         self.add_step(action, [_call("pallet-file", _string(action, path, "the path"), kind,
@@ -418,7 +422,7 @@ class _Renderer:
 
     def directory(self, action: Action) -> None:
         (path,) = _args(action, 1, "(directory path & options)")
-        opts = _options(action, ("owner", "group", "mode", "recursive", "action"))
+        opts = _options(action)
         kind = _choice(action, opts, "action", ("create", "delete"), "create")
         owner, group, mode = self.posix_attrs(action, opts)
         if self.powershell and opts.get("recursive"):
@@ -429,7 +433,7 @@ class _Renderer:
 
     def symbolic_link(self, action: Action) -> None:
         source, name = _args(action, 2, "(symbolic-link from name & options)")
-        opts = _options(action, ("owner", "group", "force", "action"))
+        opts = _options(action)
         if _choice(action, opts, "action", ("create", "delete"), "create") == "delete":
             return self.add_step(action, [_call("pallet-file", _string(action, name, "the link name"),
                                                 "delete", "", "", "", span=action.span)])
@@ -440,8 +444,7 @@ class _Renderer:
 
     def remote_file(self, action: Action) -> None:
         (path,) = _args(action, 1, "(remote-file path & options)")
-        opts = _options(action, ("content", "local-file", "template", "values", "url", "sha256",
-                                 "owner", "group", "mode", "action", "force", "no-versioning"))
+        opts = _options(action)
         # :force and :no-versioning are Pallet's: a file is always replaced whole, no versions kept.
         if _choice(action, opts, "action", ("create", "delete"), "create") == "delete":
             return self.add_step(action, [_call("pallet-file", _string(action, path, "the path"),
@@ -455,7 +458,7 @@ class _Renderer:
 
     def sed(self, action: Action) -> None:
         path, replacements = _args(action, 2, '(sed path {"regex" "replacement" ...})')
-        opts = _options(action, ("separator", "seperator"))
+        opts = _options(action)
         separator = opts.get("separator") or opts.get("seperator")
         words = content.sed_expressions(action, replacements, separator)
         self.add_step(action, [_call("pallet-sed", _string(action, path, "the path"), *words,
@@ -464,7 +467,7 @@ class _Renderer:
     # ---- exec ------------------------------------------------------------------------------
 
     def exec_script(self, action: Action) -> None:
-        opts = _options(action, ("creates", "unless"))
+        opts = _options(action)
         args = [a for a in action.args if a is not None]  # (None, body): no name given
         names = [a for a in args if isinstance(a, str)]
         scripts = [a for a in args if isinstance(a, ScriptForms)]
@@ -501,8 +504,7 @@ class _Renderer:
 
     def user(self, action: Action) -> None:
         (name,) = _args(action, 1, "(user name & options)")
-        opts = _options(action, ("home", "shell", "system", "create-home", "groups", "comment",
-                                 "uid", "action"))
+        opts = _options(action)
         verb = _choice(action, opts, "action", ("create", "manage", "remove"), "create")
         if verb == "remove":
             return self.add_step(action, [_call("pallet-user-remove",
@@ -528,7 +530,7 @@ class _Renderer:
 
     def group(self, action: Action) -> None:
         (name,) = _args(action, 1, "(group name & options)")
-        opts = _options(action, ("system", "gid", "action"))
+        opts = _options(action)
         name = _string(action, name, "the group name")
         if _choice(action, opts, "action", ("create", "manage", "remove"), "create") == "remove":
             return self.add_step(action, [_call("pallet-group-remove", name, span=action.span)])
@@ -540,7 +542,7 @@ class _Renderer:
 
     def service(self, action: Action) -> None:
         (name,) = _args(action, 1, "(service name :action :start)")
-        opts = _options(action, ("action", "if-config-changed"))
+        opts = _options(action)
         verb = _choice(action, opts, "action",
                        ("start", "stop", "restart", "reload", "enable", "disable"), "start")
         if self.powershell and verb == "reload":
@@ -582,14 +584,14 @@ class _Renderer:
         (verb,) = _args(action, 1, "(package-manager :update)")
         if _name(verb) != "update":
             raise PalletError(f"package-manager knows :update, not {verb!r}", action.span)
-        _options(action, ())
+        _options(action)
         # Refreshing the package index changes no configuration: it reports ok.
         self.add_step(action, [_call("pallet-package-update", span=action.span)],
                       "package-manager update")
 
     def package_source(self, action: Action) -> None:
         (name,) = _args(action, 1, "(package-source name :apt {...})")
-        opts = _options(action, ("apt", "aptitude", "yum", "dnf", "zypper", "apk"))
+        opts = _options(action)
         name = _string(action, name, "the source name")
         source = content.package_source(action, name, opts, self.target)
         if source.line is not None:

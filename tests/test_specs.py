@@ -12,6 +12,7 @@ import pytest
 from pallet.compiler.bundle import build_bundles
 from pallet.compiler.core import pr_str
 from pallet.compiler.inventory import parse_inventory
+from pallet.compiler.model import Action
 from pallet.compiler.project import load_project
 from pallet.compiler.specs import ClusterSpec, GroupSpec, NodeSpec, ServerSpec
 from pallet.errors import PalletError
@@ -517,6 +518,47 @@ def test_hadoop_cluster_slaves_authorize_the_jobtrackers_keys():
             key = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0n9pallet hadoop@{jt_node}"
             assert key in script
         assert "/home/hadoop/.ssh/authorized_keys" in script
+
+
+# ---- action options: the evaluator and the renderer agree -------------------------------------
+
+
+def test_per_packager_options_of_packages_and_package_source_compile(tmp_path):
+    """(packages :apt [...] :yum [...]) as in Pallet, and package-source :dnf, from real
+    source through the evaluator to the script."""
+    src = '''
+(def web (group-spec "web" :phases {:configure (phase-fn
+  (packages :apt ["git" "curl"] :yum ["git-core"])
+  (packages ["jq"] :apk ["jq-extra"] :action :install)
+  (when (= (os-family) :rocky)
+    (package-source "extra" :dnf {:url "https://repo.example.org/el9"})))}))
+'''
+    p = load(tmp_path, src)
+    for os_name, expected in (("debian-12", "packages git curl jq"),
+                              ("rocky-9", "packages git-core jq"),
+                              ("alpine-3.20", "packages jq jq-extra")):
+        targets = p.targets(None, os_name)
+        plans = p.plan(targets)
+        (bundle,) = build_bundles(plans, targets, lambda n: b"")
+        assert f"pallet_begin 1 '{expected}'" in bundle.script or (
+            f"pallet_begin 2 '{expected}'" in bundle.script), (os_name, bundle.script[-600:])
+        if os_name == "rocky-9":
+            assert "pallet_package_source /etc/yum.repos.d/extra.repo" in bundle.script
+    assert error(tmp_path, GROUP.replace('(directory "/w")', '(packages :aptt ["x"])')) == (
+        "main.pallet:1:68: packages: unknown option :aptt; did you mean :apt?")
+
+
+def test_every_option_the_evaluator_accepts_the_renderer_knows():
+    from pallet.compiler.plan import ACTION_ARITY, ACTION_OPTIONS as evaluator
+    from pallet.crates import actions
+    from pallet.crates.action_options import ACTION_OPTIONS as shared
+    assert evaluator is shared and set(ACTION_ARITY) <= set(shared)
+    for kind, options in shared.items():
+        if kind in ("package", "packages"):
+            continue  # gathered into the package step, checked there
+        for option in options:
+            action = Action(kind, (), ((option, None),))
+            assert actions._options(action) == {option: None}
 
 
 # ---- misuse inside and outside phases -----------------------------------------------------------
