@@ -231,15 +231,18 @@ class Executor:
         outcomes: list[PhaseOutcome] = []
         for start in range(0, len(bundles), batch):
             chunk = bundles[start:start + batch]
-            with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(chunk)))) as pool:
-                futures = [pool.submit(self._run_bundle, b) for b in chunk]
-                try:
-                    results = [f.result() for f in futures]
-                except KeyboardInterrupt:
-                    self._stop.set()
-                    for f in futures:
-                        f.cancel()
-                    raise
+            pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(chunk))))
+            futures = [pool.submit(self._run_bundle, b) for b in chunk]
+            try:
+                results = [f.result() for f in futures]
+            except KeyboardInterrupt:
+                # Closing the connections ends the execs the workers wait on; do not wait
+                # for the nodes to finish their phase.
+                self._stop.set()
+                self.close()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
             for outcome, values in results:
                 outcomes.append(outcome)
                 if values:

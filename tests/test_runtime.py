@@ -1,0 +1,278 @@
+"""pallet converge / lift end to end: real local Debian nodes, real SSH, the real CLI.
+
+Each test runs the `pallet` command as a user would and reads its --json report, the run
+record it leaves on disk, and the nodes themselves.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pallet.runtime.localnodes import LocalNodes
+
+ROOT = Path(__file__).resolve().parent.parent
+PALLET = str(Path(sys.executable).parent / "pallet")
+pytestmark = pytest.mark.nodes
+
+
+@pytest.fixture
+def state(tmp_path_factory, local_nodes):
+    """A local-nodes state directory of its own; every node in it is destroyed afterwards."""
+    directory = tmp_path_factory.mktemp("local-nodes-runtime")
+    yield directory
+    LocalNodes(directory).destroy_all()
+
+
+def pallet(*args, state_dir=None, cwd=None, timeout=300) -> tuple[int, dict | None, str]:
+    env = {**os.environ, "PALLET_LOCAL_NETWORK": "host"}
+    if state_dir is not None:
+        env["PALLET_NODES_DIR"] = str(state_dir)
+    result = subprocess.run([PALLET, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                            timeout=timeout)
+    assert "Traceback" not in result.stderr, result.stderr
+    data = None
+    if "--json" in args and result.stdout.strip():
+        data = json.loads(result.stdout)
+    return result.returncode, data, result.stdout + result.stderr
+
+
+def phases(report: dict) -> dict[tuple[str, str], dict]:
+    return {(n["name"], p["phase"]): p for n in report["nodes"] for p in n["phases"]}
+
+
+def in_node(state_dir: Path, name: str, *argv: str) -> str:
+    return LocalNodes(state_dir).exec_in(name, list(argv), check=True).stdout
+
+
+def test_converge_then_lift_changes_nothing_then_scale_down(state, tmp_path):
+    spec = ROOT / "examples" / "fleet.pallet"
+    code, report, out = pallet("converge", str(spec), "fleet=3", "--json", "--record-dir",
+                               str(tmp_path / "runs"), state_dir=state)
+    assert code == 0, out
+    assert report["ok"] is True and report["created"] == ["fleet-1", "fleet-2", "fleet-3"]
+    assert sorted(n["name"] for n in report["nodes"]) == ["fleet-1", "fleet-2", "fleet-3"]
+    for node in report["nodes"]:
+        assert node["group"] == "fleet"
+        (p,) = node["phases"]
+        assert (p["phase"], p["status"], p["changed"], p["failed"], p["error"]) == (
+            "configure", "changed", 7, 0, None)
+    assert in_node(state, "fleet-2", "cat", "/opt/app/app.conf") == (
+        "[app]\nname = fleet-2\nport = 8080\npeers = fleet-1,fleet-3\n")
+
+    # The record: the exact script shipped, the node's output, the result, a summary.
+    record = Path(report["record"])
+    assert (record / "fleet-1" / "configure" / "run.sh").read_text().startswith("#!/usr/bin/env bash")
+    assert "PALLET-SUMMARY ok=0 changed=7 failed=0" in (record / "fleet-1" / "configure" / "stdout.log").read_text()
+    assert json.loads((record / "fleet-1" / "configure" / "result.json").read_text())["status"] == "changed"
+    assert json.loads((record / "summary.json").read_text())["ok"] is True
+
+    code, report, out = pallet("lift", str(spec), "--json", "--record-dir", str(tmp_path / "runs"),
+                               state_dir=state)
+    assert code == 0, out
+    assert {k: (p["status"], p["changed"]) for k, p in phases(report).items()} == {
+        (f"fleet-{i}", "configure"): ("ok", 0) for i in (1, 2, 3)}
+
+    code, report, out = pallet("nodes", "--json", state_dir=state)
+    assert code == 0, out
+    listed = json.loads(out[: out.rindex("]") + 1])
+    assert sorted(n["name"] for n in listed) == ["fleet-1", "fleet-2", "fleet-3"]
+
+    # Scaling down destroys the extra node; the others are lifted again (peers changed).
+    code, report, out = pallet("converge", str(spec), "fleet=2", "--json", "--record-dir",
+                               str(tmp_path / "runs"), state_dir=state)
+    assert code == 0, out
+    assert report["destroyed"] == ["fleet-3"]
+    assert {k: p["changed"] for k, p in phases(report).items()} == {
+        ("fleet-1", "configure"): 1, ("fleet-2", "configure"): 1}
+    assert in_node(state, "fleet-1", "cat", "/opt/app/app.conf").endswith("peers = fleet-2\n")
+
+
+KEYS_SPEC = r'''
+;; The talk's relationship, at run time: the job tracker generates a key for its hadoop user
+;; and publishes it; the task trackers authorize it in a later phase.
+(def hadoop-user
+  (server-spec :phases {:configure (phase-fn (user "hadoop" :create-home true :shell "/bin/sh"))}))
+
+(def job-trackers
+  (group-spec "jt" :extends [hadoop-user]
+    :phases {:configure (phase-fn (ssh-key/generate-key "hadoop")
+                                  (ssh-key/publish-public-key "hadoop"))}))
+
+(def task-trackers
+  (group-spec "tt" :extends [hadoop-user]
+    :phases {:authorize (phase-fn
+                          (doseq [jt (nodes-in-group :jt)]
+                            (when-let [k (published jt :ssh-public-key)]
+                              (ssh-key/authorize-key "hadoop" k))))}))
+
+(converge {job-trackers 1 task-trackers 2} :phase [:configure :authorize])
+'''
+
+
+def test_a_key_generated_on_one_group_is_authorized_on_another(state, tmp_path):
+    spec = tmp_path / "keys.pallet"
+    spec.write_text(KEYS_SPEC)
+    code, report, out = pallet("converge", str(spec), "--json", "--record-dir", str(tmp_path / "runs"),
+                               state_dir=state)
+    assert code == 0, out
+    by = phases(report)
+    assert by[("jt-1", "configure")]["status"] == "changed"
+    assert by[("tt-1", "authorize")]["status"] == "changed"
+    public = in_node(state, "jt-1", "cat", "/home/hadoop/.ssh/id_ed25519.pub")
+    assert public.startswith("ssh-ed25519 ")
+    for tt in ("tt-1", "tt-2"):
+        assert in_node(state, tt, "cat", "/home/hadoop/.ssh/authorized_keys") == public
+    # Run again: the key is not made anew, nothing changes.
+    code, report, out = pallet("converge", str(spec), "--json", "--record-dir", str(tmp_path / "runs"),
+                               state_dir=state)
+    assert code == 0, out
+    assert all(p["changed"] == 0 for p in phases(report).values()), out
+    assert in_node(state, "tt-2", "cat", "/home/hadoop/.ssh/authorized_keys") == public
+
+
+FAILING_SPEC = r'''
+(def app
+  (group-spec "app"
+    :phases {:configure (phase-fn
+                          (directory "/opt/first")
+                          (when (= (target-name) "app-2")
+                            (exec-checked-script "app-2 breaks" (false)))
+                          (directory "/opt/second"))
+             :start (phase-fn (file "/opt/started"))}))
+'''
+
+
+def test_a_failing_node_stops_later_phases_unless_keep_going(state, tmp_path):
+    spec = tmp_path / "app.pallet"
+    spec.write_text(FAILING_SPEC)
+    code, report, out = pallet("converge", str(spec), "app=3", "--json", "--phase", "configure",
+                               "--phase", "start", "--record-dir", str(tmp_path / "runs"), state_dir=state)
+    assert code == 1, out
+    by = phases(report)
+    assert by[("app-2", "configure")]["status"] == "failed"
+    assert "app-2 breaks" in by[("app-2", "configure")]["error"]
+    assert by[("app-1", "configure")]["status"] == "changed"
+    assert all(by[(f"app-{i}", "start")]["status"] == "skipped" for i in (1, 2, 3))
+    # The failed node stopped at its failing action; nothing half-done was left after it.
+    assert in_node(state, "app-2", "sh", "-c", "test -d /opt/second || echo absent") == "absent\n"
+
+    code, report, out = pallet("lift", str(spec), "--json", "--keep-going", "--phase", "configure",
+                               "--phase", "start", "--record-dir", str(tmp_path / "runs"), state_dir=state)
+    assert code == 1, out
+    by = phases(report)
+    assert by[("app-1", "start")]["status"] == "changed"
+    assert by[("app-3", "start")]["status"] == "changed"
+    assert by[("app-2", "start")]["status"] == "skipped"
+
+    # Rolling one node at a time: the batch with the failure is the last one run.
+    code, report, out = pallet("lift", str(spec), "--json", "--serial", "1", "--phase", "configure",
+                               "--record-dir", str(tmp_path / "runs"), state_dir=state)
+    assert code == 1, out
+    statuses = [phases(report)[(f"app-{i}", "configure")]["status"] for i in (1, 2, 3)]
+    assert statuses == ["ok", "failed", "skipped"]
+
+
+def _inventory(nodes, extra: str = "") -> str:
+    rows = []
+    for n in nodes:
+        rows.append(f'[[node]]\nname = "{n.name}"\ngroup = "fleet"\nhost = "{n.host}"\nport = {n.port}\n'
+                    f'user = "root"\nprivate-key = "{n.private_key}"\n')
+    return "\n".join(rows) + extra
+
+
+def test_unreachable_node_and_changed_host_key_are_reported_others_finish(debian_nodes, tmp_path):
+    nodes = debian_nodes(3, prefix="fault")
+    closed = _free_port()
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory(nodes, f'\n[[node]]\nname = "gone"\ngroup = "fleet"\n'
+                                           f'host = "127.0.0.1"\nport = {closed}\n'
+                                           f'os-family = "debian"\nos-version = "12"\n'))
+    known = tmp_path / "known_hosts"
+    other_key = nodes[0].host_key  # fault-3 is recorded with fault-1's key: a changed key
+    known.write_text(nodes[0].known_hosts_line() + "\n" + nodes[1].known_hosts_line() + "\n" +
+                     f"[{nodes[2].host}]:{nodes[2].port} {other_key}\n")
+    code, report, out = pallet("lift", str(ROOT / "examples" / "fleet.pallet"), "--nodes", str(inventory),
+                               "--known-hosts", str(known), "--accept-new-host-keys", "--retries", "0",
+                               "--json", "--record-dir", str(tmp_path / "runs"))
+    assert code == 1, out
+    by = phases(report)
+    assert by[("gone", "configure")]["status"] == "failed"
+    assert by[("gone", "configure")]["error"].startswith("unreachable")
+    assert by[("fault-3", "configure")]["status"] == "failed"
+    assert by[("fault-3", "configure")]["error"].startswith("host-key-changed")
+    assert by[("fault-1", "configure")]["status"] == "changed"
+    assert by[("fault-2", "configure")]["status"] == "changed"
+    # The changed key was not accepted, even with --accept-new-host-keys.
+    assert other_key in known.read_text() and nodes[2].host_key not in known.read_text()
+
+
+def test_a_dropped_connection_is_reported_for_its_node(debian_nodes, tmp_path):
+    nodes = debian_nodes(2, prefix="drop")
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory(nodes).replace('group = "fleet"', 'group = "d"'))
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(n.known_hosts_line() + "\n" for n in nodes))
+    spec = tmp_path / "drop.pallet"
+    # drop-1's bundle kills the sshd process serving it: the connection breaks mid-phase.
+    spec.write_text(r'''
+(def d (group-spec "d" :phases {:configure (phase-fn
+  (directory "/opt/before-drop")
+  (when (= (target-name) "drop-1")
+    (exec-script "cut the line"
+      (pipe (ps "-o" "ppid=" "-p" @PPID) (xargs kill "-9"))
+      (sleep 5)))
+  (directory "/opt/after-drop"))}))
+''')
+    code, report, out = pallet("lift", str(spec), "--nodes", str(inventory), "--known-hosts", str(known),
+                               "--json", "--record-dir", str(tmp_path / "runs"))
+    assert code == 1, out
+    by = phases(report)
+    assert by[("drop-1", "configure")]["status"] == "failed"
+    assert by[("drop-1", "configure")]["error"].startswith("dropped"), by
+    assert by[("drop-2", "configure")]["status"] == "changed"
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_record(state, tmp_path):
+    spec = tmp_path / "slow.pallet"
+    spec.write_text('(def s (group-spec "slow" :phases {:configure (phase-fn '
+                    '(exec-script "wait" (sleep 60)))}))\n')
+    pallet("converge", str(spec), "slow=1", "--phase", "nothing-yet", state_dir=state)  # bad phase: exit 2
+    runs = tmp_path / "runs"
+    env = {**os.environ, "PALLET_NODES_DIR": str(state)}
+    proc = subprocess.Popen([PALLET, "converge", str(spec), "slow=1", "--json", "--record-dir", str(runs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(runs.glob("*/slow-1/configure/run.sh")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the phase never started"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    report = json.loads(stdout)
+    assert report["interrupted"] is True
+    record = Path(report["record"])
+    assert json.loads((record / "summary.json").read_text())["interrupted"] is True
+    assert (record / "slow-1" / "configure" / "run.sh").exists()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
