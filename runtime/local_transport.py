@@ -1,0 +1,123 @@
+"""The local transport: run bundles and commands on this machine, without SSH.
+
+The same wrapper as over SSH (the bundle as a tar stream on stdin, unpacked into a fresh
+`mktemp -d` directory that an EXIT trap removes), run by a subprocess instead of an exec
+channel, so a bundle behaves the same whichever way it arrives. As root it runs directly;
+as another user through `sudo -n`, or `sudo -S` with the endpoint's sudo password (sent
+only when sudo prompts, as over SSH).
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import selectors
+import subprocess
+import threading
+import time
+from dataclasses import replace
+from typing import Callable
+
+from pallet.errors import PalletError
+
+from .model import Endpoint, ExecResult, TransportError
+from .transport import EXIT_GRACE, OutputCollector, bundle_command, bundle_tar, feed_stdin, sudo_failure
+
+__all__ = ["LocalConnection"]
+
+
+class LocalConnection:
+    """A Connection to this machine. Calls are serialised (one process at a time)."""
+
+    def __init__(self, endpoint: Endpoint | None = None):
+        endpoint = endpoint or Endpoint(host="localhost", local=True)
+        # Bundles run as this process's user (root, or sudo from it): name it in messages.
+        self.endpoint = replace(endpoint, user=pwd.getpwuid(os.geteuid()).pw_name, local=True)
+        self._lock = threading.Lock()
+        self.connect_seconds = 0.0
+
+    def __enter__(self) -> "LocalConnection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "<LocalConnection>"
+
+    @property
+    def is_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def _exchange(self, argv: list[str], collector: OutputCollector, payload: bytes | None,
+                  password: str | None) -> tuple[int, bool]:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, bufsize=0)
+        except FileNotFoundError as e:
+            raise PalletError(f"cannot run {argv[0]} on this machine: {e.strerror}") from None
+        join = None
+        try:
+            if payload is None:
+                proc.stdin.close()
+            else:
+                def send(data: bytes, pipe=proc.stdin) -> None:
+                    view = memoryview(data)
+                    while view:
+                        view = view[pipe.write(view):]
+                join = feed_stdin(collector, send, proc.stdin.close, payload, password)
+            sel = selectors.DefaultSelector()
+            sel.register(proc.stdout, selectors.EVENT_READ, collector.stdout)
+            sel.register(proc.stderr, selectors.EVENT_READ, collector.stderr)
+            open_pipes = 2
+            exited_at = None
+            while open_pipes:
+                for key, _ in sel.select(0.5):
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        key.data(data)
+                    else:
+                        sel.unregister(key.fileobj)
+                        open_pipes -= 1
+                if proc.poll() is not None:
+                    # The command ended; something it started may hold the pipes open.
+                    exited_at = exited_at or time.monotonic()
+                    if time.monotonic() - exited_at > EXIT_GRACE:
+                        break
+            sel.close()
+            collector.finish()
+            status = proc.wait()
+            refused = join() if join else False
+            return status, refused
+        finally:
+            collector.finish()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                pipe.close()
+
+    def run_bundle(self, files: dict[str, bytes], script: str, shell: str = "bash",
+                   on_line: Callable[[str], None] | None = None) -> ExecResult:
+        if script not in files:
+            raise PalletError(f"the bundle has no {script!r} among its files")
+        sudo = not self.is_root and not script.endswith(".ps1")
+        password = self.endpoint.sudo_password if sudo else None
+        if password is not None and ("\n" in password or "\r" in password):
+            raise TransportError("sudo", "a sudo password cannot contain a line break")
+        exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None)
+        payload = bundle_tar(files)
+        with self._lock:
+            collector = OutputCollector(on_line, exchange.started, exchange.prompt)
+            status, refused = self._exchange(exchange.argv, collector, payload, password)
+            if not collector.started:
+                raise sudo_failure(self.endpoint, collector, status, refused, password is not None)
+            return collector.result(status)
+
+    def run(self, command: str) -> ExecResult:
+        with self._lock:
+            collector = OutputCollector(None, None, None)
+            status, _ = self._exchange(["sh", "-c", command], collector, None, None)
+            return collector.result(status)
+
+    def close(self) -> None:
+        pass
