@@ -208,6 +208,21 @@ def test_private_temp_dir_is_removed_after_success_and_failure(nodes, options):
         assert conn.run("ls -A /tmp").stdout == ""
 
 
+
+@pytest.mark.nodes
+def test_large_bundle_and_output_both_ways(nodes, options):
+    """8 MB in (random, so gzip cannot shrink it) and 8 MB out at once: neither pipe blocks."""
+    import hashlib
+    a, _ = nodes
+    blob = os.urandom(8 << 20)
+    body = 'sha256sum files/blob | cut -c1-64; head -c 8388608 /dev/zero | tr "\\0" x | fold -w 1023; echo; echo done'
+    lines = []
+    with open_connection(endpoint(a), options) as conn:
+        result = conn.run_bundle({**script(body), "files/blob": blob}, "run.sh", "bash", on_line=lines.append)
+    assert result.exit_status == 0, result.stderr
+    assert lines[0] == hashlib.sha256(blob).hexdigest()
+    assert lines[-1] == "done" and sum(len(line) for line in lines[1:-1]) == 8 << 20
+
 @pytest.mark.nodes
 def test_one_connection_and_one_exec_channel_per_run_bundle(nodes, options, caplog):
     """Counted by paramiko's own log (a line per channel the server opens for us, a line per
