@@ -179,8 +179,7 @@ def test_bundled_crates_are_reachable_without_require(tmp_path):
     src = ('(def g (group-spec "g" :phases {:configure (phase-fn (java/java :jre)'
            ' (ssh-key/authorize-key "app" "ssh-ed25519 AAAA k"))}))\n')
     actions = plan(load(tmp_path, src), os="debian-12")[("g", "configure")]
-    assert labels(actions) == ["package openjdk-17-jre-headless", "directory /home/app/.ssh",
-                               "file /home/app/.ssh/authorized_keys",
+    assert labels(actions) == ["package openjdk-17-jre-headless",
                                "exec-checked-script authorize-key on user app"]
     assert actions[0].via == ("java/java (main.pallet:1:54)",)
     assert actions[0].span.file == "<crate java>"
@@ -512,12 +511,18 @@ def test_hadoop_cluster_slaves_authorize_the_jobtrackers_keys():
         assert {a.via for a in auth} == {
             (f"ssh-key/authorize-key ({EXAMPLES / 'hadoop_cluster.pallet'}:33:10)",)}
         labels_ = labels(plans[(slave, "configure")])
-        assert labels_.index("directory /home/hadoop/.ssh") > labels_.index("user hadoop")
+        assert labels_.index("exec-checked-script authorize-key on user hadoop") > labels_.index(
+            "user hadoop")
+        # hadoop/install gives the hadoop user the home /opt/hadoop: the key goes where
+        # the node's passwd entry says, not to /home/hadoop
+        (hadoop_user,) = [a for a in plans[(slave, "configure")] if a.label == "user hadoop"]
+        assert hadoop_user.option("home") == "/opt/hadoop"
         script = bundles[(slave, "configure")].script
         for jt_node in ("jt-1", "jt-2"):
             key = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx0n9pallet hadoop@{jt_node}"
             assert key in script
-        assert "/home/hadoop/.ssh/authorized_keys" in script
+        assert 'home="$(pallet_passwd_field hadoop 6 || true)"' in script
+        assert "/home/hadoop" not in script
 
 
 # ---- action options: the evaluator and the renderer agree -------------------------------------
@@ -559,6 +564,55 @@ def test_every_option_the_evaluator_accepts_the_renderer_knows():
         for option in options:
             action = Action(kind, (), ((option, None),))
             assert actions._options(action) == {option: None}
+
+
+def test_ssh_key_finds_the_users_home_on_the_node(tmp_path):
+    """authorize-key and generate-key look the home up on the node (getent passwd), so the key
+    lands where sshd reads it even when the home is not /home/USER; :home names it instead."""
+    import getpass
+    import subprocess
+    me = getpass.getuser()
+    home, given = tmp_path / "elsewhere" / me, tmp_path / "given"
+    home.mkdir(parents=True)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "getent").write_text(f'''#!/bin/sh
+[ "$1" = passwd ] && [ "$2" = "{me}" ] && echo "{me}:x:0:0::{home}:/bin/sh" && exit 0
+exit 2
+''')
+    (fake / "getent").chmod(0o755)
+    src = f'''
+(def g (group-spec "g" :phases {{:configure (phase-fn
+  (ssh-key/authorize-key "{me}" "ssh-ed25519 AAAA one")
+  (ssh-key/authorize-key "{me}" "ssh-ed25519 AAAA two" :home "{given}")
+  (ssh-key/generate-key "{me}"))
+  :missing (phase-fn (ssh-key/authorize-key "nosuchuser" "ssh-ed25519 AAAA x"))}}))
+'''
+    p = load(tmp_path, src)
+    targets = p.targets(None, "debian-12")
+    bundles = {b.phase: b for b in build_bundles(p.plan(targets), targets, lambda n: b"")}
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+
+    def run(phase):
+        script = tmp_path / f"{phase}.sh"
+        script.write_text(bundles[phase].script)
+        return subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+    first = run("configure")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "PALLET-SUMMARY ok=0 changed=3 failed=0" in first.stdout
+    assert (home / ".ssh/authorized_keys").read_text() == "ssh-ed25519 AAAA one\n"
+    assert oct((home / ".ssh").stat().st_mode & 0o777) == "0o700"  # generate-key's, made last
+    assert oct((given / ".ssh").stat().st_mode & 0o777) == "0o755"
+    assert (given / ".ssh/authorized_keys").read_text() == "ssh-ed25519 AAAA two\n"
+    assert (home / ".ssh/id_ed25519.pub").read_text().startswith("ssh-ed25519 ")
+    second = run("configure")
+    assert "PALLET-SUMMARY ok=3 changed=0 failed=0" in second.stdout, second.stdout
+    missing = run("missing")
+    assert missing.returncode == 1
+    assert "ssh-key: no user nosuchuser on this node (or it has no home)" in missing.stderr
+    assert not Path("/home/nosuchuser").exists()
 
 
 # ---- misuse inside and outside phases -----------------------------------------------------------
