@@ -3,7 +3,7 @@
 #   make demo    set up .venv, compile the example scripts and specs, check them, show some
 #   make test    set up .venv, run every test (pytest)
 #   make golden  rewrite the golden files from the current compiler output, then test
-#   make bench   run the benchmarks in bench/
+#   make bench   run the benchmarks in bench/ (installs the extra `bench`: pyinfra, Ansible)
 #
 # Works on a fresh Debian machine with only python3 (and make): if python3 cannot create a
 # virtual environment (Debian ships ensurepip separately), python3-venv is installed with
@@ -90,7 +90,15 @@ demo: venv
 	$(PALLET) explain examples/hadoop.pallet --os debian-12 --phase configure | head -12 || failed=$$((failed + 1)); \
 	if [ "$$failed" -ne 0 ]; then echo "make demo: $$failed failure(s)" >&2; exit 1; fi
 
-bench: venv
+# The peers of bench/bench_fleet.py (pyinfra, Ansible) come from the optional extra `bench`,
+# installed into the venv here only: they are never dependencies of Pallet itself.
+BENCH_STAMP := $(VENV)/.pallet-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test,bench]'
+	@touch $@
+
+bench: venv $(BENCH_STAMP)
 	@set -e; found=0; \
 	for f in bench/*.py; do \
 	  [ -f "$$f" ] || continue; found=1; \

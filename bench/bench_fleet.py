@@ -1,0 +1,464 @@
+"""The fleet job side by side: Pallet's whole `pallet lift` against the peers of
+../shared/bench/peers (the paramiko floor, the same script over OpenSSH processes, pyinfra 3.x,
+Ansible), on the same machine in one run, on fresh local Debian nodes (real sshd on 127.0.0.1).
+
+For N in (10, 40) and for each tool: create N fresh local nodes (not timed), time the tool's
+whole process on them (first run), check on every node over SSH that the job was really done,
+time a repeat run on the same nodes, check again, destroy the nodes. Then print the table
+(tool x N x first/repeat, wall seconds) and the ratios of issue [3/4]'s goals:
+
+    Pallet / paramiko floor   at most 1.3x
+    pyinfra / Pallet          at least 3x
+    Ansible / Pallet          at least 15x
+
+Needs root (local nodes); without it, says so and skips. pyinfra and Ansible come from the
+optional extra `bench` (`pip install -e '.[bench]'`, which `make bench` does); a tool that is
+not installed is skipped. Nodes live in a temporary state directory and are destroyed by
+their stored pids after each tool, also when the benchmark fails or is interrupted.
+
+    python bench/bench_fleet.py [--sizes 10,40] [--tools pallet,floor-paramiko,...] [--json FILE]
+
+Exit status: 0 when every tool ran and did the job (goals met or not: the figures are the
+result), 1 when a tool failed or left the nodes wrong, 2 on bad arguments.
+The machines are noisy: compare only figures taken in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = (ROOT.parent / "shared" / "bench" / "peers").resolve()
+SPEC = ROOT / "examples" / "fleet.pallet"
+BIN = Path(sys.executable).parent
+GROUP = "fleet"
+RUN_TIMEOUT = 300.0          # seconds for one run of one tool (Ansible on 40 nodes takes ~1 min)
+
+TOOLS = {                    # key -> label in the table
+    "pallet": "pallet lift",
+    "floor-paramiko": "floor_paramiko.py",
+    "floor-openssh": "fleet_floor.sh over",
+    "pyinfra": "pyinfra",
+    "ansible": "Ansible",
+}
+GOALS = (                    # (numerator, denominator, bound, "max"|"min", words)
+    ("pallet", "floor-paramiko", 1.3, "max", "Pallet / paramiko floor (goal: within 1.3x)"),
+    ("pyinfra", "pallet", 3.0, "min", "pyinfra / Pallet (goal: at least 3x)"),
+    ("ansible", "pallet", 15.0, "min", "Ansible / Pallet (goal: at least 15x)"),
+)
+
+
+VERSIONS: dict[str, str] = {}
+
+
+class BenchError(Exception):
+    pass
+
+
+@dataclass
+class Cell:
+    first: float | None = None
+    repeat: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Results:
+    sizes: list[int]
+    tools: list[str]
+    versions: dict[str, str] = field(default_factory=dict)
+    cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
+
+    def cell(self, tool: str, n: int) -> Cell:
+        return self.cells.setdefault((tool, n), Cell())
+
+
+# -- the job and its check ------------------------------------------------------------------
+def node_names(n: int) -> list[str]:
+    return [f"fleet-{i}" for i in range(1, n + 1)]
+
+
+def expected_state(name: str, names: list[str]) -> dict[str, str]:
+    peers = ",".join(sorted(x for x in names if x != name))
+    return {
+        "/opt/app": "directory 755",
+        "/opt/app/motd": "regular file 644 app",
+        "/opt/app/app.conf": "regular file 640 app",
+        "/etc/sysctl.d/99-app.conf": "present",
+        "/opt/app/.initialized": "present",
+        "current": "/opt/app",
+        "user": "/opt/app:/bin/bash",
+        "motd": "hello fleet",
+        "app.conf": f"[app]|name = {name}|port = 8080|peers = {peers}",
+        "sysctl": "net.ipv4.ip_forward = 1",
+    }
+
+
+# One exec per node: key=value lines (file contents with '|' for newlines).
+CHECK_SCRIPT = r"""
+st() { stat -c '%F %a %U' "$1" 2>/dev/null || echo missing; }
+echo "/opt/app=$(stat -c '%F %a' /opt/app 2>/dev/null || echo missing)"
+echo "/opt/app/motd=$(st /opt/app/motd)"
+echo "/opt/app/app.conf=$(st /opt/app/app.conf)"
+for f in /etc/sysctl.d/99-app.conf /opt/app/.initialized; do
+  if [ -e "$f" ]; then echo "$f=present"; else echo "$f=missing"; fi
+done
+echo "current=$(readlink /opt/app/current)"
+echo "user=$(getent passwd app | cut -d: -f6,7)"
+echo "motd=$(paste -sd'|' /opt/app/motd 2>/dev/null)"
+echo "app.conf=$(paste -sd'|' /opt/app/app.conf 2>/dev/null)"
+echo "sysctl=$(paste -sd'|' /etc/sysctl.d/99-app.conf 2>/dev/null)"
+"""
+
+
+def check_nodes(nodes, known_hosts: Path) -> list[str]:
+    """Every node over SSH (its host key checked): the fleet job's state, or what differs."""
+    import paramiko
+
+    names = [n.name for n in nodes]
+
+    def one(node) -> list[str]:
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(node.host, port=node.port, username=node.user, key_filename=node.private_key,
+                           look_for_keys=False, allow_agent=False, timeout=10)
+            _, stdout, _ = client.exec_command(CHECK_SCRIPT, timeout=30)
+            text = stdout.read().decode(errors="replace")
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            return [f"{node.name}: cannot check over SSH: {exc}"]
+        finally:
+            client.close()
+        got = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        want = expected_state(node.name, names)
+        return [f"{node.name}: {key}: expected {value!r}, found {got.get(key)!r}"
+                for key, value in want.items() if got.get(key) != value]
+
+    with cf.ThreadPoolExecutor(max_workers=min(32, len(nodes))) as pool:
+        return [p for problems in pool.map(one, nodes) for p in problems]
+
+
+# -- each tool's files ----------------------------------------------------------------------
+def write_known_hosts(nodes, path: Path) -> None:
+    path.write_text("".join(n.known_hosts_line() + "\n" for n in nodes))
+
+
+def pallet_files(nodes, work: Path, known_hosts: Path) -> list[str]:
+    rows = []
+    for node in nodes:
+        entry = node.inventory_entry(GROUP)
+        rows.append("[[node]]\n" + "".join(
+            f"{k} = {json.dumps(v)}\n" for k, v in entry.items()))
+    inv = work / "inventory.toml"
+    inv.write_text("\n".join(rows))
+    return [str(BIN / "pallet"), "lift", str(SPEC), "--nodes", str(inv),
+            "--known-hosts", str(known_hosts), "--record-dir", str(work / "records")]
+
+
+def floor_nodes_json(nodes, work: Path) -> Path:
+    path = work / "nodes.json"
+    path.write_text(json.dumps([{"name": n.name, "host": n.host, "port": n.port, "user": n.user,
+                                 "key": n.private_key} for n in nodes], indent=1))
+    return path
+
+
+def floor_paramiko_files(nodes, work: Path, known_hosts: Path) -> list[str]:
+    return [sys.executable, str(PEERS / "floor_paramiko.py"), str(floor_nodes_json(nodes, work))]
+
+
+def floor_openssh_files(nodes, work: Path, known_hosts: Path) -> list[str]:
+    """A bash driver: one `ssh host "bash -s NAME PEERS" < fleet_floor.sh` per node, all at once."""
+    names = sorted(n.name for n in nodes)
+    script = PEERS / "fleet_floor.sh"
+    lines = ["#!/bin/bash", "pids=()"]
+    for node in nodes:
+        peers = ",".join(x for x in names if x != node.name)
+        ssh = ["ssh", "-F", "/dev/null", "-p", str(node.port), "-i", node.private_key,
+               "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ControlMaster=no",
+               "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
+               "-o", "LogLevel=ERROR", f"{node.user}@{node.host}", f"bash -s {node.name} {peers}"]
+        lines.append(f"{shlex.join(ssh)} < {shlex.quote(str(script))} "
+                     f"> {shlex.quote(str(work / ('ssh-' + node.name + '.log')))} 2>&1 & pids+=($!)")
+    lines += ["fail=0", 'for p in "${pids[@]}"; do wait "$p" || fail=$((fail + 1)); done',
+              'echo "floor-openssh nodes=${#pids[@]} failures=$fail"', '[ "$fail" = 0 ]']
+    driver = work / "floor_openssh.sh"
+    driver.write_text("\n".join(lines) + "\n")
+    return ["bash", str(driver)]
+
+
+def pyinfra_files(nodes, work: Path, known_hosts: Path) -> list[str]:
+    shutil.copy(PEERS / "fleet_pyinfra.py", work / "fleet_pyinfra.py")
+    hosts = [(n.name, {"ssh_hostname": n.host, "ssh_port": n.port, "ssh_user": n.user,
+                       "ssh_key": n.private_key, "ssh_known_hosts_file": str(known_hosts),
+                       "ssh_strict_host_key_checking": "yes"}) for n in nodes]
+    (work / "inventory.py").write_text(f"fleet = {hosts!r}\n")
+    return [str(BIN / "pyinfra"), "inventory.py", "fleet_pyinfra.py", "-y"]
+
+
+def ansible_files(nodes, work: Path, known_hosts: Path) -> list[str]:
+    for name in ("fleet_ansible.yml", "ansible.cfg"):
+        shutil.copy(PEERS / name, work / name)
+    # The interpreter is named so Ansible spends no round trip discovering it (in its favour).
+    rows = [f"{n.name} ansible_host={n.host} ansible_port={n.port} ansible_user={n.user} "
+            f"ansible_ssh_private_key_file={n.private_key} ansible_python_interpreter=/usr/bin/python3"
+            for n in nodes]
+    (work / "inventory.ini").write_text(f"[{GROUP}]\n" + "\n".join(rows) + "\n")
+    return [str(BIN / "ansible-playbook"), "-i", "inventory.ini", "fleet_ansible.yml"]
+
+
+def ansible_env(work: Path) -> dict[str, str]:
+    (work / "cp").mkdir(exist_ok=True)
+    return {"ANSIBLE_CONFIG": str(work / "ansible.cfg"), "ANSIBLE_HOME": str(work / "ansible-home"),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"), "ANSIBLE_NOCOLOR": "1"}
+
+
+SETUP = {"pallet": pallet_files, "floor-paramiko": floor_paramiko_files,
+         "floor-openssh": floor_openssh_files, "pyinfra": pyinfra_files, "ansible": ansible_files}
+
+
+def versions(tools: list[str]) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+    found = {}
+    for tool, dist in (("pallet", "pallet-py"), ("floor-paramiko", "paramiko"),
+                       ("pyinfra", "pyinfra"), ("ansible", "ansible-core")):
+        if tool in tools:
+            try:
+                found[tool] = version(dist)
+            except PackageNotFoundError:
+                pass
+    if "floor-openssh" in tools:
+        r = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
+        found["floor-openssh"] = (r.stderr or r.stdout).split(",")[0].strip().split(" ")[0].replace("_", " ")
+    return found
+
+
+def available(tool: str) -> str | None:
+    """Why a tool cannot run here, or None."""
+    need = {"pallet": BIN / "pallet", "pyinfra": BIN / "pyinfra", "ansible": BIN / "ansible-playbook"}
+    if tool in need and not need[tool].exists():
+        return f"{need[tool]} is not installed (pip install -e '.[bench]')"
+    if tool.startswith("floor") and not (PEERS / "fleet_floor.sh").exists():
+        return f"the peers' files are not in {PEERS}"
+    if tool == "floor-openssh" and not shutil.which("ssh"):
+        return "no ssh client (apt-get install openssh-client)"
+    return None
+
+
+# -- running --------------------------------------------------------------------------------
+def precompile() -> None:
+    """Pallet's modules compiled to bytecode, as an installed package has them (pip compiles
+    at install time; pyinfra and Ansible were): an editable install under
+    PYTHONDONTWRITEBYTECODE=1 would otherwise compile ~30 modules from source every run."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    dirs = [str(ROOT / d) for d in ("pallet", "grammar", "stevedore", "compiler", "runtime", "crates")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env,
+                   stdout=subprocess.DEVNULL, check=False)
+
+
+def timed_run(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, int]:
+    """Wall seconds of the tool's whole process, and its exit status. The tool runs in a
+    process group of its own, killed whole on a timeout or an interrupt (Ansible's forks too)."""
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=RUN_TIMEOUT)
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
+        return time.perf_counter() - start, code
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("      " + line for line in text[-lines:])
+
+
+def bench_tool(local, tool: str, n: int, base: Path, cell: Cell) -> None:
+    """Fresh nodes, first run (timed, checked), repeat run (timed, checked), nodes destroyed."""
+    work = base / f"{tool}-{n}"
+    work.mkdir()
+    names = node_names(n)
+    try:
+        nodes = local.create_many(names)
+        known_hosts = work / "known_hosts"
+        write_known_hosts(nodes, known_hosts)
+        argv = SETUP[tool](nodes, work, known_hosts)
+        env = ansible_env(work) if tool == "ansible" else {}
+        for which in ("first", "repeat"):
+            log = work / f"{which}.log"
+            try:
+                seconds, code = timed_run(argv, work if tool in ("pyinfra", "ansible") else ROOT, env, log)
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"{which} run did not finish in {RUN_TIMEOUT:.0f} s; its output:\n{tail(log)}")
+            output = log.read_text(errors="replace")
+            if code != 0 or (tool.startswith("floor") and "failures=0" not in output):
+                raise BenchError(f"{which} run failed (exit {code}); its output:\n{tail(log)}")
+            problems = check_nodes(nodes, known_hosts)
+            if problems:
+                more = f"\n      ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+                raise BenchError(f"{which} run exited 0 but did not do the job:\n      "
+                                 + "\n      ".join(problems[:5]) + more)
+            setattr(cell, which, seconds)
+            print(f"  {label(tool):<36} {n:>3} nodes  {which:<6} {seconds:7.2f} s  (checked)", flush=True)
+    finally:
+        made = [x for x in names if (local.state_dir / "nodes" / x / "node.json").exists()]
+        if made:
+            local.destroy_many(made)
+
+
+# -- reporting ------------------------------------------------------------------------------
+def label(tool: str, versions: dict[str, str] | None = None) -> str:
+    versions = VERSIONS if versions is None else versions
+    version = versions.get(tool) if tool != "floor-paramiko" else None
+    return f"{TOOLS[tool]} {version}" if version else TOOLS[tool]
+
+
+def fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f}"
+
+
+def table(results: Results) -> str:
+    head = "| tool | " + " | ".join(f"{n} nodes" for n in results.sizes) + " |"
+    rows = [head, "|---|" + "---|" * len(results.sizes)]
+    for tool in results.tools:
+        cells = []
+        for n in results.sizes:
+            c = results.cells.get((tool, n), Cell())
+            cells.append("failed" if c.error and c.first is None else f"{fmt(c.first)} / {fmt(c.repeat)}")
+        rows.append(f"| {label(tool, results.versions)} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def ratios(results: Results) -> tuple[str, list[dict]]:
+    lines, verdicts = [], []
+    for num, den, bound, kind, words in GOALS:
+        if num not in results.tools or den not in results.tools:
+            continue
+        parts, met_all, complete = [], True, True
+        for n in results.sizes:
+            a, b = results.cells.get((num, n), Cell()), results.cells.get((den, n), Cell())
+            for which in ("first", "repeat"):
+                x, y = getattr(a, which), getattr(b, which)
+                if x is None or y is None:
+                    parts.append(f"{n} {which}: -")
+                    complete = False
+                    continue
+                r = x / y
+                ok = r <= bound if kind == "max" else r >= bound
+                met_all &= ok
+                parts.append(f"{n} {which}: {r:.2f}x{'' if ok else ' (not met)'}")
+                verdicts.append({"goal": words, "nodes": n, "run": which, "ratio": round(r, 3), "met": ok})
+        verdict = "MET" if met_all and complete else "NOT MET" if not met_all else "incomplete"
+        lines.append(f"{words}: {verdict}\n    " + ", ".join(parts))
+    return "\n".join(lines), verdicts
+
+
+# -- main -----------------------------------------------------------------------------------
+def _interrupt(signum, frame):
+    # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so the nodes are destroyed.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10,40", help="node counts, comma-separated (default 10,40)")
+    ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, of: {', '.join(TOOLS)}")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (tools' logs)")
+    args = ap.parse_args(argv)
+    try:
+        sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--sizes: numbers, comma-separated")
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown or not tools or not sizes or min(sizes) < 2:
+        ap.error(f"unknown tool(s) {unknown}" if unknown else "give tools, and sizes of 2 or more")
+
+    from pallet.runtime.localnodes import LocalNodes, NodesUnavailable, preflight
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    skipped = {t: why for t in tools if (why := available(t))}
+    tools_run = [t for t in tools if t not in skipped]
+    results = Results(sizes=sizes, tools=tools_run, versions=versions(tools_run))
+    VERSIONS.update(results.versions)
+    for tool, why in skipped.items():
+        print(f"bench_fleet: skipping {TOOLS[tool]}: {why}")
+
+    base = Path(tempfile.mkdtemp(prefix="pallet-bench-fleet-"))
+    local = LocalNodes(state_dir=base / "nodes")
+    failed = 0
+    began = time.monotonic()
+    try:
+        try:
+            preflight(local.state_dir)
+        except NodesUnavailable as exc:
+            print(f"bench_fleet: skipped: {exc}")
+            return 0
+        precompile()
+        print(f"fleet job on fresh local nodes, wall seconds of each tool's whole process "
+              f"(first / repeat), sizes {sizes}; work dir {base}", flush=True)
+        for n in sizes:
+            for tool in tools_run:
+                cell = results.cell(tool, n)
+                try:
+                    bench_tool(local, tool, n, base, cell)
+                except BenchError as exc:
+                    cell.error = str(exc)
+                    failed += 1
+                    print(f"  {label(tool):<36} {n:>3} nodes  FAILED: {exc}", flush=True)
+    except KeyboardInterrupt:
+        print("bench_fleet: interrupted; destroying the nodes", file=sys.stderr)
+        failed += 1
+    finally:
+        leftover = [node.name for node in local.list()] if (base / "nodes").is_dir() else []
+        if leftover:
+            local.destroy_many(leftover)
+        if args.keep or failed:
+            print(f"bench_fleet: tools' logs kept in {base}")
+            shutil.rmtree(base / "nodes", ignore_errors=True)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    print()
+    print(f"Measured side by side in one run ({os.cpu_count()} CPUs, {time.monotonic() - began:.0f} s in all), "
+          "wall seconds of the whole process, first run / repeat run:")
+    print()
+    print(table(results))
+    print()
+    text, verdicts = ratios(results)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "sizes": sizes, "versions": results.versions,
+            "runs": [{"tool": t, "nodes": n, "first": c.first, "repeat": c.repeat, "error": c.error}
+                     for (t, n), c in results.cells.items()],
+            "goals": verdicts}, indent=2) + "\n")
+    if failed:
+        print(f"\nbench_fleet: {failed} tool run(s) failed (see above)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
