@@ -262,7 +262,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_record(state, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert time.monotonic() - started < 20
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 130, (proc.returncode, stdout[-2000:], stderr[-3000:])
     assert "Traceback" not in stderr
     report = json.loads(stdout)
     assert report["interrupted"] is True
