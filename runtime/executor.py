@@ -99,6 +99,10 @@ class Executor:
         self.on_event = on_event or (lambda kind, **details: None)
         self.connect = connect or open_connection
         self.connections: dict[str, object] = {}
+        self._connecting: dict[str, object] = {}     # node -> Future of its connection
+        self._connect_pool: ThreadPoolExecutor | None = None
+        self._conn_lock = threading.Lock()
+        self._closed = False
         self._stop = threading.Event()
 
     # ---- operations -------------------------------------------------------------------------
@@ -144,17 +148,59 @@ class Executor:
         return self.lift(records, report, bootstrap=new)
 
     def close(self) -> None:
-        for conn in self.connections.values():
+        with self._conn_lock:
+            self._closed = True
+            connections, self.connections = list(self.connections.values()), {}
+        for conn in connections:
             try:
                 conn.close()
             except Exception:  # noqa: BLE001  (closing is best effort)
                 pass
-        self.connections.clear()
+        if self._connect_pool is not None:
+            self._connect_pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- connections: opened in the background while the first phase compiles ---------------
+
+    def _start_connecting(self, records: list[NodeRecord]) -> None:
+        self._connect_pool = ThreadPoolExecutor(
+            max_workers=max(1, min(self.options.parallel, len(records) or 1)))
+        self._connecting = {r.name: self._connect_pool.submit(self._open, r) for r in records}
+
+    def _open(self, record: NodeRecord):
+        self.on_event("connect", node=record.name)
+        conn = self.connect(record.endpoint, self.options.ssh)
+        with self._conn_lock:
+            if self._closed:  # the run was interrupted while this node was connecting
+                conn.close()
+                raise TransportError("dropped", "the run was interrupted")
+            self.connections[record.name] = conn
+        return conn
+
+    def _connection(self, name: str):
+        """The node's connection, waiting for it; TransportError if it could not be made."""
+        return self._connecting[name].result()
+
+    def _connect_error(self, name: str) -> str | None:
+        try:
+            self._connection(name)
+        except TransportError as exc:
+            self.on_event("unreachable", node=name, error=f"{exc.kind}: {exc.message}")
+            return f"{exc.kind}: {exc.message}"
+        return None
 
     # ---- one operation ----------------------------------------------------------------------
 
     def _run(self, records: list[NodeRecord], report: RunReport, bootstrap: tuple[str, ...]) -> None:
-        reachable, errors = self._connect_all(records)
+        self._start_connecting(records)
+        errors: dict[str, str] = {}
+        if not all(r.os_family for r in records):
+            # Facts come from the nodes: wait for every connection before planning.
+            for r in records:
+                why = self._connect_error(r.name)
+                if why:
+                    errors[r.name] = why
+        # Otherwise the first phase is planned and compiled while the connections open, and
+        # each node runs its bundle as soon as its own connection is up.
         facts = {r.name: self._facts(r, errors) for r in records}
         nodes = tuple((facts[r.name], self.project.group(r.group)) for r in records)
         requested = self.options.phases
@@ -196,25 +242,10 @@ class Executor:
                                 error=f"not run: phase :{phase} failed"))
                 break
 
-    def _connect_all(self, records: list[NodeRecord]) -> tuple[list[NodeRecord], dict[str, str]]:
-        errors: dict[str, str] = {}
-
-        def one(record: NodeRecord):
-            self.on_event("connect", node=record.name)
-            try:
-                self.connections[record.name] = self.connect(record.endpoint, self.options.ssh)
-            except TransportError as exc:
-                errors[record.name] = f"{exc.kind}: {exc.message}"
-                self.on_event("unreachable", node=record.name, error=errors[record.name])
-
-        with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(records) or 1))) as pool:
-            list(pool.map(one, records))
-        return [r for r in records if r.name not in errors], errors
-
     def _facts(self, record: NodeRecord, errors: dict[str, str]) -> NodeFacts:
         family, version = record.os_family, record.os_version
-        conn = self.connections.get(record.name)
-        if (not family) and conn is not None:
+        if not family and record.name not in errors:
+            conn = self._connection(record.name)
             from .facts import detect_os
             try:
                 os_facts = detect_os(conn)
@@ -274,8 +305,8 @@ class Executor:
                               index=int(m[1]), status=m[2], label=m[3])
 
         started = time.perf_counter()
-        conn = self.connections[outcome.node]
         try:
+            conn = self._connection(outcome.node)
             result = conn.run_bundle(files, bundle.script_name, bundle.target.shell, on_line)
         except TransportError as exc:
             outcome.status, outcome.error = "failed", f"{exc.kind}: {exc.message}"
