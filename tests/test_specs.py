@@ -429,6 +429,36 @@ def test_hadoop_example_compiles_as_written():
     assert plans[("job-tracker", "configure")][0].label == "package openjdk-17-jdk-headless"
 
 
+def test_hadoop_daemons_use_the_settings_install_used(tmp_path):
+    """install's :settings become the node's :hadoop settings, so the daemons started in a
+    later phase run from the same home as the same user; the XML values are escaped."""
+    src = '''
+(def node (group-spec "n" :phases {
+  :configure (phase-fn (hadoop/install :apache :settings
+                         {:home "/srv/hadoop" :user "hd" :sha256 "%s"
+                          :core-site {"fs.defaultFS" "hdfs://nn:8020/?a=1&b=<2>"
+                                      "io.file.buffer.size" 65536}}))
+  :start (phase-fn (hadoop/task-tracker) (hadoop/job-tracker :settings {:user "yarn"}))}))
+''' % ("0" * 64)
+    p = load(tmp_path, src)
+    targets = p.targets(None, "debian-12")
+    plans = p.plan(targets)
+    bundles = {b.phase: b for b in build_bundles(plans, targets, lambda n: b"")}
+    start = bundles["start"].script
+    assert ("su -s /bin/sh -c '/srv/hadoop/current/bin/yarn --daemon start nodemanager' hd"
+            in start)
+    assert ("su -s /bin/sh -c '/srv/hadoop/current/bin/yarn --daemon start resourcemanager' yarn"
+            in start)
+    assert "/opt/hadoop" not in start
+    (core_site,) = [a for a in plans[("n", "configure")] if a.label.endswith("core-site.xml")]
+    assert core_site.option("content") == (
+        '<?xml version="1.0"?>\n<configuration>\n'
+        "  <property><name>fs.defaultFS</name>"
+        "<value>hdfs://nn:8020/?a=1&amp;b=&lt;2&gt;</value></property>\n"
+        "  <property><name>io.file.buffer.size</name><value>65536</value></property>\n"
+        "</configuration>\n")
+
+
 # ---- settings and relationships ------------------------------------------------------------------
 
 RELATIONS = '''
