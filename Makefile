@@ -1,6 +1,7 @@
 # Pallet for Python: every entry point a person or CI uses.
 #
-#   make demo    set up .venv, compile the example scripts and specs, check them, show some
+#   make demo    set up .venv, compile the examples and check them; as root, converge the fleet
+#                example on three local Debian nodes, lift it again, show the nodes
 #   make test    set up .venv, run every test (pytest)
 #   make golden  rewrite the golden files from the current compiler output, then test
 #   make bench   run the benchmarks in bench/ (installs the extra `bench`: pyinfra, Ansible)
@@ -24,6 +25,8 @@ SPECS     ?= $(sort $(wildcard examples/*.pallet))
 DEMO_OSES ?= debian-12 ubuntu-22.04 rocky-9 alpine-3.20
 DEMO_SHOW ?= examples/scripts/talk.pallet
 TARGETS   := bash sh powershell
+DEMO_NODES ?= $(CURDIR)/demo-out/nodes
+DEMO_ENV   := PALLET_NODES_DIR=$(DEMO_NODES)
 PYTEST_ARGS ?=
 
 .PHONY: venv test golden demo bench clean
@@ -88,6 +91,21 @@ demo: venv
 	$(PALLET) script "$(DEMO_SHOW)" --target bash || failed=$$((failed + 1)); \
 	echo; echo "==> the plan of examples/hadoop.pallet (pallet explain):"; echo; \
 	$(PALLET) explain examples/hadoop.pallet --os debian-12 --phase configure | head -12 || failed=$$((failed + 1)); \
+	echo; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "==> pallet converge examples/fleet.pallet fleet=3: three local Debian nodes over real SSH"; \
+	  echo "    (state in $(DEMO_NODES); the first time builds a Debian root filesystem, ~40 s)"; \
+	  $(DEMO_ENV) $(PALLET) converge examples/fleet.pallet fleet=3 --record-dir demo-out/runs || failed=$$((failed + 1)); \
+	  echo; echo "==> pallet lift examples/fleet.pallet: the same bundles again change nothing"; \
+	  $(DEMO_ENV) $(PALLET) lift examples/fleet.pallet --record-dir demo-out/runs || failed=$$((failed + 1)); \
+	  echo; $(DEMO_ENV) $(PALLET) nodes; \
+	  if [ -z "$(DEMO_KEEP)" ]; then $(DEMO_ENV) $(PALLET) destroy --all --yes >/dev/null; \
+	    echo "(nodes destroyed; DEMO_KEEP=1 keeps them: PALLET_NODES_DIR=$(DEMO_NODES) .venv/bin/pallet nodes)"; fi; \
+	else \
+	  echo "==> local nodes need root (namespaces, overlayfs): run 'sudo make demo' to converge the fleet"; \
+	  echo "    on local Debian nodes; or run it on servers of your own:"; \
+	  echo "    .venv/bin/pallet lift examples/fleet.pallet --nodes inventory.toml   (see README)"; \
+	fi; \
 	if [ "$$failed" -ne 0 ]; then echo "make demo: $$failed failure(s)" >&2; exit 1; fi
 
 # The peers of bench/bench_fleet.py (pyinfra, Ansible) come from the optional extra `bench`,
