@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import paramiko
 
 __all__ = ["open_connection", "SshConnection", "OutputCollector", "bundle_tar", "bundle_command",
+           "should_compress",
            "BundleExchange", "DEFAULT_KEY_FILES", "known_hosts_name", "fingerprint"]
 
 DEFAULT_KEY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
@@ -527,13 +529,25 @@ def _connect(endpoint: Endpoint, options: SshOptions) -> tuple["paramiko.Transpo
 
 # -- bundles -------------------------------------------------------------------------------
 
-def bundle_tar(files: dict[str, bytes]) -> bytes:
-    """The bundle as a gzip'd tar stream (relative paths; directories included)."""
+# Below this size a bundle travels as a plain tar: gzip would cost both ends more CPU than
+# the loopback or LAN saves (a typical bundle is a few tens of KB).
+GZIP_FROM = 256 * 1024
+
+
+def should_compress(files: dict[str, bytes], script: str) -> bool:
+    return script.endswith(".ps1") or sum(len(d) for d in files.values()) >= GZIP_FROM
+
+
+def bundle_tar(files: dict[str, bytes], compressed: bool = True) -> bytes:
+    """The bundle as a tar stream, gzip'd if `compressed` (relative paths; directories
+    included)."""
     buf = io.BytesIO()
     dirs: set[str] = set()
     now = int(time.time())
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+    gz = gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) if compressed else None
+    with gz if gz is not None else contextlib.nullcontext():
+        with tarfile.open(fileobj=gz if gz is not None else buf, mode="w",
+                          format=tarfile.GNU_FORMAT) as tar:
             for name in sorted(files):
                 parts = name.split("/")
                 if (not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts)):
@@ -562,7 +576,7 @@ class BundleExchange:
     prompt: bytes | None          # sudo's password prompt (with a sudo password only)
 
 
-def _posix_wrapper(script: str, shell: str, started: bytes | None) -> str:
+def _posix_wrapper(script: str, shell: str, started: bytes | None, compressed: bool = True) -> str:
     announce = f"printf '%s\\n' {started.decode()} >&2\n" if started else ""
     return (
         f"{announce}umask 077\n"
@@ -570,7 +584,8 @@ def _posix_wrapper(script: str, shell: str, started: bytes | None) -> str:
         "trap 'cd / && rm -rf -- \"$d\"' EXIT\n"
         "trap 'exit 129' HUP\ntrap 'exit 130' INT\ntrap 'exit 143' TERM\n"
         'cd "$d" || exit 125\n'
-        'tar -x -z -m -o -f - || { echo "pallet: cannot unpack the bundle into $d" >&2; exit 125; }\n'
+        f'tar -x {"-z " if compressed else ""}-m -o -f - || '
+        '{ echo "pallet: cannot unpack the bundle into $d" >&2; exit 125; }\n'
         "umask 022\n"
         f'PALLET_BUNDLE_DIR=$d {shlex.quote(shell)} ./{shlex.quote(script)} </dev/null\n'
         "exit $?\n")
@@ -600,16 +615,17 @@ def _powershell_command(script: str) -> str:
     return f"pwsh -NoProfile -NonInteractive -EncodedCommand {encoded}"
 
 
-def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool) -> BundleExchange:
+def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool,
+                   compressed: bool = True) -> BundleExchange:
     """The one command that unpacks the bundle from stdin, runs it and cleans up."""
     if script.endswith(".ps1"):
         command = _powershell_command(script)
         return BundleExchange(command, ["pwsh", *shlex.split(command)[1:]], None, None)
     if not sudo:
-        inner = _posix_wrapper(script, shell, None)
+        inner = _posix_wrapper(script, shell, None, compressed)
         return BundleExchange(f"sh -c {shlex.quote(inner)}", ["sh", "-c", inner], None, None)
     started = f"pallet-wrapper-started-{secrets.token_hex(12)}".encode()
-    inner = _posix_wrapper(script, shell, started)
+    inner = _posix_wrapper(script, shell, started, compressed)
     if sudo_password:
         prompt = f"pallet-sudo-prompt-{secrets.token_hex(12)}:".encode()
         sudo_argv = ["sudo", "-S", "-p", prompt.decode()]
@@ -873,8 +889,10 @@ class SshConnection:
         password = self.endpoint.sudo_password if sudo else None
         if password is not None and ("\n" in password or "\r" in password):
             raise _error("sudo", f"{_where(self.endpoint)}: a sudo password cannot contain a line break")
-        exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None)
-        payload = bundle_tar(files)
+        compressed = should_compress(files, script)
+        exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
+                                  compressed=compressed)
+        payload = bundle_tar(files, compressed)
         with self._lock:
             collector = OutputCollector(on_line, exchange.started, exchange.prompt)
             status, refused = self._exchange(exchange.command, collector, payload, password)
