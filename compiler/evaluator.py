@@ -231,12 +231,21 @@ class Evaluator:
         crate = fn.kind == "crate-fn"
         if crate:
             ns = fn.env.ns.name if fn.env.ns else ""
-            self.calls.append(f"{ns}/{fn.name} ({span})" if ns and ns != "user" else f"{fn.name} ({span})")
+            qualified = f"{ns}/{fn.name}" if ns and ns != "user" else fn.name
+            self.calls.append(f"{qualified} ({span})")
         try:
             for form in fn.body:
                 result = self.eval(form, env)
         except RecursionError:
             raise PalletError(f"{fn.name}: calls nest too deeply (endless recursion?)", span) from None
+        except PalletError as exc:
+            # An error inside a crate function (its checks of the arguments, a `fail`) is
+            # shown at the call in the caller's file, where it can be put right; the note
+            # keeps the place inside the crate.
+            if not crate or exc.span is None or span is None or exc.span.file == span.file:
+                raise
+            raise PalletError(exc.message, span,
+                              (f"  in {qualified}, at {exc.span}", *exc.notes)) from None
         finally:
             if crate:
                 self.calls.pop()

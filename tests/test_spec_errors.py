@@ -100,6 +100,17 @@ CASES = {
         ["spec.pallet", "--nodes", "nodes.toml"],
         "nodes.toml:10:1: inventory node 'd1' is in group 'wbe', which spec.pallet does not define; "
         "did you mean 'web'? (groups: web)", "group"),
+    "java-unknown-kind": Case(
+        {"spec.pallet": '(def app\n  (group-spec "app"\n    :phases {:install (phase-fn\n'
+                        '      (java/java :server))}))\n'},
+        ["spec.pallet", "--os", "debian-12"],
+        "spec.pallet:4:7: java/java: the kind is :jdk or :jre, not :server", "(java/java :server)"),
+    "crate-fail-at-the-call": Case(
+        {"spec.pallet": '(def app\n  (group-spec "app"\n    :phases {:install (phase-fn\n'
+                        '      (hadoop/install :apache))}))\n'},
+        ["spec.pallet", "--os", "debian-12"],
+        "spec.pallet:4:7: hadoop/install needs :sha256, the checksum of the Hadoop tarball at :url",
+        "(hadoop/install :apache)"),
     "template-missing-variable": Case(
         {"spec.pallet": '(def web\n  (group-spec "web"\n    :phases {:configure (phase-fn\n'
                         '      (remote-file "/etc/app.conf" :template "app.conf.j2" :values {:port 80}))}))\n',

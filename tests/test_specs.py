@@ -187,6 +187,30 @@ def test_bundled_crates_are_reachable_without_require(tmp_path):
     assert rhel[0].label == "package java-17-openjdk-headless"
 
 
+def test_java_takes_a_kind_then_a_version(tmp_path):
+    def packages(args: str, os: str = "debian-12"):
+        src = f'(def g (group-spec "g" :phases {{:configure (phase-fn (java/java {args}))}}))\n'
+        return labels(plan(load(tmp_path, src), os=os)[("g", "configure")])
+    assert packages("") == ["package openjdk-17-jdk-headless"]
+    assert packages(":version 11") == ["package openjdk-11-jdk-headless"]
+    assert packages(":jre :version 21") == ["package openjdk-21-jre-headless"]
+    assert packages(':jdk :version "21"') == ["package openjdk-21-jdk-headless"]
+    assert packages(":jre", os="rocky-9") == ["package java-17-openjdk-headless"]
+
+    def failure(args: str) -> str:
+        src = f'(def g (group-spec "g" :phases {{:configure (phase-fn (java/java {args}))}}))\n'
+        with pytest.raises(PalletError) as info:
+            plan(load(tmp_path, src))
+        assert str(info.value.span) == "main.pallet:1:54"   # the call, not the crate's line
+        assert info.value.notes[0].startswith("  in java/java, at <crate java>:")
+        return info.value.message
+    assert failure(":server") == "java/java: the kind is :jdk or :jre, not :server"
+    assert failure('"jdk"') == 'java/java: the kind is :jdk or :jre, not "jdk"'
+    assert failure(":jdk :versoin 3") == "java/java: unknown option :versoin; options: :version"
+    assert failure(":jdk :version") == "java/java: options come in pairs, such as :version 17"
+    assert failure(":version -1") == "java/java: :version is a major version such as 17, not -1"
+
+
 def test_a_crate_namespace_can_be_required_with_an_alias(tmp_path):
     src = ("(require '[java :as j])\n"
            '(def g (group-spec "g" :phases {:configure (phase-fn (j/java :jdk :version 21))}))\n')
