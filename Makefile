@@ -3,6 +3,7 @@
 #   make demo    set up .venv, compile the examples and check them; as root, converge the fleet
 #                example on three local Debian nodes, lift it again, show the nodes
 #   make test    set up .venv, run every test (pytest)
+#   make conformance  every crate on fresh local Debian nodes (part of make test too)
 #   make golden  rewrite the golden files from the current compiler output, then test
 #   make bench   run the benchmarks in bench/ (installs the extra `bench`: pyinfra, Ansible)
 #
@@ -29,7 +30,7 @@ DEMO_NODES ?= $(CURDIR)/demo-out/nodes
 DEMO_ENV   := PALLET_NODES_DIR=$(DEMO_NODES)
 PYTEST_ARGS ?=
 
-.PHONY: venv test golden demo bench clean
+.PHONY: venv test golden demo bench conformance clean
 .DEFAULT_GOAL := test
 
 venv: $(STAMP)
@@ -55,6 +56,11 @@ $(STAMP): pyproject.toml
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every crate on fresh local Debian nodes: converges, a second run changes nothing, and what it
+# built is checked from outside (tests/conformance; also part of `make test`).
+conformance: venv
+	$(PY) -m pytest tests/conformance $(PYTEST_ARGS)
 
 golden: venv
 	PALLET_UPDATE_GOLDEN=1 $(PY) -m pytest $(PYTEST_ARGS)
