@@ -22,7 +22,7 @@ from pallet.errors import PalletError, Source, Span
 from .model import NodeFacts
 
 KEYS = {"name", "group", "host", "port", "user", "private-key", "os-family", "os-version",
-        "private-ip", "roles", "password", "sudo-password"}
+        "private-ip", "roles", "password", "sudo-password", "jump", "jump-key"}
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 

@@ -43,6 +43,53 @@ CLOUDS = ("aws-ec2", "ec2", "gce", "google-compute-engine", "azure", "digitaloce
 NETWORK_ENV = "PALLET_LOCAL_NETWORK"
 
 
+def parse_jump(text: str, private_key: str | None = None) -> Endpoint:
+    """A jump host written as [user@]host[:port] (as ssh -J takes it)."""
+    import re
+    m = re.fullmatch(r"(?:([^@\s]+)@)?(\[[0-9a-fA-F:]+\]|[^:@\s\[\]]+)(?::(\d+))?", text.strip())
+    if not m or (m.group(3) and not 0 < int(m.group(3)) < 65536):
+        raise PalletError(f"cannot read the jump host {text!r}: write [user@]host[:port]")
+    host = m.group(2).strip("[]")
+    return Endpoint(host=host, port=int(m.group(3) or 22), user=m.group(1) or "root",
+                    private_key=private_key)
+
+
+class WithEndpointDefaults:
+    """A provider whose nodes' endpoints take a jump host and a sudo password from the command
+    line where the inventory gives none."""
+
+    def __init__(self, provider, jump: Endpoint | None = None, sudo_password: str | None = None):
+        self.inner = provider
+        self.name = provider.name
+        self.jump = jump
+        self.sudo_password = sudo_password
+
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+
+    def _apply(self, records):
+        from dataclasses import replace
+        out = []
+        for r in records:
+            e = r.endpoint
+            jump = self.jump
+            if jump is not None and jump.private_key is None:
+                jump = replace(jump, private_key=e.private_key)  # the node's key, as for ssh -J
+            e = replace(e, jump=e.jump or jump,
+                        sudo_password=e.sudo_password or self.sudo_password)
+            out.append(replace(r, endpoint=e))
+        return out
+
+    def list_nodes(self):
+        return self._apply(self.inner.list_nodes())
+
+    def create_nodes(self, group, names, node_spec=None):
+        return self._apply(self.inner.create_nodes(group, names, node_spec))
+
+    def destroy_nodes(self, names):
+        return self.inner.destroy_nodes(names)
+
+
 # -- node-list ---------------------------------------------------------------------------
 class NodeListProvider:
     """The servers of a TOML inventory; see `pallet.compiler.inventory` for its format.
@@ -85,9 +132,22 @@ class NodeListProvider:
             if fact.private_key:
                 p = Path(fact.private_key).expanduser()
                 key_file = str(p if p.is_absolute() else base / p)
+            jump = None
+            if "jump" in entry:
+                if not isinstance(entry["jump"], str):
+                    raise PalletError("jump must be a string: [user@]host[:port]",
+                                      _key_span(source, "jump", line))
+                jump_key = entry.get("jump-key")
+                if jump_key is not None:
+                    p = Path(str(jump_key)).expanduser()
+                    jump_key = str(p if p.is_absolute() else base / p)
+                try:
+                    jump = parse_jump(entry["jump"], jump_key or key_file)
+                except PalletError as exc:
+                    raise PalletError(exc.message, _key_span(source, "jump", line)) from None
             endpoint = Endpoint(host=fact.host or fact.name, port=fact.port, user=fact.user,
                                 private_key=key_file, password=secrets["password"],
-                                sudo_password=secrets["sudo-password"])
+                                sudo_password=secrets["sudo-password"], jump=jump)
             records.append(NodeRecord(
                 name=fact.name, group=fact.group, endpoint=endpoint, provider=NODE_LIST,
                 os_family=fact.os_family or None, os_version=fact.os_version,

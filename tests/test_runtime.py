@@ -276,3 +276,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_lift_through_a_jump_host_from_the_inventory_and_the_command_line(debian_nodes, tmp_path):
+    bastion, target = debian_nodes(2, prefix="jump")
+    known = tmp_path / "known_hosts"
+    known.write_text(bastion.known_hosts_line() + "\n" + target.known_hosts_line() + "\n")
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory([target]) + f'jump = "root@127.0.0.1:{bastion.port}"\n')
+    spec = ROOT / "examples" / "fleet.pallet"
+    code, report, out = pallet("lift", str(spec), "--nodes", str(inventory), "--known-hosts", str(known),
+                               "--json", "--record-dir", str(tmp_path / "runs"))
+    assert code == 0, out
+    assert phases(report)[("jump-2", "configure")]["status"] == "changed"
+    # The same through --jump; a jump host that refuses connections is reported as such.
+    inventory.write_text(_inventory([target]))
+    code, report, out = pallet("lift", str(spec), "--nodes", str(inventory), "--known-hosts", str(known),
+                               "--jump", f"127.0.0.1:{bastion.port}", "--json",
+                               "--record-dir", str(tmp_path / "runs"))
+    assert code == 0, out
+    assert phases(report)[("jump-2", "configure")]["status"] == "ok"
+    code, report, out = pallet("lift", str(spec), "--nodes", str(inventory), "--known-hosts", str(known),
+                               "--jump", f"127.0.0.1:{_free_port()}", "--retries", "0", "--json",
+                               "--record-dir", str(tmp_path / "runs"))
+    assert code == 1, out
+    assert phases(report)[("jump-2", "configure")]["error"].startswith("unreachable"), report

@@ -23,6 +23,13 @@ def run_options(fn):
                      help="A TOML inventory of existing servers (the node-list provider)."),
         click.option("--state-dir", type=click.Path(file_okay=False),
                      help="Local nodes' state directory (default ~/.local/state/pallet/nodes)."),
+        click.option("--jump", metavar="[USER@]HOST[:PORT]",
+                     help="Reach the nodes through this jump host (unless the inventory gives one)."),
+        click.option("--jump-key", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="The key for the jump host (default: each node's key)."),
+        click.option("--ask-sudo-password", is_flag=True,
+                     help="Ask for the sudo password of a non-root login (else sudo -n; also "
+                          "PALLET_SUDO_PASSWORD, or sudo-password in the inventory)."),
         click.option("--known-hosts", type=click.Path(dir_okay=False),
                      help="Check host keys against this file (default ~/.ssh/known_hosts)."),
         click.option("--accept-new-host-keys", is_flag=True,
@@ -60,6 +67,13 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     if compute is None and op is not None and isinstance(op.compute, ComputeRef) and not o["inventory"]:
         compute = op.compute.name
     provider = provider_for(compute, o["inventory"], o["state_dir"])
+    sudo_password = os.environ.get("PALLET_SUDO_PASSWORD")
+    if o["ask_sudo_password"]:
+        sudo_password = click.prompt("sudo password", hide_input=True, err=True)
+    if o["jump"] or sudo_password:
+        from pallet.runtime.providers import WithEndpointDefaults, parse_jump
+        jump = parse_jump(o["jump"], o["jump_key"]) if o["jump"] else None
+        provider = WithEndpointDefaults(provider, jump, sudo_password)
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     known_hosts = o["known_hosts"] or getattr(provider, "known_hosts", None)  # local nodes' own
     ssh = SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
