@@ -88,7 +88,7 @@ CASES = {
     "inventory-unknown-key": Case(
         {"spec.pallet": GOOD_SPEC, "nodes.toml": NODE + 'os_family = "debian"\n'},
         ["spec.pallet", "--nodes", "nodes.toml"],
-        "nodes.toml:7:1: unknown key 'os_family' in [[node]]; keys: group, host, name, os-family, "
+        "nodes.toml:7:1: unknown key 'os_family' in [[node]]; keys: group, host, jump, jump-key, name, os-family, "
         "os-version, password, port, private-ip, private-key, roles, sudo-password, user", "os_family"),
     "inventory-port-out-of-range": Case(
         {"spec.pallet": GOOD_SPEC, "nodes.toml": NODE + "port = 65536\n"},
