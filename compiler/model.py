@@ -25,6 +25,18 @@ class Action:
     # "name (file:line:col of the call)": explain shows where a spec asked for it.
     via: tuple[str, ...] = field(default=(), compare=False)
 
+    @property
+    def where(self) -> str:
+        """Where the action was asked for, outermost first: the call in the user's spec,
+        each crate function it went through, the action itself, as in
+        "spec.pallet:35:9 (via java/java) <crate java>:43:5"."""
+        parts = []
+        for call in self.via:
+            name, _, place = call.partition(" (")
+            parts.append(f"{place[:-1]} (via {name})")
+        parts.append(str(self.span) if self.span is not None else "<unknown>")
+        return " ".join(parts)
+
     def option(self, name: str, default: Any = None) -> Any:
         for key, value in self.options:
             if key == name:

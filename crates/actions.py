@@ -48,7 +48,7 @@ class Step:
 
     number: int
     label: str
-    where: str                       # "file:line:col" of the action in the spec
+    where: str                       # Action.where: the spec's call, via crate functions
     forms: tuple[Form, ...]          # between (pallet-begin ...) and (pallet-end)
     sources: tuple[str, ...] = ()    # every spec location gathered into this step
     bodies: bool = False             # its forms reach spec values (~pallet-body-n)
@@ -370,7 +370,7 @@ class _Renderer:
             for call in _calls_in(form):
                 self.require(_call(call), action)
         label = _one_line(label or action.label or _default_label(action))
-        self.steps.append(Step(len(self.steps) + 1, label, _where(action.span), tuple(forms),
+        self.steps.append(Step(len(self.steps) + 1, label, action.where, tuple(forms),
                                sources, bodies))
 
     def require(self, form: Form, action: Action) -> None:
@@ -573,7 +573,7 @@ class _Renderer:
                                    span=first.span))
         label = " ".join(["packages", *(n for n, _ in installs)]
                          + (["remove", *removes] if removes else []))
-        sources = tuple(_where(a.span) for a in step.actions)
+        sources = tuple(a.where for a in step.actions)
         if forms:
             self.add_step(first, forms, label, sources)
         if not self.powershell:  # the packager's functions, used inside the step
@@ -626,10 +626,6 @@ _ACTIONS: dict[str, Callable[[_Renderer, Action], None]] = {
     "group": _Renderer.group, "service": _Renderer.service,
     "package-manager": _Renderer.package_manager, "package-source": _Renderer.package_source,
 }
-
-
-def _where(span: Span | None) -> str:
-    return str(span) if span is not None else "<unknown>"
 
 
 def _default_label(action: Action) -> str:

@@ -249,6 +249,26 @@ EXTENDS = '''
 '''
 
 
+def test_a_step_names_the_users_call_through_crate_functions(tmp_path):
+    """The script's step comment and its failure message on stderr start at the call in the
+    user's spec, then each crate function, then the action's own line."""
+    import subprocess
+    files = {"lib.pallet": '(def-crate-fn inner []\n  (exec-checked-script "breaks" (false)))\n'
+                           '(def-crate-fn outer [] (inner))\n'}
+    src = ('(require \'["lib.pallet" :as lib])\n'
+           '(def g (group-spec "g" :phases {:configure (phase-fn (lib/outer))}))\n')
+    p = load(tmp_path, src, files)
+    targets = p.targets(None, "debian-12")
+    (bundle,) = build_bundles(p.plan(targets), targets, lambda n: b"")
+    where = ("main.pallet:2:54 (via lib.pallet/outer) lib.pallet:3:24 (via lib.pallet/inner) "
+             "lib.pallet:2:3")
+    assert f"\n# {where} exec-checked-script breaks\n" in bundle.script
+    (tmp_path / "run.sh").write_text(bundle.script)
+    run = subprocess.run(["bash", "run.sh"], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr == f"{where}: action 1 failed (exit status 1): exec-checked-script breaks\n"
+
+
 def test_extends_runs_inherited_phases_first_in_order(tmp_path):
     src = EXTENDS + '''
 (def ab (group-spec "ab" :extends [a b] :phases {:configure (phase-fn (directory "/own"))}))
