@@ -46,6 +46,7 @@ class Fn:
     span: Span | None = None
     doc: str | None = None
     kind: str = "fn"              # "fn", "crate-fn"
+    meta: Form | None = None      # the attr-map written before the arguments, unevaluated
 
 
 @dataclass(eq=False)
@@ -101,6 +102,8 @@ class Evaluator:
         self.plan = None          # the PlanContext while a phase runs (plan.py)
         self.operations: list[Any] = []   # converge/lift forms met while loading
         self.calls: list[str] = []        # crate functions being called, for Action.via
+        # The crate function calls being evaluated, innermost last: (qualified name, call form)
+        self.crate_calls: list[tuple[str, ListForm | None]] = []
 
     # ---- loading ----------------------------------------------------------------------------
 
@@ -203,7 +206,7 @@ class Evaluator:
             except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as exc:
                 raise PalletError(f"{fn.name}: {_python_error(exc)}", span) from None
         if isinstance(fn, Fn):
-            return self.call_fn(fn, args, span)
+            return self.call_fn(fn, args, span, form)
         if isinstance(fn, Keyword):  # (:key map) and (:key map default)
             if len(args) not in (1, 2):
                 raise PalletError(f"{fn} as a function takes a map (and a default)", span)
@@ -224,15 +227,19 @@ class Evaluator:
             return fn.invoke(self, args, form)
         raise PalletError(f"{_describe(fn)} is not a function", span)
 
-    def call_fn(self, fn: Fn, args: list[Any], span: Span | None) -> Any:
+    def call_fn(self, fn: Fn, args: list[Any], span: Span | None,
+                call: ListForm | None = None) -> Any:
         env = fn.env.child()
-        self.bind(fn.params, tuple(args), env, fn.name, span)
-        result = None
         crate = fn.kind == "crate-fn"
+        qualified = fn.name
         if crate:
             ns = fn.env.ns.name if fn.env.ns else ""
             qualified = f"{ns}/{fn.name}" if ns and ns != "user" else fn.name
+        self.bind(fn.params, tuple(args), env, qualified, span)
+        result = None
+        if crate:
             self.calls.append(f"{qualified} ({span})")
+            self.crate_calls.append((qualified, call))
         try:
             for form in fn.body:
                 result = self.eval(form, env)
@@ -249,6 +256,7 @@ class Evaluator:
         finally:
             if crate:
                 self.calls.pop()
+                self.crate_calls.pop()
         return result
 
     # ---- destructuring ----------------------------------------------------------------------

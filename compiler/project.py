@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pallet.errors import PalletError, Source, Span
 
@@ -18,35 +17,31 @@ from .model import Action, NodeFacts
 from .plan import PLAN_BUILTINS, World, plan_phase
 from .specs import SPEC_BUILTINS, PHASE_ORDER, ClusterSpec, GroupSpec, Operation, groups_of
 
+if TYPE_CHECKING:
+    from .crates import CrateIndex
+
 
 def core_env() -> dict[str, Any]:
     from .core import CORE
     return {**CORE, **SPEC_BUILTINS, **PLAN_BUILTINS}
 
 
-def file_loader(search_path: Iterable[Path] = ()) -> Callable[[str, str | None], tuple[str, str]]:
-    """Load `require`d files (relative to the requiring file) and crate namespaces (from the
-    search path, then the bundled crates)."""
-    search = tuple(Path(p) for p in search_path)
+def file_loader(search_path: Iterable[Path] = (), index: "CrateIndex | None" = None
+                ) -> Callable[[str, str | None], tuple[str, str]]:
+    """Load `require`d files (relative to the requiring file) and crate namespaces: from the
+    search path, then installed crate packages, then the bundled crates (see crates.py)."""
+    from .crates import CrateIndex
+    crates = index if index is not None else CrateIndex(search_path)
 
     def load(name: str, relative_to: str | None) -> tuple[str, str]:
         if name.endswith(".pallet") or "/" in name:
             base = Path(relative_to).parent if relative_to and not relative_to.startswith("<") else Path.cwd()
             path = base / name
             return str(path), _read(path)
-        file_name = name.replace(".", "/").replace("-", "_") + ".pallet"
-        alt_name = name.replace(".", "/") + ".pallet"
-        for directory in search:
-            for candidate in (directory / file_name, directory / alt_name):
-                if candidate.is_file():
-                    return str(candidate), _read(candidate)
-        bundled = resources.files("pallet.crates")
-        for candidate in (file_name, alt_name):
-            resource = bundled.joinpath(candidate)
-            if resource.is_file():
-                return f"<crate {name}>", resource.read_text(encoding="utf-8")
-        raise PalletError(f"no crate or file named {name!r} (looked in "
-                          f"{', '.join(map(str, search)) or 'no search path'} and the bundled crates)")
+        found = crates.find(name)
+        if found is None:
+            raise PalletError(crates.not_found(name))
+        return found.display, found.read()
     return load
 
 

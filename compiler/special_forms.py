@@ -66,14 +66,14 @@ def _def(ev, form, env):
 
 def _fn_from(ev, form, env, args, kind="fn", name="fn"):
     from .evaluator import Fn
-    doc = None
+    doc = meta = None
     if args and isinstance(args[0], Atom) and isinstance(args[0].value, str):
         doc, args = args[0].value, args[1:]
-    if args and isinstance(args[0], MapForm):  # attr-map, ignored
-        args = args[1:]
+    if args and isinstance(args[0], MapForm):  # attr-map: kept unevaluated (pallet doc reads :arglists)
+        meta, args = args[0], args[1:]
     if not args or not isinstance(args[0], VectorForm):
         raise PalletError(f"{form.items[0]} needs a vector of arguments", span_of(args[0]) if args else form.span)
-    return Fn(name, args[0], tuple(args[1:]), env, form.span, doc, kind)
+    return Fn(name, args[0], tuple(args[1:]), env, form.span, doc, kind, meta)
 
 
 def _defn(ev, form, env, kind="fn"):

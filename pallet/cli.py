@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "lift": "pallet.commands.run:lift",
     "nodes": "pallet.commands.nodes:nodes",
     "destroy": "pallet.commands.destroy:destroy",
+    "crates": "pallet.commands.crates:crates_command",
+    "doc": "pallet.commands.crates:doc_command",
 }
 
 

@@ -36,6 +36,8 @@ def error(src: str) -> str:
 
 
 CASES = [
+    ('(check-option :port 80 integer? "a port number")', '80'),
+    ('(check-option :port nil integer? "a port number")', 'nil'),
     # str and printing
     ('(str)', '""'),
     ('(str nil)', '""'),
@@ -663,6 +665,8 @@ def test_a_keyword_named_fn_can_be_defined():
 ERRORS = [
     ('(def r\n  (assoc "x" :a 1))', 't.pallet:2:10: assoc: expected a map or a vector, got the string "x"'),
     ('(+ 1 "a")', 't.pallet:1:6: +: expected a number, got the string "a"'),
+    ('(check-option :port "80" integer? "a port number")', 't.pallet:1:1: :port is a port number, not "80"'),
+    ('(check-option "port" 80 integer? "a port number")', 't.pallet:1:15: check-option: the option\'s name is a keyword, such as :version, not the string "port"'),
     ('(- 1\n   2\n   :k)', 't.pallet:3:4: -: expected a number, got the keyword :k'),
     ('(* 2 nil)', 't.pallet:1:6: *: expected a number, got nil'),
     ('(/ 1 0)', 't.pallet:1:6: /: division by zero'),

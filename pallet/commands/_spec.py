@@ -18,11 +18,15 @@ def spec_options(fn):
                       help="Compile each group for this OS, e.g. debian-12 (no inventory).")(fn)
     fn = click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
                       help="A TOML inventory of existing servers ([[node]] entries).")(fn)
-    fn = click.option("--crate-path", "crate_path", multiple=True, metavar="DIR",
-                      type=click.Path(file_okay=False),
-                      help="A directory of .pallet crates to search first (repeatable; also "
-                           "PALLET_PATH, colon-separated).")(fn)
-    return fn
+    return crate_path_option(fn)
+
+
+def crate_path_option(fn):
+    """--crate-path DIR (repeatable): directories of .pallet crates, searched first."""
+    return click.option("--crate-path", "crate_path", multiple=True, metavar="DIR",
+                        type=click.Path(file_okay=False),
+                        help="A directory of .pallet crates to search first (repeatable; also "
+                             "PALLET_PATH, colon-separated).")(fn)
 
 
 def search_path(crate_path: tuple[str, ...]) -> tuple[Path, ...]:
