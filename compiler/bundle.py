@@ -27,6 +27,24 @@ from .specs import GroupSpec
 
 
 @dataclass(frozen=True)
+class StepInfo:
+    """One step of a script, as its status lines number it (PALLET-ACTION <number>): the
+    actions of a phase after their package actions were gathered into one step."""
+
+    number: int
+    kind: str
+    label: str
+    where: str                    # the spec's call, via crate functions, to the action
+    sources: tuple[str, ...]      # every place gathered into the step (one for most)
+
+    def manifest(self) -> dict:
+        out = {"index": self.number, "kind": self.kind, "label": self.label, "source": self.where}
+        if len(self.sources) > 1:
+            out["sources"] = list(self.sources)
+        return out
+
+
+@dataclass(frozen=True)
 class Bundle:
     node: NodeFacts
     group: str
@@ -35,7 +53,8 @@ class Bundle:
     script_name: str
     script: str
     files: tuple[tuple[str, bytes], ...]
-    actions: tuple[Action, ...]
+    actions: tuple[Action, ...]          # as the phase recorded them
+    steps: tuple[StepInfo, ...] = ()     # as the script runs them
 
     @property
     def path(self) -> str:
@@ -49,9 +68,7 @@ class Bundle:
             "os": {"family": self.target.os_family, "version": self.target.os_version,
                    "packager": self.target.packager, "shell": self.target.shell},
             "script": self.script_name,
-            "actions": [{"index": i, "kind": a.kind, "label": a.label,
-                         "source": str(a.span) if a.span else None}
-                        for i, a in enumerate(self.actions, start=1)],
+            "actions": [step.manifest() for step in self.steps],
             "files": {name: sha256(data) for name, data in
                       sorted(((self.script_name, self.script.encode()),) + self.files)},
         }
@@ -76,7 +93,7 @@ def build_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
     the work (the output is the same: each bundle depends only on its own plan)."""
     by_name = {n.name: (n, g) for n, g in nodes}
     keys = list(plans)
-    made: dict[tuple[str, str], tuple[str, tuple[tuple[str, bytes], ...]]] = {}
+    made: dict[tuple[str, str], tuple[str, tuple[tuple[str, bytes], ...], tuple[StepInfo, ...]]] = {}
     if keys:  # the first in this process: library caches are warm before any fork
         made[keys[0]] = _compile_one(plans, by_name, keys[0], read_file, shell)
     rest = keys[1:]
@@ -89,11 +106,30 @@ def build_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
     for key in keys:
         node, group = by_name[key[0]]
         target = target_of(node, group, shell)
-        script, files = made[key]
+        script, files, steps = made[key]
         script_name = "run.ps1" if target.shell == "powershell" else "run.sh"
         bundles.append(Bundle(node, group.name, key[1], target, script_name, script, files,
-                              plans[key]))
+                              plans[key], steps))
     return tuple(bundles)
+
+
+def plan_steps(plans: dict[tuple[str, str], tuple[Action, ...]],
+               nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+               read_file: Callable[[str], bytes], shell: str | None = None
+               ) -> dict[tuple[str, str], tuple[StepInfo, ...]]:
+    """The steps each bundle's script would run (for `pallet explain`), without making the
+    scripts: the same numbering as the status lines."""
+    from pallet.crates.actions import render_actions
+    by_name = {n.name: (n, g) for n, g in nodes}
+    out = {}
+    for key, actions in plans.items():
+        node, group = by_name[key[0]]
+        out[key] = _step_infos(render_actions(actions, target_of(node, group, shell), read_file))
+    return out
+
+
+def _step_infos(rendered) -> tuple[StepInfo, ...]:
+    return tuple(StepInfo(s.number, s.kind, s.label, s.where, s.sources) for s in rendered.steps)
 
 
 _PARALLEL_FROM = 200
@@ -105,7 +141,7 @@ def _compile_one(plans, by_name, key, read_file, shell):
     node, group = by_name[key[0]]
     target = target_of(node, group, shell)
     rendered = render_actions(plans[key], target, read_file)
-    return compile_phase_script(rendered, target), tuple(rendered.files)
+    return compile_phase_script(rendered, target), tuple(rendered.files), _step_infos(rendered)
 
 
 def _compile_chunk(indices: list[int]):

@@ -52,6 +52,7 @@ class Step:
     forms: tuple[Form, ...]          # between (pallet-begin ...) and (pallet-end)
     sources: tuple[str, ...] = ()    # every spec location gathered into this step
     bodies: bool = False             # its forms reach spec values (~pallet-body-n)
+    kind: str = ""                   # the action's kind; "packages" for the gathered step
 
 
 @dataclass(frozen=True)
@@ -370,8 +371,9 @@ class _Renderer:
             for call in _calls_in(form):
                 self.require(_call(call), action)
         label = _one_line(label or action.label or _default_label(action))
+        kind = "packages" if sources else action.kind
         self.steps.append(Step(len(self.steps) + 1, label, action.where, tuple(forms),
-                               sources, bodies))
+                               sources or (action.where,), bodies, kind))
 
     def require(self, form: Form, action: Action) -> None:
         """The target must have a real implementation of every function the step calls

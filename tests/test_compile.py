@@ -253,15 +253,13 @@ def test_explain_lists_actions_with_locations_and_crate_calls(project):
     assert text.startswith("web-1 (group web, debian-12) phase :configure\n")
     block = text.split("db-1 (group db, debian-12) phase :configure\n")[1].split("db-2 ")[0]
     assert block.splitlines() == [
-        "    1. directory /opt/db  [lib/app.pallet:4:3]",
-        "         via lib/app.pallet/app-dir (spec.pallet:15:27)",
-        "    2. file /opt/db/.ready  [lib/app.pallet:5:3]",
-        "         via lib/app.pallet/app-dir (spec.pallet:15:27)",
+        "    1. directory /opt/db  [spec.pallet:15:27 (via lib/app.pallet/app-dir) lib/app.pallet:4:3]",
+        "    2. file /opt/db/.ready  [spec.pallet:15:27 (via lib/app.pallet/app-dir) lib/app.pallet:5:3]",
         "    3. remote-file /etc/db/listen  [spec.pallet:16:27]",
         "    4. remote-file /etc/db/os  [spec.pallet:17:27]",
         "    5. remote-file /etc/db/motd  [spec.pallet:18:27]",
     ]
-    assert "db-1 (group db, debian-12) phase :install\n    1. package postgresql  [spec.pallet:13:33]\n" in text
+    assert "db-1 (group db, debian-12) phase :install\n    1. packages postgresql  [spec.pallet:13:33]\n" in text
     assert ":start" not in text
     # --phase overrides the spec's lift
     proc = pallet_here(project, "explain", "spec.pallet", "--nodes", "nodes.toml", "--phase", "start")
@@ -275,10 +273,55 @@ def test_explain_shows_the_crate_calls_of_the_bundled_crates():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "task-tracker (group task-tracker, debian-12) phase :configure"
-    assert re.fullmatch(r"    1\. package openjdk-17-jdk-headless  \[<crate java>:\d+:\d+\]", lines[1])
-    assert re.fullmatch(r"         via java/java \(examples/hadoop\.pallet:\d+:\d+\)", lines[2])
-    assert any(re.fullmatch(r"         via hadoop/install \(examples/hadoop\.pallet:\d+:\d+\)", x)
-               for x in lines)
+    assert re.fullmatch(r"    1\. packages openjdk-17-jdk-headless  "
+                        r"\[examples/hadoop\.pallet:\d+:\d+ \(via java/java\) <crate java>:\d+:\d+\]",
+                        lines[1])
+    assert any(re.fullmatch(r"    \d\. user hadoop  \[examples/hadoop\.pallet:\d+:\d+ "
+                            r"\(via hadoop/install\) <crate hadoop>:\d+:\d+\]", x) for x in lines)
+
+
+GATHERED = '''(def app
+  (group-spec "app"
+    :phases {:configure (phase-fn
+                          (file "/etc/a")
+                          (package "curl")
+                          (directory "/srv/d")
+                          (package "git")
+                          (package-source "extra" :apt {:url "https://deb.example.org/debian"})
+                          (service "cron" :action :start))}))
+'''
+
+
+def test_explain_the_manifest_and_compile_count_the_scripts_steps(tmp_path):
+    """Package actions gathered into one step (and a source moved before it) number the
+    script's steps differently from the recorded actions: explain, the manifest and
+    compile's count all use the script's numbers, those of its PALLET-ACTION lines."""
+    (tmp_path / "spec.pallet").write_text(GATHERED)
+    proc = pallet_here(tmp_path, "compile", "spec.pallet", "--os", "debian-12", "-o", "out")
+    assert proc.stdout == "out/app/configure/run.sh  5 actions\n"
+    script = (tmp_path / "out/app/configure/run.sh").read_text()
+    begins = re.findall(r"^pallet_begin (\d+) '([^']*)' (\S+)$", script, re.M)
+    assert [(int(n), label) for n, label, _ in begins] == [
+        (1, "file /etc/a"), (2, "package-source extra"), (3, "packages curl git"),
+        (4, "directory /srv/d"), (5, "service cron")]
+    manifest = json.loads((tmp_path / "out/app/configure/manifest.json").read_text())
+    assert [(a["index"], a["kind"], a["label"], a["source"]) for a in manifest["actions"]] == [
+        (1, "file", "file /etc/a", "spec.pallet:4:27"),
+        (2, "package-source", "package-source extra", "spec.pallet:8:27"),
+        (3, "packages", "packages curl git", "spec.pallet:5:27"),
+        (4, "directory", "directory /srv/d", "spec.pallet:6:27"),
+        (5, "service", "service cron", "spec.pallet:9:27")]
+    assert manifest["actions"][2]["sources"] == ["spec.pallet:5:27", "spec.pallet:7:27"]
+    proc = pallet_here(tmp_path, "explain", "spec.pallet", "--os", "debian-12")
+    assert proc.stdout.splitlines() == [
+        "app (group app, debian-12) phase :configure",
+        "    1. file /etc/a  [spec.pallet:4:27]",
+        "    2. package-source extra  [spec.pallet:8:27]",
+        "    3. packages curl git  [spec.pallet:5:27]",
+        "         gathered from spec.pallet:5:27",
+        "         gathered from spec.pallet:7:27",
+        "    4. directory /srv/d  [spec.pallet:6:27]",
+        "    5. service cron  [spec.pallet:9:27]"]
 
 
 def test_check_passes_clean_bundles_and_fails_a_broken_script(project):

@@ -24,7 +24,8 @@ def compile_command(spec, inventory, os_spec, phases, crate_path, out, check):
     bundles = build_bundles(plans, nodes, local_file_reader(spec), jobs=os.cpu_count() or 1)
     write_bundles(bundles, Path(out), spec)
     for b in bundles:
-        click.echo(f"{out}/{b.path}/{b.script_name}  {len(b.actions)} actions")
+        count = len(b.steps)
+        click.echo(f"{out}/{b.path}/{b.script_name}  {count} action{'' if count == 1 else 's'}")
     if check:
         from .check import check_dir
         raise SystemExit(check_dir(Path(out)))
