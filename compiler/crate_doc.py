@@ -228,10 +228,8 @@ def render_fn(doc: FnDoc, crate: CrateFile) -> str:
 
 def render_crate(doc: CrateDoc) -> str:
     crate = doc.crate
-    head = f"{crate.namespace}: {crate.summary}" if crate.summary else crate.namespace
-    lines = [head, f"  a crate ({where_from(crate)}): {crate.path}"]
-    if doc.header:
-        lines += ["", *(f"  {h}".rstrip() for h in doc.header)]
+    lines = [f"{crate.namespace}: a crate ({where_from(crate)}), {crate.path}", ""]
+    lines += [f"  {h}".rstrip() for h in doc.header] or ["  (no header comment)"]
     for title, kind in (("Crate functions", "crate function"), ("Functions", "function")):
         fns = [f for f in doc.functions if f.kind == kind]
         if not fns:

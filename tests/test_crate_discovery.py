@@ -269,13 +269,17 @@ def test_doc_of_a_whole_crate_lists_its_public_functions(user_crates):
     proc = pallet("doc", "motd", "--crate-path", str(user_crates))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.startswith("motd: the message of the day.\n")
+    assert out.startswith(f"motd: a crate (search path {user_crates}), "
+                          f"{user_crates / 'motd.pallet'}\n\n"
+                          "  motd: the message of the day.\n"
+                          "  Writes /etc/motd and lets the OS rebuild it.\n\n")
     assert "Crate functions:\n  motd/banner  Write the message of the day.\n" in out
     assert "Functions:\n  motd/lines  The lines of a banner.\n" in out
     assert "private-helper" not in out
 
     out = pallet("doc", "java").stdout
-    assert out.startswith("java: OpenJDK from the OS's own packages.\n")
+    assert out.startswith(f"java: a crate (bundled with Pallet), {ROOT / 'crates' / 'java.pallet'}"
+                          "\n\n  java: OpenJDK from the OS's own packages.\n")
     assert "\n  java/java  " in out and "\n  java/settings  " in out and "parse-args" not in out
 
 
