@@ -127,12 +127,17 @@ class Project:
     def phase_order(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
                     phases: tuple[str, ...] = ()) -> tuple[str, ...]:
         """Every phase to run, in order: a barrier each when the runtime runs them."""
+        if phases:  # as the user named them
+            return tuple(p for p in phases if p != "settings")
         order: list[str] = []
         for _, group in nodes:
             for phase in self.phases_for(group, phases):
                 if phase != "settings" and phase not in order:
                     order.append(phase)
-        return tuple(order)
+        # Across groups, Pallet's lifecycle order (install before configure...), then the rest
+        # in the order first met.
+        return tuple(sorted(order, key=lambda p: (PHASE_ORDER.index(p) if p in PHASE_ORDER
+                                                  else len(PHASE_ORDER), order.index(p))))
 
     def plan_phase(self, world: World, phase: str,
                    phases: tuple[str, ...] = ()) -> dict[str, tuple[Action, ...]]:

@@ -68,17 +68,19 @@ class RunReport:
     destroyed: list[str] = field(default_factory=list)
     interrupted: bool = False
     record: str | None = None
+    error: str | None = None       # a phase that could not be compiled (bad input)
 
     @property
     def ok(self) -> bool:
-        return not self.interrupted and all(o.status != "failed" for o in self.outcomes)
+        return (not self.interrupted and self.error is None
+                and all(o.status != "failed" for o in self.outcomes))
 
     def as_json(self) -> dict:
         by_node: dict[str, list[PhaseOutcome]] = {}
         for o in self.outcomes:
             by_node.setdefault(o.node, []).append(o)
         return {"ok": self.ok, "operation": self.operation, "spec": self.spec,
-                "interrupted": self.interrupted, "record": self.record,
+                "interrupted": self.interrupted, "record": self.record, "error": self.error,
                 "created": self.created, "destroyed": self.destroyed,
                 "nodes": [{"name": name, "group": group,
                            "phases": [o.as_json() for o in by_node.get(name, [])]}
@@ -103,33 +105,47 @@ class Executor:
         self._connect_pool: ThreadPoolExecutor | None = None
         self._conn_lock = threading.Lock()
         self._closed = False
+        self._in_flight: list[PhaseOutcome] = []    # outcomes of the phase Ctrl-C stopped
         self._stop = threading.Event()
 
     # ---- operations -------------------------------------------------------------------------
 
     def lift(self, records: Sequence[NodeRecord], report: RunReport | None = None,
-             bootstrap: Sequence[str] = ()) -> RunReport:
+             bootstrap: Sequence[str] = (), only: set[str] | None = None) -> RunReport:
+        """Run the phases on `records` (those of the groups in `only`, when given; the others
+        are known to relationships but not touched)."""
         report = report or RunReport("lift", self.project.file)
         records = [r for r in records if self.project.group(r.group) is not None]
-        report.nodes = [(r.name, r.group) for r in records]
+        running = [r for r in records if only is None or r.group in only]
+        report.nodes = [(r.name, r.group) for r in running]
         try:
-            self._run(records, report, tuple(bootstrap))
+            self._run(records, running, report, tuple(bootstrap))
         except KeyboardInterrupt:
             report.interrupted = True
+            report.outcomes += self._in_flight
             self._stop.set()
             self.on_event("interrupted")
+        except PalletError as exc:
+            # A phase that fails to compile stops the run; what ran is still reported.
+            report.error = exc.format()
         finally:
             self.close()
         return report
 
     def converge(self, provider: Provider, counts: dict[str, int]) -> RunReport:
         report = RunReport("converge", self.project.file)
+        for group in counts:
+            if self.project.group(group) is None:
+                known = ", ".join(g.name for g in self.project.groups)
+                raise PalletError(f"converge: {self.project.file} defines no group {group!r} "
+                                  f"(groups: {known})")
+        # Bad phases are found before any node is created or destroyed.
+        self.project.check_phases(tuple((None, self.project.group(g)) for g in counts),
+                                  self.options.phases)
         existing = [r for r in provider.list_nodes() if r.group in counts]
         new: list[str] = []
         for group, count in counts.items():
             spec = self.project.group(group)
-            if spec is None:
-                raise PalletError(f"converge: {self.project.file} defines no group {group!r}")
             have = sorted((r for r in existing if r.group == group), key=lambda r: _number(r.name))
             if len(have) > count:
                 extra = [r.name for r in have[count:]]
@@ -137,15 +153,15 @@ class Executor:
                 provider.destroy_nodes(extra)
                 report.destroyed += extra
             elif len(have) < count:
-                taken = {_number(r.name) for r in have}
-                numbers = [n for n in range(1, count + len(taken) + 1) if n not in taken]
-                names = [f"{group}-{n}" for n in numbers[:count - len(have)]]
-                self.on_event("create", nodes=names)
-                provider.create_nodes(group, names, spec.node_spec)
+                self.on_event("create", group=group, count=count - len(have))
+                made = provider.create_nodes(group, count - len(have), spec.node_spec)
+                names = [r.name for r in made]
                 new += names
                 report.created += names
-        records = [r for r in provider.list_nodes() if r.group in counts]
-        return self.lift(records, report, bootstrap=new)
+        # Every node of the spec's groups is in the world (relationships see them all); the
+        # phases run on the converged groups' nodes.
+        records = [r for r in provider.list_nodes() if self.project.group(r.group) is not None]
+        return self.lift(records, report, bootstrap=new, only=set(counts))
 
     def close(self) -> None:
         with self._conn_lock:
@@ -190,12 +206,13 @@ class Executor:
 
     # ---- one operation ----------------------------------------------------------------------
 
-    def _run(self, records: list[NodeRecord], report: RunReport, bootstrap: tuple[str, ...]) -> None:
-        self._start_connecting(records)
+    def _run(self, records: list[NodeRecord], running: list[NodeRecord], report: RunReport,
+             bootstrap: tuple[str, ...]) -> None:
+        self._start_connecting(running)
         errors: dict[str, str] = {}
-        if not all(r.os_family for r in records):
+        if not all(r.os_family for r in running):
             # Facts come from the nodes: wait for every connection before planning.
-            for r in records:
+            for r in running:
                 why = self._connect_error(r.name)
                 if why:
                     errors[r.name] = why
@@ -203,21 +220,23 @@ class Executor:
         # each node runs its bundle as soon as its own connection is up.
         facts = {r.name: self._facts(r, errors) for r in records}
         nodes = tuple((facts[r.name], self.project.group(r.group)) for r in records)
+        targets = tuple(pair for pair in nodes if pair[0].name in {r.name for r in running})
         requested = self.options.phases
-        self.project.check_phases(nodes, requested)
+        self.project.check_phases(targets, requested)
         world = self.project.world(nodes)
-        phases = list(self.project.phase_order(nodes, requested))
-        if bootstrap and any(g.phase("bootstrap") for _, g in nodes) and "bootstrap" not in phases:
-            phases.insert(0, "bootstrap")
+        phases = list(self.project.phase_order(targets, requested))
+        if bootstrap and any(g.phase("bootstrap") for _, g in targets) and "bootstrap" not in phases:
+            phases.insert(0, "bootstrap")  # new nodes bootstrap first, whatever phases are named
         out_of_play = dict(errors)           # node -> why it no longer runs phases
-        groups = {r.name: r.group for r in records}
+        groups = {r.name: r.group for r in running}
         for phase in phases:
             if self._stop.is_set():
                 break
-            runs_here = [n for n, _ in nodes if n.name not in out_of_play and
-                         (phase != "bootstrap" or n.name in bootstrap or "bootstrap" in requested)]
-            plans = {k: v for k, v in self.project.plan_phase(world, phase, requested).items()
-                     if k in {n.name for n in runs_here}}
+            runs_here = {n.name for n, _ in targets if n.name not in out_of_play and
+                         (phase != "bootstrap" or n.name in bootstrap or "bootstrap" in requested)}
+            wanted = (phase,) if phase == "bootstrap" else requested
+            plans = {k: v for k, v in self.project.plan_phase(world, phase, wanted).items()
+                     if k in runs_here}
             for name, why in out_of_play.items():
                 if self.project.group(groups[name]).phase(phase):
                     first = name in errors and not any(o.node == name for o in report.outcomes)
@@ -235,7 +254,7 @@ class Executor:
                 out_of_play[o.node] = f"failed in phase :{phase}"
             if (failed or errors) and not self.options.keep_going:
                 for later in phases[phases.index(phase) + 1:]:
-                    for n, g in nodes:
+                    for n, g in targets:
                         if g.phase(later) and n.name not in errors:
                             report.outcomes.append(PhaseOutcome(
                                 n.name, g.name, later, "skipped",
@@ -272,6 +291,10 @@ class Executor:
                 self._stop.set()
                 self.close()
                 pool.shutdown(wait=False, cancel_futures=True)
+                self._in_flight = outcomes + [
+                    f.result()[0] if f.done() and not f.cancelled() and f.exception() is None else
+                    PhaseOutcome(b.node.name, b.group, b.phase, "failed", error="interrupted")
+                    for f, b in zip(futures, chunk)]
                 raise
             pool.shutdown()
             for outcome, values in results:

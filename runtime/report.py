@@ -21,8 +21,8 @@ class Progress:
         with self._lock:
             getattr(self, "_" + kind, lambda **_: None)(**d)
 
-    def _create(self, nodes):
-        self.console.print(f"[bold]creating[/] {len(nodes)} node(s): {', '.join(nodes)}")
+    def _create(self, group, count):
+        self.console.print(f"[bold]creating[/] {count} node(s) of {group}")
 
     def _destroy(self, nodes):
         self.console.print(f"[bold]destroying[/] {len(nodes)} node(s): {', '.join(nodes)}")
@@ -71,6 +71,8 @@ def print_summary(report, stream=None) -> None:
         console.print(f"destroyed: {', '.join(report.destroyed)}")
     if report.record:
         console.print(f"record: {report.record}")
+    if report.error:
+        console.print(f"[red]stopped[/]: a phase could not be compiled (see the error below)")
     verdict = "interrupted" if report.interrupted else ("ok" if report.ok else "FAILED")
     console.print(f"{verdict}: {len(report.nodes)} node(s), "
                   f"{sum(o.changed for o in report.outcomes)} change(s), {len(failures)} failure(s)")

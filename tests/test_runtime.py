@@ -301,3 +301,43 @@ def test_lift_through_a_jump_host_from_the_inventory_and_the_command_line(debian
                                "--record-dir", str(tmp_path / "runs"))
     assert code == 1, out
     assert phases(report)[("jump-2", "configure")]["error"].startswith("unreachable"), report
+
+
+ORDER_SPEC = r'''
+(def a (group-spec "a" :phases {:configure (phase-fn (file "/opt/a-configured"))
+                                :bootstrap (phase-fn (file "/opt/bootstrapped"))}))
+(def b (group-spec "b" :phases {:install (phase-fn (file "/opt/b-installed"))
+                                :configure (phase-fn (exec-checked-script "installed first"
+                                                       (test "-e" "/opt/b-installed")))
+                                :later (phase-fn (exec-checked-script "broken later"
+                                                   ~(fail "this phase cannot compile")))}))
+'''
+
+
+def test_phase_order_bootstrap_and_bad_phases(state, tmp_path):
+    spec = tmp_path / "order.pallet"
+    spec.write_text(ORDER_SPEC)
+    runs = str(tmp_path / "runs")
+    # A misspelt phase is refused before any node is made.
+    code, _, out = pallet("converge", str(spec), "a=1", "b=1", "--phase", "configre", "--record-dir", runs,
+                          state_dir=state)
+    assert code == 2 and "did you mean :configure" in out, out
+    assert LocalNodes(state).list() == []
+    # Named phases: new nodes still bootstrap first; across groups install runs before configure.
+    code, report, out = pallet("converge", str(spec), "a=1", "b=1", "--phase", "install", "--phase",
+                               "configure", "--json", "--record-dir", runs, state_dir=state)
+    assert code == 0, out
+    by = phases(report)
+    assert by[("a-1", "bootstrap")]["status"] == "changed"
+    assert by[("b-1", "configure")]["status"] == "changed"
+    # A phase that cannot compile stops the run with exit 2, after reporting what ran.
+    code, report, out = pallet("lift", str(spec), "--phase", "configure", "--phase", "later", "--json",
+                               "--record-dir", runs, state_dir=state)
+    assert code == 2, out
+    assert "this phase cannot compile" in report["error"]
+    assert report["ok"] is False and phases(report)[("b-1", "configure")]["status"] == "changed"
+    # Converging one group leaves the other alone, but the world still holds its nodes.
+    code, report, out = pallet("converge", str(spec), "a=2", "--json", "--record-dir", runs, state_dir=state)
+    assert code == 0, out
+    assert sorted(n["name"] for n in report["nodes"]) == ["a-1", "a-2"]
+    assert report["created"] == ["a-2"]

@@ -106,6 +106,9 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
         print_summary(report)
+    if report.error:
+        click.echo(report.error, err=True)
+        sys.exit(2)
     sys.exit(130 if report.interrupted else 0 if report.ok else 1)
 
 
