@@ -202,6 +202,9 @@ class LocalProvider:
         network = network or "host"
         if network not in NETWORKS:
             raise PalletError(f"{source} must be one of {', '.join(NETWORKS)}, not {network!r}")
+        if network == "none":  # such a node has no SSH port: Pallet could not reach it
+            raise PalletError(f"{source}: nodes without a network cannot be reached over SSH; "
+                              "use host or private (LocalNodes.exec_in reaches a none node)")
         self.network = network
         self.state_dir = Path(state_dir or default_state_dir()).expanduser().absolute()
         self.nodes = LocalNodes(self.state_dir, cache_dir, egress)
