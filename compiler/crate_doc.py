@@ -219,8 +219,8 @@ def render_fn(doc: FnDoc, crate: CrateFile) -> str:
     if doc.options:
         width = max(len(o.name) for o in doc.options)
         lines += ["", "Options:"]
-        lines += [f"  {o.name.ljust(width)}  default: {o.default if o.default is not None else 'nil'}"
-                  for o in doc.options]
+        lines += [f"  {o.name.ljust(width)}  default: {o.default}" if o.default is not None
+                  else f"  {o.name}" for o in doc.options]
     lines += ["", *(textwrap.indent(doc.doc, "  ").splitlines() if doc.doc
                     else ["  (no docstring)"])]
     return "\n".join(lines)
