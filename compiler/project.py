@@ -177,6 +177,12 @@ def load_project(path: str | Path, search_path: Iterable[Path] = (),
         if isinstance(value, (GroupSpec, ClusterSpec)):
             for g in groups_of(value):
                 groups.setdefault(g.name, g)
+    # A group that serves only as a member of a cluster ("slaves" in a cluster "hadoop") is
+    # compiled as the cluster's copy ("hadoop-slaves"), not a second time on its own; unless
+    # a converge or lift names the group itself.
+    members = {id(g.origin) for g in groups.values() if g.origin is not None}
+    alone = {id(g) for op in ev.operations for g, _ in op.groups}
+    groups = {name: g for name, g in groups.items() if id(g) not in members or id(g) in alone}
     if not groups:
         raise PalletError(f"{path} defines no group-spec or cluster-spec to compile",
                           Span(Source(str(path), source), 1, 1, 1, 2))

@@ -73,6 +73,8 @@ class ServerSpec:
 class GroupSpec(ServerSpec):
     name: str = ""
     count: int | None = None
+    # For a cluster's copy of a group ("hadoop-slaves"), the group it was made from ("slaves").
+    origin: "GroupSpec | None" = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"the group-spec {self.name!r}"
@@ -250,7 +252,7 @@ def _cluster_spec(ev, form, name, *args) -> ClusterSpec:
         groups.append(GroupSpec(tuple(phases.items()), g.roles | shared["roles"],
                                 g.default_phases or shared["default_phases"],
                                 g.packager or shared["packager"], node_spec, g.span,
-                                name=f"{cluster}-{g.name}", count=g.count))
+                                name=f"{cluster}-{g.name}", count=g.count, origin=g))
     return ClusterSpec(cluster, tuple(groups), span_of(form))
 
 

@@ -337,13 +337,33 @@ def test_cluster_spec_prefixes_groups_and_applies_its_options(tmp_path):
     assert one.node_spec.hardware == {Keyword("min-ram"): 4096, Keyword("min-cores"): 1}
     assert two.node_spec.hardware == {Keyword("min-ram"): 1024, Keyword("min-cores"): 1}
     assert one.node_spec.os_family == "debian"       # the cluster's node-spec over a's
-    assert [g.name for g in p.groups] == ["one", "two", "c-one", "c-two"]
+    assert [g.name for g in p.groups] == ["c-one", "c-two"]    # one and two serve only the cluster
+    assert (one.origin, two.origin) == (var(p, "g1"), var(p, "g2"))
     nodes = inventory({"name": "o1", "group": "c-one"}, {"name": "o2", "group": "c-one"},
                       {"name": "t1", "group": "c-two"})
     plans = plan(p, nodes)
     assert labels(plans[("o1", "configure")]) == ["directory /a", "directory /one"]
     assert labels(plans[("t1", "configure")]) == ["directory /a", "directory /two", "file /peers-2"]
     assert labels(plans[("t1", "install")]) == ["package pa"]
+
+
+def test_a_group_used_in_a_cluster_is_compiled_once_as_the_clusters(tmp_path):
+    src = '''
+(def front (group-spec "front" :phases {:configure (phase-fn (file "/front"))}))
+(def back (group-spec "back" :phases {:configure (phase-fn (file "/back"))}))
+(def prod (cluster-spec "prod" :groups [front back]))
+'''
+    p = load(tmp_path, src)
+    assert [g.name for g in p.groups] == ["prod-front", "prod-back"]
+    assert sorted(plan(p)) == [("prod-back", "configure"), ("prod-front", "configure")]
+    # a group the file also lifts on its own is compiled on its own too
+    p = load(tmp_path, src + "(lift [front] :phase :configure)\n")
+    assert [g.name for g in p.groups] == ["front", "prod-front", "prod-back"]
+    # an inventory node of the bare group is told the cluster's name for it
+    nodes = inventory({"name": "f1", "group": "back"})
+    assert error(tmp_path, src, nodes=nodes) == (
+        "nodes.toml:6:1: inventory node 'f1' is in group 'back', which main.pallet does not "
+        "define; did you mean 'prod-back'? (groups: prod-front, prod-back)")
 
 
 def test_specs_check_their_options(tmp_path):
