@@ -204,3 +204,12 @@ def test_script_command_imports_nothing_heavy(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60)
     assert text(proc.stderr) == ""
+
+
+def test_the_version_constant_matches_pyproject():
+    import tomllib
+    from pathlib import Path
+
+    import pallet
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert pallet.__version__ == project["project"]["version"]
