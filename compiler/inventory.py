@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass
+from typing import Callable
 
 from pallet.errors import PalletError, Source, Span
 
@@ -44,7 +46,7 @@ def parse_inventory(text: str, name: str) -> tuple[NodeFacts, ...]:
         raise PalletError("an inventory needs at least one [[node]] entry", Span(source, 1, 1, 1, 2))
     headers = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() == "[[node]]"]
     nodes: list[NodeFacts] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
         line = headers[index] if index < len(headers) else 1
         span = Span(source, line, 1, line, 9)
@@ -52,34 +54,61 @@ def parse_inventory(text: str, name: str) -> tuple[NodeFacts, ...]:
         def err(message, key=None):
             return PalletError(message, _key_span(source, key, line) if key else span)
 
-        for key in entry:
-            if key not in KEYS:
-                raise err(f"unknown key {key!r} in [[node]]; keys: {', '.join(sorted(KEYS))}", key)
-        for key in ("name", "group", "host"):
-            if not isinstance(entry.get(key), str) or not entry[key]:
-                raise err(f"[[node]] needs {key} = \"...\"", key if key in entry else None)
-        if entry["name"] in seen:
-            raise err(f"node name {entry['name']!r} is used twice (first at line {seen[entry['name']]})", "name")
-        seen[entry["name"]] = line
-        port = entry.get("port", 22)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise err("port must be a number from 1 to 65535", "port")
-        for key in ("user", "private-key", "os-family", "private-ip"):
-            if key in entry and not isinstance(entry[key], str):
-                raise err(f"{key} must be a string", key)
-        version = entry.get("os-version")
-        if version is not None and not isinstance(version, (str, int, float)):
-            raise err("os-version must be a string such as \"12\"", "os-version")
-        roles = entry.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise err("roles must be a list of strings", "roles")
-        nodes.append(NodeFacts(
-            name=entry["name"], group=entry["group"], os_family=entry.get("os-family", ""),
-            os_version=str(version) if version is not None else None, host=entry["host"],
-            private_ip=entry.get("private-ip"), roles=frozenset(roles), port=port,
-            user=entry.get("user", "root"), private_key=entry.get("private-key"),
-            span=_key_span(source, "group", line)))
+        nodes.append(node_facts(entry, err, seen, f"line {line}", _key_span(source, "group", line)))
     return tuple(nodes)
+
+
+@dataclass(frozen=True)
+class Words:
+    """How messages write a key and an entry: in TOML (`name = "..."`, `[[node]]`), or in the
+    spec language's (node-list [{...}]) (`:name "..."`, `a node`)."""
+
+    key: Callable[[str], str]
+    quoted: Callable[[str], str]     # a key in "unknown key ..."
+    needs: Callable[[str], str]
+    entry: str
+    sequence: str
+
+
+TOML_WORDS = Words(lambda k: k, repr, lambda k: f'{k} = "..."', "[[node]]", "list of strings")
+SPEC_WORDS = Words(lambda k: f":{k}", lambda k: f":{k}", lambda k: f':{k} "..."', "a node",
+                   "vector or set of keywords")
+
+
+def node_facts(entry: dict, err, seen: dict[str, str], place: str, span: Span | None,
+               words: Words = TOML_WORDS) -> NodeFacts:
+    """One node of an inventory from its entry (plain data: strings, numbers, lists), checked
+    as every inventory is; `err(message, key)` makes the located error, `seen` maps the names
+    met so far to where (`place`), `span` is where the node was described."""
+    for key in entry:
+        if key not in KEYS:
+            raise err(f"unknown key {words.quoted(key)} in {words.entry}; keys: "
+                      f"{', '.join(sorted(words.key(k) for k in KEYS))}", key)
+    for key in ("name", "group", "host"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise err(f"{words.entry} needs {words.needs(key)}", key if key in entry else None)
+    if entry["name"] in seen:
+        raise err(f"node name {entry['name']!r} is used twice (first at {seen[entry['name']]})", "name")
+    seen[entry["name"]] = place
+    port = entry.get("port", 22)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise err(f"{words.key('port')} must be a number from 1 to 65535", "port")
+    for key in ("user", "private-key", "os-family", "private-ip", "password", "sudo-password",
+                "jump", "jump-key"):
+        if key in entry and not isinstance(entry[key], str):
+            raise err(f"{words.key(key)} must be a string", key)
+    version = entry.get("os-version")
+    if version is not None and (isinstance(version, bool) or
+                                not isinstance(version, (str, int, float))):
+        raise err(f"{words.key('os-version')} must be a string such as \"12\"", "os-version")
+    roles = entry.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise err(f"{words.key('roles')} must be a {words.sequence}", "roles")
+    return NodeFacts(
+        name=entry["name"], group=entry["group"], os_family=entry.get("os-family", ""),
+        os_version=str(version) if version is not None else None, host=entry["host"],
+        private_ip=entry.get("private-ip"), roles=frozenset(roles), port=port,
+        user=entry.get("user", "root"), private_key=entry.get("private-key"), span=span)
 
 
 def _key_span(source: Source, key: str | None, after_line: int) -> Span:

@@ -15,7 +15,8 @@ from pallet.errors import PalletError, Source, Span
 from .evaluator import Evaluator, closest
 from .model import Action, NodeFacts
 from .plan import PLAN_BUILTINS, World, plan_phase
-from .specs import SPEC_BUILTINS, PHASE_ORDER, ClusterSpec, GroupSpec, Operation, groups_of
+from .specs import (SPEC_BUILTINS, PHASE_ORDER, ClusterSpec, GroupSpec, NodeList, Operation,
+                    groups_of)
 
 if TYPE_CHECKING:
     from .crates import CrateIndex
@@ -60,6 +61,22 @@ class Project:
     file: str
     groups: tuple[GroupSpec, ...]
     operations: tuple[Operation, ...]
+    node_lists: tuple[NodeList, ...] = ()    # (node-list ...) values the spec compiles for
+
+    def spec_nodes(self) -> tuple[NodeFacts, ...] | None:
+        """The nodes of the spec's own node-lists, or None when it has none."""
+        if not self.node_lists:
+            return None
+        nodes: list[NodeFacts] = []
+        seen: dict[str, NodeFacts] = {}
+        for node_list in self.node_lists:
+            for node in node_list.nodes:
+                if node.name in seen:
+                    raise PalletError(f"node-list: node name {node.name!r} is in two node-lists "
+                                      f"(first at {seen[node.name].span})", node.span)
+                seen[node.name] = node
+                nodes.append(node)
+        return tuple(nodes)
 
     def group(self, name: str) -> GroupSpec | None:
         return next((g for g in self.groups if g.name == name), None)
@@ -67,7 +84,11 @@ class Project:
     def targets(self, inventory: tuple[NodeFacts, ...] | None = None,
                 os_spec: str | None = None) -> tuple[tuple[NodeFacts, GroupSpec], ...]:
         """The nodes to compile for: the inventory's nodes of known groups, or one node per
-        group for an OS (image baking, offline use)."""
+        group for an OS (image baking, offline use), or, given neither, the nodes of the
+        spec's own (node-list ...)."""
+        what = "inventory node"
+        if inventory is None and not os_spec:
+            inventory, what = self.spec_nodes(), "node-list node"
         if inventory is not None:
             out = []
             for node in inventory:
@@ -75,18 +96,19 @@ class Project:
                 if group is None:
                     names = [g.name for g in self.groups]
                     close = closest(node.group, names, cutoff=0.6)
-                    raise PalletError(f"inventory node {node.name!r} is in group {node.group!r}, "
+                    raise PalletError(f"{what} {node.name!r} is in group {node.group!r}, "
                                       f"which {self.file} does not define" +
                                       (f"; did you mean {close!r}?" if close else "") +
                                       f" (groups: {', '.join(names) or 'none'})", node.span)
                 if not node.os_family:
-                    raise PalletError(f"inventory node {node.name!r} has no os-family; add "
+                    raise PalletError(f"{what} {node.name!r} has no os-family; add "
                                       "os-family and os-version, or let `pallet lift` detect them",
                                       node.span)
                 out.append((node, group))
             return tuple(out)
         if not os_spec:
-            raise PalletError("say what to compile for: --nodes INVENTORY or --os FAMILY-VERSION")
+            raise PalletError("say what to compile for: --nodes INVENTORY or --os FAMILY-VERSION, "
+                              "or write a (node-list [...]) in the spec")
         from pallet.stevedore import target_for
         target = target_for(os_spec)
         return tuple((NodeFacts(g.name, g.name, target.os_family or "", target.os_version,
@@ -186,5 +208,11 @@ def load_project(path: str | Path, search_path: Iterable[Path] = (),
     if not groups:
         raise PalletError(f"{path} defines no group-spec or cluster-spec to compile",
                           Span(Source(str(path), source), 1, 1, 1, 2))
-    return Project(ev, str(path), tuple(groups.values()), tuple(ev.operations))
+    # The existing servers the spec names: the node-lists its converge/lift forms take as
+    # :compute, else those it defines.
+    lists = [op.compute for op in ev.operations if isinstance(op.compute, NodeList)]
+    if not lists:
+        lists = [v for v in ns.env.vars.values() if isinstance(v, NodeList)]
+    node_lists = tuple({id(n): n for n in lists}.values())
+    return Project(ev, str(path), tuple(groups.values()), tuple(ev.operations), node_lists)
 

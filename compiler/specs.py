@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.errors import Span
-from pallet.grammar.forms import Keyword, span_of
+from pallet.grammar.forms import Keyword, MapForm, VectorForm, span_of
 
 from .evaluator import ArgError, Builtin, Fn, closest
+from .model import NodeFacts
 from .special_forms import PhaseFn
 
 NODE_SPEC_SECTIONS = {
@@ -98,6 +99,78 @@ class ComputeRef:
 
     def describe(self) -> str:
         return f"the compute service {self.name}"
+
+
+@dataclass(frozen=True, eq=False)
+class NodeList(ComputeRef):
+    """`(node-list [{:name "tt-1" :group "task-tracker" :host "10.0.0.1" ...} ...])`: existing
+    servers, written in the spec; the same nodes a TOML inventory describes."""
+
+    nodes: tuple[NodeFacts, ...] = ()
+    span: Span | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        return f"a node-list of {len(self.nodes)} node{'' if len(self.nodes) == 1 else 's'}"
+
+
+@dataclass(frozen=True, eq=False)
+class NodeListService(ComputeRef):
+    """`node-list`: the compute service of existing servers (`:compute node-list`); called
+    with a vector of node maps, it makes a NodeList."""
+
+    def invoke(self, ev, args, form) -> NodeList:
+        return node_list(args, form)
+
+
+def node_list(args, form) -> NodeList:
+    """Each node map is checked as a TOML inventory's [[node]] is; an error points at the
+    offending key's value (or the map) when the vector is written in the call."""
+    from pallet.errors import PalletError
+    from .inventory import SPEC_WORDS, node_facts
+    call = span_of(form)
+    if len(args) != 1 or not isinstance(args[0], (tuple, list)):
+        raise PalletError('node-list takes a vector of node maps: (node-list [{:name "n1" '
+                          ':group "web" :host "10.0.0.1"} ...])', call)
+    entries = args[0]
+    if not entries:
+        raise PalletError("node-list needs at least one node", call)
+    literal = form.items[1] if form is not None and len(form.items) == 2 else None
+    forms = literal.items if isinstance(literal, VectorForm) and len(literal.items) == len(entries) else None
+    nodes, seen = [], {}
+    for i, entry in enumerate(entries):
+        entry_form = forms[i] if forms is not None else None
+        where = span_of(entry_form) or call
+        pairs = dict((k.name, (k, v)) for k, v in entry_form.pairs
+                     if isinstance(k, Keyword)) if isinstance(entry_form, MapForm) else {}
+
+        def err(message, key=None, pairs=pairs, where=where):
+            at = where
+            if key in pairs:
+                key_form, value_form = pairs[key]
+                from .inventory import KEYS
+                at = span_of(key_form if key not in KEYS else value_form) or where
+            return PalletError(f"node-list: {message}", at)
+
+        if not isinstance(entry, dict):
+            raise err("each node is a map such as {:name \"n1\" :group \"web\" :host \"10.0.0.1\"}")
+        plain = {}
+        for key, value in entry.items():
+            if not isinstance(key, Keyword):
+                raise err(f"a node's keys are keywords such as :name, not {key!r}")
+            plain[key.name] = _plain_node_value(key.name, value)
+        place = str(where) if where is not None else f"node {i + 1}"
+        nodes.append(node_facts(plain, err, seen, place, where, SPEC_WORDS))
+    return NodeList("node-list", tuple(nodes), call)
+
+
+def _plain_node_value(key: str, value: Any) -> Any:
+    """Spec values as an inventory holds them: keywords by name, roles as a list of names."""
+    if isinstance(value, Keyword):
+        return value.name
+    if key == "roles" and isinstance(value, (tuple, list, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, frozenset) else value
+        return [v.name if isinstance(v, Keyword) else v for v in items]
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -328,5 +401,6 @@ SPEC_BUILTINS = {
     "cluster-spec": Builtin("cluster-spec", _cluster_spec, contextual=True),
     "converge": Builtin("converge", lambda ev, form, *a: _operation(ev, form, "converge", *a), True),
     "lift": Builtin("lift", lambda ev, form, *a: _operation(ev, form, "lift", *a), True),
-    **{name: ComputeRef(name) for name in ("aws-ec2", "virtualbox", "local", "node-list")},
+    **{name: ComputeRef(name) for name in ("aws-ec2", "virtualbox", "local")},
+    "node-list": NodeListService("node-list"),
 }

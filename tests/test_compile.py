@@ -243,6 +243,29 @@ def test_a_failed_compile_leaves_the_output_as_it_was(project, breakage):
     assert sorted(p.name for p in project.iterdir()) == siblings   # no staging left behind
 
 
+NODE_LIST_SPEC = '''(def servers
+  (node-list [{:name "web-1" :group "web" :host "192.0.2.11" :os-family :debian :os-version "12"}
+              {:name "web-2" :group "web" :host "192.0.2.12" :os-family :rocky :os-version "9"}]))
+
+(def web (group-spec "web" :phases {:configure (phase-fn (file "/etc/web"))}))
+'''
+
+
+def test_compile_uses_the_specs_node_list_unless_told_otherwise(tmp_path):
+    (tmp_path / "spec.pallet").write_text(NODE_LIST_SPEC)
+    (tmp_path / "nodes.toml").write_text(node("web-9", "web", "192.0.2.19"))
+    proc = pallet_here(tmp_path, "compile", "spec.pallet", "-o", "out")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["out/web-1/configure/run.sh  1 action",
+                                        "out/web-2/configure/run.sh  1 action"]
+    manifest = json.loads((tmp_path / "out/web-2/configure/manifest.json").read_text())
+    assert manifest["os"]["family"] == "rocky" and manifest["os"]["packager"] == "dnf"
+    proc = pallet_here(tmp_path, "compile", "spec.pallet", "--os", "alpine-3.20", "-o", "out")
+    assert proc.stdout == "out/web/configure/run.sh  1 action\n"
+    proc = pallet_here(tmp_path, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out")
+    assert proc.stdout == "out/web-9/configure/run.sh  1 action\n"
+
+
 # ---- explain and check -----------------------------------------------------------------------------
 
 def test_explain_lists_actions_with_locations_and_crate_calls(project):

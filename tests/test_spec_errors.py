@@ -111,6 +111,17 @@ CASES = {
         ["spec.pallet", "--os", "debian-12"],
         "spec.pallet:4:7: hadoop/install needs :sha256, the checksum of the Hadoop tarball at :url",
         "(hadoop/install :apache)"),
+    "inventory-without-os-family": Case(
+        {"spec.pallet": GOOD_SPEC,
+         "nodes.toml": NODE.replace('os-family = "debian"\n', "").replace('os-version = "12"\n', "")},
+        ["spec.pallet", "--nodes", "nodes.toml"],
+        "nodes.toml:3:1: inventory node 'w1' has no os-family; add os-family and os-version, "
+        "or let `pallet lift` detect them", "group"),
+    "node-list-bad-port": Case(
+        {"spec.pallet": GOOD_SPEC + '(def servers (node-list [{:name "w1" :group "web" '
+                        ':host "192.0.2.1" :port "22" :os-family :debian}]))\n'},
+        ["spec.pallet"],
+        "spec.pallet:5:75: node-list: :port must be a number from 1 to 65535", '"22"'),
     "template-missing-variable": Case(
         {"spec.pallet": '(def web\n  (group-spec "web"\n    :phases {:configure (phase-fn\n'
                         '      (remote-file "/etc/app.conf" :template "app.conf.j2" :values {:port 80}))}))\n',

@@ -523,6 +523,82 @@ def test_hadoop_daemons_use_the_settings_install_used(tmp_path):
         "</configuration>\n")
 
 
+# ---- node-list: existing servers written in the spec ---------------------------------------------
+
+NODE_LIST = '''
+(def servers
+  (node-list [{:name "tt-1" :group "task-tracker" :host "127.0.0.1" :port 2301 :user "root"
+               :private-key "keys/id" :os-family :debian :os-version "12"}
+              {:name "tt-2" :group "task-tracker" :host "127.0.0.2" :os-family :ubuntu
+               :os-version 22.04 :roles #{:worker} :private-ip "10.0.0.2"}]))
+(def tt (group-spec "task-tracker" :phases {:configure (phase-fn
+  (file (str "/etc/" (target-name) "-" (count (nodes-with-role :worker)))))}))
+'''
+
+
+def test_node_list_is_an_inventory_written_in_the_spec(tmp_path):
+    from pallet.compiler.model import NodeFacts
+    from pallet.compiler.specs import ComputeRef, NodeList
+    p = load(tmp_path, NODE_LIST)
+    servers = var(p, "servers")
+    assert isinstance(servers, NodeList) and isinstance(servers, ComputeRef)
+    assert servers.nodes == (
+        NodeFacts("tt-1", "task-tracker", "debian", "12", "127.0.0.1", None, frozenset(), 2301,
+                  "root", "keys/id"),
+        NodeFacts("tt-2", "task-tracker", "ubuntu", "22.04", "127.0.0.2", "10.0.0.2",
+                  frozenset({"worker"})))
+    assert str(servers.nodes[1].span) == "main.pallet:5:15"
+    # the same nodes as the TOML inventory would give
+    toml = inventory({"name": "tt-1", "group": "task-tracker", "host": "127.0.0.1", "port": 2301,
+                      "user": "root", "private-key": "keys/id"})
+    assert toml[0] == servers.nodes[0]
+    # with neither --nodes nor --os, compile uses the spec's node-list; --os overrides it
+    plans = plan(p, os=None)
+    assert sorted(plans) == [("tt-1", "configure"), ("tt-2", "configure")]
+    assert labels(plans[("tt-2", "configure")]) == ["file /etc/tt-2-1"]
+    assert sorted(plan(p, os="alpine-3.20")) == [("task-tracker", "configure")]
+    # as the :compute of an operation; :compute node-list alone stays the service's name
+    p = load(tmp_path, NODE_LIST.replace("(def servers", "(def unused") +
+             '(lift tt :compute (node-list [{:name "x-1" :group "task-tracker" :host "h" '
+             ':os-family :alpine :os-version "3.20"}]))\n')
+    assert [n.name for n in p.spec_nodes()] == ["x-1"]
+    p = load(tmp_path, GROUP + "(lift web :compute node-list)\n")
+    assert p.operations[0].compute.name == "node-list" and p.spec_nodes() is None
+
+
+def test_node_list_errors_point_at_the_offending_map(tmp_path):
+    def failure(entries: str) -> str:
+        return error(tmp_path, f"(def n (node-list [{entries}]))\n" + GROUP, os=None)
+    good = '{:name "a" :group "web" :host "h" :os-family :debian :os-version "12"}'
+    assert failure(good.replace(":host", ":hots")) == (
+        "main.pallet:1:44: node-list: unknown key :hots in a node; keys: :group, :host, :jump, "
+        ":jump-key, :name, :os-family, :os-version, :password, :port, :private-ip, :private-key, "
+        ":roles, :sudo-password, :user")
+    assert failure(good.replace(':host "h"', "")) == (
+        'main.pallet:1:20: node-list: a node needs :host "..."')
+    assert failure(good.replace(':host "h"', ":host 42")) == (
+        'main.pallet:1:50: node-list: a node needs :host "..."')
+    assert failure(good.replace(':os-version "12"', ":port 0")) == (
+        "main.pallet:1:79: node-list: :port must be a number from 1 to 65535")
+    assert failure(good + " " + good) == (
+        "main.pallet:1:98: node-list: node name 'a' is used twice (first at main.pallet:1:20)")
+    assert failure(good.replace(':os-version "12"', ":roles [1]")) == (
+        "main.pallet:1:80: node-list: :roles must be a vector or set of keywords")
+    assert failure("42") == ("main.pallet:1:20: node-list: each node is a map such as "
+                             '{:name "n1" :group "web" :host "10.0.0.1"}')
+    assert failure(good.replace(':group "web"', ':group "wbe"')) == (
+        "main.pallet:1:20: node-list node 'a' is in group 'wbe', which main.pallet does not "
+        "define; did you mean 'web'? (groups: web)")
+    assert failure(good.replace(':os-family :debian :os-version "12"', "")) == (
+        "main.pallet:1:20: node-list node 'a' has no os-family; add os-family and os-version, "
+        "or let `pallet lift` detect them")
+    assert error(tmp_path, "(def n (node-list []))\n" + GROUP, os=None) == (
+        "main.pallet:1:8: node-list needs at least one node")
+    assert error(tmp_path, GROUP, os=None) == (
+        "error: say what to compile for: --nodes INVENTORY or --os FAMILY-VERSION, or write a "
+        "(node-list [...]) in the spec")
+
+
 # ---- settings and relationships ------------------------------------------------------------------
 
 RELATIONS = '''
