@@ -23,10 +23,15 @@ from pallet.runtime.localnodes import LocalNodes
 PALLET = str(Path(sys.executable).parent / "pallet")
 
 
+HERE = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(items):
+    # The hook sees every item of the session: mark only the cases of this directory.
     for item in items:
-        item.add_marker(pytest.mark.nodes)
-        item.add_marker(pytest.mark.conformance)
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.nodes)
+            item.add_marker(pytest.mark.conformance)
 
 
 @dataclass

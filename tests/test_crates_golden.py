@@ -1,0 +1,162 @@
+"""Golden bundles of the bundled crates, per OS: a small spec that uses a crate as a user
+would, compiled for every OS of the matrix, every file of every bundle side by side in one text
+file per (case, OS): tests/golden/crates/CASE@OS.golden. Every bash and sh script in them is
+shellcheck-clean and every PowerShell script parses. An OS the crate refuses gives a golden file
+holding the located compile error instead (and no bundle). `make golden`
+(PALLET_UPDATE_GOLDEN=1) rewrites them; review the diff.
+
+To add a crate, add a Case to CASES (keep a crate's cases together, in the block of the crates
+they belong with): its spec, and the OSes it refuses.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pallet import checks
+from pallet.compiler.bundle import _dump, build_bundles, top_manifest
+from pallet.compiler.model import NodeFacts
+from pallet.compiler.project import load_project
+from pallet.commands._spec import local_file_reader
+from pallet.errors import PalletError
+from pallet.stevedore import target_for
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "crates"
+UPDATE = os.environ.get("PALLET_UPDATE_GOLDEN") == "1"
+
+# The OS matrix: one of each family Pallet serves.
+OSES = ("debian-12", "ubuntu-22.04", "rocky-9", "fedora-40", "amzn-2023", "alpine-3.20", "arch",
+        "opensuse-15", "windows")
+LINUX = tuple(o for o in OSES if o != "windows")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str                           # the golden files are NAME@OS.golden
+    spec: str                           # a spec file using the crate
+    refused: tuple[str, ...] = ()       # OSes the crate refuses with a located error
+    oses: tuple[str, ...] = OSES
+    # (name, group, private ip) of the nodes to compile for (for relationships such as
+    # nodes-in-group); without them, one node per group, named after it.
+    nodes: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def spec_name(self) -> str:
+        return f"tests/golden/crates/{self.name}.pallet"
+
+
+# ---- admin-user, automated-admin-user, sudoers, ssh-key, etc-hosts, environment, cron,
+# ---- sysctl, limits, app-deploy ---------------------------------------------------------------
+
+SUDOERS = '''\
+(def app
+  (group-spec "app"
+    :extends [(sudoers/server :files {"ops" {:rules {"%ops" {:commands ["ALL"]}}}})]
+    :phases {:configure
+             (phase-fn
+               (sudoers/sudoers "deploy"
+                 :aliases {:cmnd {"APP" ["/usr/bin/systemctl restart app"
+                                         "/usr/bin/journalctl -u app"]}}
+                 :defaults {"use_pty" true "lecture" false "secure_path" "/usr/sbin:/usr/bin"}
+                 :user-defaults {"deploy" {"requiretty" false}}
+                 :rules {"deploy" [{:run-as "app" :nopasswd true :commands ["APP"]}
+                                   {:commands ["/usr/bin/id -u"]}]}))}))
+'''
+
+ADMIN_USER = '''\
+(def admins
+  (group-spec "admins"
+    :extends [(admin-user/server
+                :users {"alice" {:public-keys ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAlice alice@laptop"]
+                                 :groups ["adm"] :comment "Alice A"}})]
+    :phases {:configure
+             (phase-fn
+               (admin-user/admin-user "ci" :public-key-files ["keys/ci.pub"]))}))
+'''
+
+AUTOMATED_ADMIN_USER = '''\
+(def nodes
+  (group-spec "nodes"
+    :extends [(automated-admin-user/server
+                :user "pallet"
+                :public-keys ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPallet pallet@ci"])]))
+'''
+
+CASES: list[Case] = [
+    Case("admin-user", ADMIN_USER),
+    Case("automated-admin-user", AUTOMATED_ADMIN_USER),
+    Case("sudoers", SUDOERS, refused=("windows",)),
+]
+
+# ---- (the next crates' cases go here) --------------------------------------------------------
+
+
+def render(case: Case, os_spec: str) -> tuple[str, list[tuple[str, str]]]:
+    """The golden text of every bundle (or of the error), and the (name, text) of each script."""
+    head = f";; pallet compile {case.spec_name} --os {os_spec}\n"
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # source locations relative to the repository
+    try:
+        project = load_project(case.spec_name, text=case.spec)
+        if case.nodes:
+            target = target_for(os_spec)
+            nodes = tuple(NodeFacts(n, g, target.os_family or "", target.os_version,
+                                    host=ip, private_ip=ip) for n, g, ip in case.nodes)
+            targets = project.targets(nodes)
+        else:
+            targets = project.targets(None, os_spec)
+        bundles = build_bundles(project.plan(targets), targets, local_file_reader(case.spec_name))
+    except PalletError as exc:
+        return head + "=== error\n" + exc.format() + "\n", []
+    finally:
+        os.chdir(cwd)
+    parts = [head, "=== spec\n", case.spec,
+             "=== manifest.json\n", _dump(top_manifest(bundles, case.spec_name)).decode()]
+    scripts = []
+    for b in bundles:
+        scripts.append((f"{b.path}/{b.script_name}", b.script))
+        parts += [f"=== {b.path}/{b.script_name}\n", b.script,
+                  f"=== {b.path}/manifest.json\n", _dump(b.manifest()).decode()]
+        for name, data in b.files:
+            parts += [f"=== {b.path}/{name}\n", data.decode("utf-8", "replace")]
+            if not data.endswith(b"\n"):
+                parts.append("\n=== (no final newline)\n")
+    return "".join(parts), scripts
+
+
+PAIRS = [(case, os_spec) for case in CASES for os_spec in case.oses]
+
+
+@pytest.mark.parametrize("case,os_spec", PAIRS, ids=[f"{c.name}@{o}" for c, o in PAIRS])
+def test_crate_golden(case: Case, os_spec: str):
+    text, scripts = render(case, os_spec)
+    path = GOLDEN / f"{case.name}@{os_spec}.golden"
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode())
+    assert path.exists(), f"no golden file {path}: run make golden"
+    assert text == path.read_bytes().decode(), f"{path} differs from the compiler's output (make golden)"
+    refused = os_spec in case.refused
+    assert ("=== error\n" in text) == refused, (
+        f"{case.name} on {os_spec}: " + ("expected a located error" if refused else text))
+    if refused:
+        family = target_for(os_spec).os_family
+        first = text.split("=== error\n", 1)[1].splitlines()[0]
+        # file:line:col: message, naming the OS it cannot serve
+        assert first.split(":")[2].isdigit() and f"not available for {family}" in first, first
+    for name, script in scripts:
+        if name.endswith(".ps1"):
+            findings = checks.parse_powershell(script)
+        else:
+            findings = checks.shellcheck(script, "sh" if script.startswith("#!/bin/sh") else "bash")
+        assert not findings, checks.format_findings(findings, name)
+
+
+def test_every_golden_file_has_a_case():
+    names = {f"{c.name}@{o}.golden" for c, o in PAIRS}
+    stale = sorted(p.name for p in GOLDEN.glob("*.golden") if p.name not in names)
+    assert not stale, f"golden files without a case (remove them): {stale}"
