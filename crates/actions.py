@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 from pallet.compiler.model import Action
 from pallet.errors import PalletError, Span
 from pallet.grammar.forms import Atom, Form, Keyword, ListForm, Symbol
-from pallet.grammar.reader import read
+from pallet.grammar.cache import read_cached
 from pallet.stevedore import ScriptForms, ScriptLibrary, Target, ast as A, emit
 from pallet.stevedore.library import library_from_forms
 from pallet.stevedore.lower import Lowering
@@ -38,7 +38,7 @@ def core_library() -> ScriptLibrary:
     forms: list[Form] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".pallet"):
-            forms += read(entry.read_text(encoding="utf-8"), f"crates/core/{entry.name}")
+            forms += read_cached(entry.read_text(encoding="utf-8"), f"crates/core/{entry.name}")
     return library_from_forms(forms)
 
 
