@@ -16,7 +16,25 @@ from pathlib import Path
 from .forms import Form
 from .reader import read
 
-_VERSION = b"forms-1"
+_VERSION: bytes | None = None
+
+
+def _version() -> bytes:
+    """What the cached forms depend on besides the text: the reader, the grammar and the
+    form classes. A change to any of them is a new cache key."""
+    global _VERSION
+    if _VERSION is None:
+        import pallet.errors
+        here = Path(__file__).parent
+        digest = hashlib.sha256()
+        for path in (here / "forms.py", here / "reader.py", here / "pallet.lark",
+                     Path(pallet.errors.__file__)):
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(str(path).encode())
+        _VERSION = digest.digest()
+    return _VERSION
 
 
 def _directory() -> Path:
@@ -25,7 +43,7 @@ def _directory() -> Path:
 
 
 def read_cached(text: str, name: str) -> tuple[Form, ...]:
-    key = hashlib.sha256(_VERSION + name.encode() + b"\0" + text.encode()).hexdigest()
+    key = hashlib.sha256(_version() + name.encode() + b"\0" + text.encode()).hexdigest()
     path = _directory() / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
