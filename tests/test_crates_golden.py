@@ -86,9 +86,27 @@ AUTOMATED_ADMIN_USER = '''\
                 :public-keys ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPallet pallet@ci"])]))
 '''
 
+SSH_KEY = '''\
+(def deploy-key
+  "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+-----END OPENSSH PRIVATE KEY-----
+")
+
+(def app
+  (group-spec "app"
+    :phases {:configure
+             (phase-fn
+               (user "deploy" :create-home true)
+               (ssh-key/install-key "deploy" "id_deploy" deploy-key
+                                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDeploy deploy@ci")
+               (ssh-key/authorize-key "deploy" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@laptop"))}))
+'''
+
 CASES: list[Case] = [
     Case("admin-user", ADMIN_USER),
     Case("automated-admin-user", AUTOMATED_ADMIN_USER),
+    Case("ssh-key", SSH_KEY, refused=("windows",)),
     Case("sudoers", SUDOERS, refused=("windows",)),
 ]
 
