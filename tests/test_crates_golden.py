@@ -110,6 +110,44 @@ CASES: list[Case] = [
     Case("sudoers", SUDOERS, refused=("windows",)),
 ]
 
+# ---- service, firewall, package-repo, nginx, postgresql, java, hadoop ------------------------
+
+SERVICE = '''\
+(def web
+  (group-spec "web"
+    :extends [(service/server :name "web"
+                              :command ["/usr/bin/python3" "-m" "http.server" "8000"]
+                              :user "www-data" :group "www-data" :directory "/srv/web"
+                              :environment {"GREETING" "it's 100% $HOME" :LANG "C.UTF-8"})]
+    :phases {:configure
+             (phase-fn
+               (service/supervise "worker" :command "/usr/local/bin/worker --queue jobs"
+                                  :description "the job worker" :enable false))}))
+'''
+
+SERVICE_WINDOWS = r'''(def web
+  (group-spec "web"
+    :extends [(service/server :name "web"
+                              :command ["C:\\Program Files\\Web\\web.exe" "--root" "C:\\srv\\web\\"]
+                              :user "NT AUTHORITY\\LocalService"
+                              :environment {"PORT" "8000"})]))
+'''
+
+FIREWALL = '''\
+(def web
+  (group-spec "web"
+    :extends [(firewall/server :allow [80 443 {:port "60000-61000" :proto :udp}
+                                       {:port 5432 :source ["10.0.0.0/8" "fd00::/8"]}]
+                               :policy :reject)]))
+'''
+
+CASES += [
+    Case("service", SERVICE, oses=LINUX),
+    Case("service-windows", SERVICE_WINDOWS, oses=("windows",)),
+    Case("firewall", FIREWALL, refused=("windows",)),
+    Case("firewall-iptables", FIREWALL, oses=("centos-7", "amzn-2")),
+]
+
 # ---- (the next crates' cases go here) --------------------------------------------------------
 
 
