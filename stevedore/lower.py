@@ -28,7 +28,7 @@ _UNARY_TESTS = {"file-exists?": "-e", "directory?": "-d", "symlink?": "-h", "rea
                 "file?": "-f", "not-empty?": "-n"}
 _BINARY_TESTS = {"=": "=", "!=": "!=", "<": "-lt", ">": "-gt", "<=": "-le", ">=": "-ge"}
 _ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "mod": "%"}
-_WORD_FORMS = {"deref", "str", "quoted", "aget", "raw-word", *_ARITH}
+_WORD_FORMS = {"deref", "str", "quoted", "aget", *_ARITH}  # each made by word()
 
 
 @dataclass(frozen=True)
