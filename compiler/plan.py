@@ -167,7 +167,9 @@ PLAN_BUILTINS = {
     "os-family": Builtin("os-family", _ctx(lambda p: Keyword(p.node.os_family)), True),
     "os-version": Builtin("os-version", _ctx(lambda p: p.node.os_version), True),
     "group-name": Builtin("group-name", _ctx(lambda p: p.group.name), True),
-    "target-roles": Builtin("target-roles", _ctx(lambda p: frozenset(Keyword(r) for r in p.group.roles)), True),
+    # the group's roles and the node's own (from its inventory entry), as nodes-with-role sees them
+    "target-roles": Builtin("target-roles", _ctx(lambda p: frozenset(
+        Keyword(r) for r in p.group.roles | p.node.roles)), True),
     "phase-name": Builtin("phase-name", _ctx(lambda p: Keyword(p.phase)), True),
     "nodes-in-group": Builtin("nodes-in-group", _nodes_in_group, True),
     "nodes-with-role": Builtin("nodes-with-role", _nodes_with_role, True),

@@ -636,6 +636,21 @@ def test_roles_from_the_inventory_count_for_nodes_with_role(tmp_path):
         "192.0.2.9:null null")
 
 
+def test_target_roles_are_the_groups_and_the_nodes_own(tmp_path):
+    """(target-roles) agrees with nodes-with-role: the group's roles and the inventory's."""
+    src = '''
+(def app (group-spec "app" :roles #{:web} :phases {:configure (phase-fn
+  (file (str "/etc/roles-" (join "-" (sort (map name (target-roles))))))
+  (file (str "/etc/self-" (count (filter (fn [n] (= (node-name n) (target-name)))
+                                         (nodes-with-role :database))))))}))
+'''
+    nodes = inventory({"name": "a1", "group": "app", "roles": ["database"]},
+                      {"name": "a2", "group": "app"})
+    plans = plan(load(tmp_path, src), nodes)
+    assert labels(plans[("a1", "configure")]) == ["file /etc/roles-database-web", "file /etc/self-1"]
+    assert labels(plans[("a2", "configure")]) == ["file /etc/roles-web", "file /etc/self-0"]
+
+
 def test_the_session_queries_in_a_phase(tmp_path):
     src = '''
 (def web (group-spec "web" :phases {:configure (phase-fn
