@@ -372,3 +372,29 @@ def test_check_a_spec(project):
     proc = pallet(project, "check", "spec.pallet", "--nodes", "nodes.toml")
     assert proc.returncode == 2
     assert proc.stderr.startswith("spec.pallet:13:34: unknown symbol 'pakage'; did you mean 'package'?")
+
+
+def test_check_a_spec_takes_the_options_of_compile(tmp_path):
+    """check SPEC compiles as compile does: --crate-path, --phase, the spec's node-list."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine/motd.pallet").write_text(
+        '(def-crate-fn banner [text] (remote-file "/etc/motd" :content text))\n')
+    (tmp_path / "spec.pallet").write_text(
+        '(def web (group-spec "web" :phases {:configure (phase-fn (motd/banner "hi\\n"))'
+        ' :start (phase-fn (service "nginx"))}))\n')
+    proc = pallet_here(tmp_path, "check", "spec.pallet")
+    assert proc.returncode == 2 and "no crate or file named 'motd'" in proc.stderr
+    proc = pallet_here(tmp_path, "check", "spec.pallet", "--crate-path", "mine")
+    assert proc.returncode == 0, proc.stderr
+    assert "checked 2 scripts: 0 finding(s)" in proc.stdout
+    proc = pallet_here(tmp_path, "check", "spec.pallet", "--crate-path", "mine", "--phase", "start")
+    assert "checked 1 script: 0 finding(s)" in proc.stdout
+    (tmp_path / "nodes.pallet").write_text(NODE_LIST_SPEC)
+    proc = pallet_here(tmp_path, "check", "nodes.pallet")     # web-1 and web-2 of its node-list
+    assert "checked 2 scripts: 0 finding(s)" in proc.stdout
+    proc = pallet_here(tmp_path, "check", "nodes.pallet", "--os", "alpine-3.20")
+    assert "checked 1 script: 0 finding(s)" in proc.stdout
+    compile_ = pallet_here(tmp_path, "compile", "nodes.pallet", "-o", "out/")
+    assert compile_.stdout.splitlines()[0] == "out/web-1/configure/run.sh  1 action"
+    proc = pallet_here(tmp_path, "check", "out", "--os", "debian-12")
+    assert proc.returncode == 2 and "are for a SPEC" in proc.stderr

@@ -47,12 +47,15 @@ def read_inventory(path: str):
 
 
 def plan_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tuple[str, ...],
-              crate_path: tuple[str, ...] = ()):
-    """(project, nodes, plans) for a spec file."""
+              crate_path: tuple[str, ...] = (), default_os: str | None = None):
+    """(project, nodes, plans) for a spec file: for the inventory, else the OS, else the
+    spec's own node-list, else `default_os` when given."""
     from pallet.compiler.project import load_project
     if inventory and os_spec:
         raise PalletError("give either --nodes or --os, not both")
     project = load_project(spec, search_path(crate_path))
+    if not inventory and not os_spec and project.spec_nodes() is None:
+        os_spec = default_os
     nodes = project.targets(read_inventory(inventory) if inventory else None, os_spec)
     wanted = tuple(p.lstrip(":") for p in phases)
     return project, nodes, project.plan(nodes, wanted)

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from pallet.errors import PalletError
+
+from ._spec import spec_options
+
 
 def check_dir(out: Path) -> int:
     from pallet import checks
@@ -28,22 +32,24 @@ def check_dir(out: Path) -> int:
 
 @click.command()
 @click.argument("target", metavar="DIR|SPEC", type=click.Path(exists=True))
-@click.option("--os", "os_spec", metavar="OS", default="debian-12", show_default=True,
-              help="For a SPEC: the OS to compile each group for before checking.")
-@click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
-              help="For a SPEC: compile for this inventory instead of --os.")
-def check(target, os_spec, inventory):
-    """Check bundles: a directory made by `pallet compile`, or a SPEC compiled on the fly.
-    Exit 1 when any script has findings."""
+@spec_options
+def check(target, inventory, os_spec, phases, crate_path):
+    """Check bundles: a directory made by `pallet compile`, or a SPEC compiled on the fly
+    (as `pallet compile` would, with the same options; given neither --nodes, --os nor a
+    node-list in the spec, for --os debian-12). Exit 1 when any script has findings."""
     path = Path(target)
     if path.is_dir():
+        if inventory or os_spec or phases or crate_path:
+            raise PalletError("--nodes, --os, --phase and --crate-path are for a SPEC; "
+                              f"{target} is a compiled directory")
         sys.exit(check_dir(path))
     import tempfile
 
     from pallet.compiler.bundle import build_bundles, write_bundles
 
     from ._spec import local_file_reader, plan_spec
-    _, nodes, plans = plan_spec(target, inventory, None if inventory else os_spec, ())
+    _, nodes, plans = plan_spec(target, inventory, os_spec, phases, crate_path,
+                                default_os="debian-12")
     bundles = build_bundles(plans, nodes, local_file_reader(target))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bundles"

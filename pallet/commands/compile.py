@@ -25,7 +25,8 @@ def compile_command(spec, inventory, os_spec, phases, crate_path, out, check):
     write_bundles(bundles, Path(out), spec)
     for b in bundles:
         count = len(b.steps)
-        click.echo(f"{out}/{b.path}/{b.script_name}  {count} action{'' if count == 1 else 's'}")
+        script = Path(out) / b.path / b.script_name   # `-o out/` names out/web-1/..., not out//
+        click.echo(f"{script}  {count} action{'' if count == 1 else 's'}")
     if check:
         from .check import check_dir
         raise SystemExit(check_dir(Path(out)))
