@@ -103,11 +103,62 @@ b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
                (ssh-key/authorize-key "deploy" "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@laptop"))}))
 '''
 
+ETC_HOSTS = '''\
+(def db (group-spec "db" :roles #{:database}))
+
+(def web
+  (group-spec "web"
+    :extends [(etc-hosts/server :groups [:web] :roles [:database] :domain "internal"
+                                :entries {"10.0.9.9" ["backup" "backup.internal"]})]))
+'''
+
+ENVIRONMENT = '''\
+(def app
+  (group-spec "app"
+    :extends [(environment/server :variables {"APP_ENV" "production" "GREETING" "hello world"})]
+    :phases {:configure
+             (phase-fn
+               (environment/environment {"JAVA_HOME" "/usr/lib/jvm/default"} :marker "java"))}))
+'''
+
+CRON = '''\
+(def app
+  (group-spec "app"
+    :extends [(cron/server :jobs {"backup" {:schedule "30 2 * * *"
+                                            :command "/usr/local/bin/backup --date=$(date +%F)"
+                                            :environment {"MAILTO" ""}}})]
+    :phases {:configure
+             (phase-fn
+               (cron/job "report" :schedule "@hourly" :user "app" :command "/srv/app/report"))}))
+'''
+
+SYSCTL = '''\
+(def router
+  (group-spec "router"
+    :extends [(sysctl/server :files {"60-forwarding" {"net.ipv4.ip_forward" 1}})]
+    :phases {:configure
+             (phase-fn
+               (sysctl/sysctl "70-ports" {"net.ipv4.ip_local_port_range" [32768 60999]}))}))
+'''
+
+LIMITS = '''\
+(def app
+  (group-spec "app"
+    :extends [(limits/server :files {"app" {"app" {:nofile 65536 :nproc {:soft 4096 :hard 8192}}}})]
+    :phases {:configure (phase-fn (limits/limits "core" {"*" {:core 0}}))}))
+'''
+
 CASES: list[Case] = [
     Case("admin-user", ADMIN_USER),
     Case("automated-admin-user", AUTOMATED_ADMIN_USER),
+    Case("cron", CRON, refused=("windows",)),
+    Case("environment", ENVIRONMENT),
+    Case("etc-hosts", ETC_HOSTS, refused=("windows",),
+         nodes=(("db-1", "db", "10.0.1.5"), ("web-1", "web", "10.0.1.7"), ("web-2", "web", "10.0.1.8"))),
+    Case("limits", LIMITS, refused=("alpine-3.20", "windows")),
     Case("ssh-key", SSH_KEY, refused=("windows",)),
     Case("sudoers", SUDOERS, refused=("windows",)),
+    Case("sysctl", SYSCTL, refused=("windows",)),
 ]
 
 # ---- service, firewall, package-repo, nginx, postgresql, java, hadoop ------------------------
