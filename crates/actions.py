@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable, Sequence
@@ -492,7 +492,8 @@ class _Renderer:
                 raise PalletError(f"{action.kind} :unless takes a script test, such as "
                                   "(script (file-exists? \"/etc/x\"))", action.span)
             key = f"pallet-body-{len(self.bodies) + 1}"
-            self.bodies[key] = unless
+            # the test's output is not the step's: only PALLET- lines on standard output
+            self.bodies[key] = replace(unless, quiet=True)
             skip.append(ListForm((Symbol("unquote"), Symbol(key)), action.span))
         if skip:
             test = skip[0] if len(skip) == 1 else ListForm((Symbol("or"), *skip), action.span)

@@ -38,6 +38,9 @@ class ScriptForms:
 
     forms: tuple[Form, ...]
     resolver: Resolver
+    # Spliced with its commands' standard output discarded: a test whose output is not what
+    # the script reports (exec-checked-script's :unless).
+    quiet: bool = False
 
 
 def literal_resolver(form: Form) -> object:
@@ -531,7 +534,8 @@ class Lowering:
     def _unquote_stmt(self, form):
         value = self.resolver(form.items[1])
         if isinstance(value, ScriptForms):
-            return self._splice_script(value)
+            block = self._splice_script(value)
+            return _quiet(block) if value.quiet else block
         if isinstance(value, (list, tuple)) and all(isinstance(v, ScriptForms) for v in value):
             return A.Block(tuple(self._splice_script(v) for v in value))
         return A.Command((self._value_word(value, form),), (), form.span)
@@ -675,6 +679,32 @@ def _value_text(value: object, form: object) -> str:
         text = str(value)
     _check_nul(text, form)
     return text
+
+
+_STDOUT_REDIRECTS = re.compile(r"(1?>>?|&>>?|1?>&[0-9]+)\Z")
+_DEV_NULL = A.Redirect(">", A.lit("/dev/null"))
+
+
+def _quiet(stmt: A.Stmt) -> A.Stmt:
+    """The statement with its commands' standard output discarded (a pipeline's last
+    command; the others feed the pipe), unless a command redirects it itself. Output that
+    commands capture (`@(...)`) is not touched; standard error still shows."""
+    if isinstance(stmt, A.Command):
+        if any(_STDOUT_REDIRECTS.match(r.op) for r in stmt.redirects):
+            return stmt
+        # first, so that a 2>&1 written after it sends standard error to /dev/null as well
+        return A.Command(stmt.words, (_DEV_NULL, *stmt.redirects), stmt.span)
+    if isinstance(stmt, A.Block):
+        return A.Block(tuple(_quiet(s) for s in stmt.stmts))
+    if isinstance(stmt, A.Group):
+        return A.Group(_quiet(stmt.body))
+    if isinstance(stmt, A.Not):
+        return A.Not(_quiet(stmt.body))
+    if isinstance(stmt, A.AndOr):
+        return A.AndOr(stmt.op, tuple(_quiet(s) for s in stmt.items))
+    if isinstance(stmt, A.Pipeline):
+        return A.Pipeline((*stmt.items[:-1], _quiet(stmt.items[-1])))
+    return stmt
 
 
 def _check_nul(text: str, form: object) -> None:

@@ -276,6 +276,25 @@ def test_failing_checked_script_stops_with_its_label_and_location(tmp_path, shel
     assert not (root / "never").exists() and not (root / "after").exists()
 
 
+def test_the_output_of_an_unless_test_stays_out_of_the_status_lines(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    actions = [act("exec-checked-script", "skipped", script("(touch ~p)", p=str(root / "never")),
+                   unless=script('(echo "noise from a passing test")'), line=2,
+                   label="exec-checked-script skipped"),
+               act("exec-checked-script", "runs", script("(touch ~p)", p=str(root / "ran")),
+                   unless=script('(chain-and (pipe (echo "a") (cat)) (echo "b" "2>&1") (false))'),
+                   line=3, label="exec-checked-script runs")]
+    bundle(actions, shell, tmp_path / "bundle")
+    proc = subprocess.run([EXE[shell], str(tmp_path / "bundle" / "run.sh")], capture_output=True,
+                          text=True, cwd=root, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["PALLET-ACTION 1 ok exec-checked-script skipped",
+                                        "PALLET-ACTION 2 changed exec-checked-script runs",
+                                        "PALLET-SUMMARY ok=1 changed=1 failed=0"]
+    assert (root / "ran").exists() and not (root / "never").exists()
+
+
 def test_failed_remote_file_leaves_no_temporary_file(tmp_path, shell):
     root = tmp_path / "root"
     root.mkdir()
