@@ -192,11 +192,46 @@ FIREWALL = '''\
                                :policy :reject)]))
 '''
 
+PACKAGE_REPO = '''\
+(def app
+  (group-spec "app"
+    :extends [(package-repo/server
+                :repositories {"vendor" {:url "https://packages.example.org/linux"
+                                         :key-file "keys/repo.asc"
+                                         :key-id "0123456789ABCDEF0123456789ABCDEF01234567"
+                                         :key-name "vendor.rsa.pub"}})]
+    :phases {:install
+             (phase-fn
+               (package-repo/repository "tools" :url "https://tools.example.org/repo"
+                                        :release "stable" :components ["main" "extra"]
+                                        :architectures ["amd64"] :source true
+                                        :description "Example tools"
+                                        :key-url "https://tools.example.org/key.gpg"
+                                        :key-sha256 "4f6e3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d"
+                                        :key-id "FEDCBA9876543210FEDCBA9876543210FEDCBA98")
+               (package "example-tool"))}))
+'''
+
+NGINX = '''\
+(def web
+  (group-spec "web"
+    :extends [(nginx/server
+                :sites {"www" {:server-name ["example.com" "www.example.com"] :listen 80
+                               :root "/srv/www"}
+                        "app" {:listen [8080 "[::]:8080"]
+                               :proxy-pass ["127.0.0.1:8000" "unix:/run/app.sock"]}
+                        "both" {:listen "127.0.0.1:8081" :root "/srv/static"
+                                :proxy-pass "127.0.0.1:9000" :default-server true}})]))
+'''
+
 CASES += [
     Case("service", SERVICE, oses=LINUX),
     Case("service-windows", SERVICE_WINDOWS, oses=("windows",)),
     Case("firewall", FIREWALL, refused=("windows",)),
     Case("firewall-iptables", FIREWALL, oses=("centos-7", "amzn-2")),
+    Case("package-repo", PACKAGE_REPO, refused=("windows",)),
+    Case("package-repo-yum", PACKAGE_REPO, oses=("centos-7",)),
+    Case("nginx", NGINX, refused=("windows",)),
 ]
 
 # ---- (the next crates' cases go here) --------------------------------------------------------
