@@ -148,9 +148,24 @@ LIMITS = '''\
     :phases {:configure (phase-fn (limits/limits "core" {"*" {:core 0}}))}))
 '''
 
+APP_DEPLOY = '''\
+(def web
+  (group-spec "web"
+    :extends [(app-deploy/server
+                :apps {"shop" {:version "1.4.2"
+                               :archive "https://example.org/shop-1.4.2.tar.gz"
+                               :sha256 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                               :strip-components 1 :owner "www-data" :service "shop"}})]
+    :phases {:deploy
+             (phase-fn
+               (app-deploy/deploy "site" :git "https://example.org/site.git" :ref "v7" :keep 3
+                                  :restart "systemctl reload nginx"))}))
+'''
+
 CASES: list[Case] = [
     Case("admin-user", ADMIN_USER),
     Case("automated-admin-user", AUTOMATED_ADMIN_USER),
+    Case("app-deploy", APP_DEPLOY, refused=("windows",)),
     Case("cron", CRON, refused=("windows",)),
     Case("environment", ENVIRONMENT),
     Case("etc-hosts", ETC_HOSTS, refused=("windows",),
