@@ -239,6 +239,17 @@ NGINX = '''\
                                 :proxy-pass "127.0.0.1:9000" :default-server true}})]))
 '''
 
+POSTGRESQL = '''\
+(def db
+  (group-spec "db"
+    :extends [(postgresql/server
+                :port 5433 :listen-addresses ["localhost" "10.0.0.5"]
+                :config {"max_connections" 50 :shared-buffers "256MB" "ssl" false}
+                :hba [{:database "app" :user "app" :address "10.0.0.0/8"}]
+                :roles {"app" {:password "it's secret" :createdb true}}
+                :databases {"app" {:owner "app"}})]))
+'''
+
 CASES += [
     Case("service", SERVICE, oses=LINUX),
     Case("service-windows", SERVICE_WINDOWS, oses=("windows",)),
@@ -247,6 +258,7 @@ CASES += [
     Case("package-repo", PACKAGE_REPO, refused=("windows",)),
     Case("package-repo-yum", PACKAGE_REPO, oses=("centos-7",)),
     Case("nginx", NGINX, refused=("windows",)),
+    Case("postgresql", POSTGRESQL, refused=("windows",)),
 ]
 
 # ---- (the next crates' cases go here) --------------------------------------------------------
