@@ -22,14 +22,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "nodes: needs real local Debian nodes (root)")
 
 
+def _claim(basetemp: Path) -> None:
+    """Mark this session's temp dir with its pid and start time."""
+    (basetemp / "owner.pid").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+
+
+def _owner_alive(basetemp: Path) -> bool:
+    try:
+        pid, started = (basetemp / "owner.pid").read_text().split()
+    except (OSError, ValueError):
+        return False
+    return str(_start_time(int(pid))) == started
+
+
 @pytest.fixture(scope="session")
 def local_nodes(tmp_path_factory: pytest.TempPathFactory) -> LocalNodes:
     """A LocalNodes with a state directory of this session; every node is destroyed at the end."""
     if os.geteuid() != 0:
         pytest.skip("local nodes need root (namespaces, overlayfs, chroot); CI runs as root")
     # Nodes of an earlier session that was killed before its teardown: stop them by their pids.
+    # A session still running (another pytest on this machine) owns its nodes: leave them.
     for old in tmp_path_factory.getbasetemp().parent.glob("pytest-*/local-nodes*/nodes"):
-        LocalNodes(old.parent).destroy_all()
+        if not _owner_alive(old.parent.parent):
+            LocalNodes(old.parent).destroy_all()
+    _claim(tmp_path_factory.getbasetemp())
     # No egress: private nodes reach nothing, so tests stay on loopback (not even DNS).
     manager = LocalNodes(tmp_path_factory.mktemp("local-nodes"), egress=())
     try:
