@@ -90,6 +90,38 @@ class WithEndpointDefaults:
         return self.inner.destroy_nodes(names)
 
 
+class SpecNodeList:
+    """The servers of a spec's own (node-list ...): like an inventory file, written in the
+    spec. Key paths are relative to the spec's directory."""
+
+    name = NODE_LIST
+
+    def __init__(self, nodes, base: Path):
+        self.nodes = tuple(nodes)
+        self.base = Path(base)
+
+    def list_nodes(self) -> list[NodeRecord]:
+        records = []
+        for fact in self.nodes:
+            key_file = None
+            if fact.private_key:
+                p = Path(fact.private_key).expanduser()
+                key_file = str(p if p.is_absolute() else self.base / p)
+            endpoint = Endpoint(host=fact.host or fact.name, port=fact.port, user=fact.user,
+                                private_key=key_file)
+            records.append(NodeRecord(fact.name, fact.group, endpoint, NODE_LIST,
+                                      fact.os_family or None, fact.os_version, fact.private_ip,
+                                      fact.roles))
+        return records
+
+    def create_nodes(self, group, names, node_spec=None):
+        raise PalletError("a (node-list ...) names existing servers: it cannot create nodes; "
+                          "add them to the node-list, or use local nodes (--compute local)")
+
+    def destroy_nodes(self, names):
+        raise PalletError("a (node-list ...) names existing servers: it cannot destroy nodes")
+
+
 # -- node-list ---------------------------------------------------------------------------
 class NodeListProvider:
     """The servers of a TOML inventory; see `pallet.compiler.inventory` for its format.

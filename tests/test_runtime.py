@@ -341,3 +341,19 @@ def test_phase_order_bootstrap_and_bad_phases(state, tmp_path):
     assert code == 0, out
     assert sorted(n["name"] for n in report["nodes"]) == ["a-1", "a-2"]
     assert report["created"] == ["a-2"]
+
+
+def test_lift_uses_the_specs_own_node_list(debian_nodes, tmp_path):
+    nodes = debian_nodes(2, prefix="nl")
+    rows = " ".join(f'{{:name "{n.name}" :group "fleet" :host "{n.host}" :port {n.port} '
+                    f':private-key "{n.private_key}" :os-family :debian :os-version "12"}}' for n in nodes)
+    spec = tmp_path / "fleet-here.pallet"
+    spec.write_text((ROOT / "examples" / "fleet.pallet").read_text().replace(
+        "(lift fleet :phase [:configure])", f"(lift fleet :phase [:configure] :compute (node-list [{rows}]))"))
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(n.known_hosts_line() + "\n" for n in nodes))
+    code, report, out = pallet("lift", str(spec), "--known-hosts", str(known), "--json",
+                               "--record-dir", str(tmp_path / "runs"))
+    assert code == 0, out
+    assert {k: p["status"] for k, p in phases(report).items()} == {
+        ("nl-1", "configure"): "changed", ("nl-2", "configure"): "changed"}

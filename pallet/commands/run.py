@@ -66,7 +66,12 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     compute = o["compute"]
     if compute is None and op is not None and isinstance(op.compute, ComputeRef) and not o["inventory"]:
         compute = op.compute.name
-    provider = provider_for(compute, o["inventory"], o["state_dir"])
+    spec_nodes = project.spec_nodes() if not o["inventory"] and compute in (None, "node-list") else None
+    if spec_nodes is not None:  # the spec's own (node-list ...)
+        from pallet.runtime.providers import SpecNodeList
+        provider = SpecNodeList(spec_nodes, Path(spec).resolve().parent)
+    else:
+        provider = provider_for(compute, o["inventory"], o["state_dir"])
     sudo_password = os.environ.get("PALLET_SUDO_PASSWORD")
     if o["ask_sudo_password"]:
         sudo_password = click.prompt("sudo password", hide_input=True, err=True)
