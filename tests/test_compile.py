@@ -296,7 +296,7 @@ def test_explain_shows_the_crate_calls_of_the_bundled_crates():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "task-tracker (group task-tracker, debian-12) phase :configure"
-    assert re.fullmatch(r"    1\. packages openjdk-17-jdk-headless  "
+    assert re.fullmatch(r"    1\. packages openjdk-17-jdk-headless curl tar gzip procps  "
                         r"\[examples/hadoop\.pallet:\d+:\d+ \(via java/java\) <crate java>:\d+:\d+\]",
                         lines[1])
     assert any(re.fullmatch(r"    \d\. user hadoop  \[examples/hadoop\.pallet:\d+:\d+ "

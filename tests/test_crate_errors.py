@@ -69,7 +69,7 @@ def test_an_option_of_the_wrong_type_to_java_is_located_at_the_call(tmp_path):
 def test_java_on_an_os_it_cannot_serve_is_located_at_the_call(tmp_path):
     spec = java_spec("(java/java :jre)")
     first, err = compile_error(tmp_path, spec, os_name="windows")
-    assert first == (f"spec.pallet:{where(spec, '(java/java')}: java: no OpenJDK package known "
+    assert first == (f"spec.pallet:{where(spec, '(java/java')}: java: OpenJDK is not available "
                      "for windows")
     assert "  in java/java, at <crate java>:" in err
 

@@ -250,6 +250,27 @@ POSTGRESQL = '''\
                 :databases {"app" {:owner "app"}})]))
 '''
 
+JAVA = '''\
+(def app
+  (group-spec "app"
+    :extends [(java/server :kind :jre)]
+    :phases {:configure (phase-fn (java/java :jdk :version 21))}))
+'''
+
+HADOOP = '''\
+(def hadoop
+  (group-spec "hadoop"
+    :roles #{:namenode :jobtracker}
+    :extends [(java/server :kind :jre :version 11)
+              (hadoop/server
+                :settings {:url "https://mirror.example.org/hadoop/hadoop-3.3.6.tar.gz"
+                           :sha256 "01d4ddc5ba2ef3a3b39d5ce7d6e4ad02b2e6d8e3b8c8ae5d9a7e7c6b4f8a9e3d"
+                           :core-site {"fs.defaultFS" "hdfs://master:8020"}
+                           :hdfs-site {"dfs.replication" 2}
+                           :yarn-site {"yarn.resourcemanager.hostname" "master"}
+                           :env {"HADOOP_HEAPSIZE_MAX" "1g"}})]))
+'''
+
 CASES += [
     Case("service", SERVICE, oses=LINUX),
     Case("service-windows", SERVICE_WINDOWS, oses=("windows",)),
@@ -259,6 +280,8 @@ CASES += [
     Case("package-repo-yum", PACKAGE_REPO, oses=("centos-7",)),
     Case("nginx", NGINX, refused=("windows",)),
     Case("postgresql", POSTGRESQL, refused=("windows",)),
+    Case("java", JAVA, refused=("windows",)),
+    Case("hadoop", HADOOP, refused=("windows",)),
 ]
 
 # ---- (the next crates' cases go here) --------------------------------------------------------
