@@ -203,31 +203,88 @@ def _compact(v) -> str:
 
 
 def write_bundles(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
-    """Replace `out` with the bundles. Refuses to replace a directory that Pallet did not make."""
+    """Make `out` hold exactly the bundles. Refuses a directory that Pallet did not make.
+
+    A new output directory is written beside and renamed into place. An existing one is
+    brought up to date bundle by bundle: a bundle whose manifest and script are what they
+    should be is left alone (a recompile after a small edit touches only what changed), a
+    changed one is written beside and swapped in, and bundles no longer wanted go; the top
+    manifest is replaced last. No file is ever seen half-written."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
         raise PalletError(f"{out} exists and is not a Pallet output directory; choose another -o")
+    if out.is_dir() and (out / "manifest.json").is_file():
+        _update(bundles, out, spec)
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for b in bundles:
-            base = staging / b.path
-            (base / "files" if b.files else base).mkdir(parents=True, exist_ok=True)
-            script = base / b.script_name
-            script.write_bytes(b.script.encode())
-            script.chmod(0o755)
-            for name, data in b.files:
-                (base / name).write_bytes(data)
-            (base / "manifest.json").write_bytes(_dump(b.manifest()))
+            _write_bundle(b, staging / b.path)
         (staging / "manifest.json").write_bytes(_dump(top_manifest(bundles, spec)))
         staging.chmod(0o755)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old.{os.getpid()}"
-            out.rename(old)
+        if out.exists():  # an empty directory
+            out.rmdir()
         staging.rename(out)
-        if old is not None:
-            shutil.rmtree(old)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_bundle(b: Bundle, base: Path) -> None:
+    (base / "files" if b.files else base).mkdir(parents=True, exist_ok=True)
+    script = base / b.script_name
+    script.write_bytes(b.script.encode())
+    script.chmod(0o755)
+    for name, data in b.files:
+        (base / name).write_bytes(data)
+    (base / "manifest.json").write_bytes(_dump(b.manifest()))
+
+
+def _current(b: Bundle, base: Path) -> bool:
+    """Is the bundle on disk already this one? (Its manifest lists every file's sha256.)"""
+    try:
+        if (base / "manifest.json").read_bytes() != _dump(b.manifest()):
+            return False
+        if (base / b.script_name).read_bytes() != b.script.encode():
+            return False  # edited by hand since
+        return all((base / name).stat().st_size == len(data) for name, data in b.files)
+    except OSError:
+        return False
+
+
+def _update(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
+    wanted = {b.path for b in bundles}
+    try:
+        old_paths = {entry["path"] for entry in json.loads((out / "manifest.json").read_text())["bundles"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        old_paths = set()
+    for b in bundles:
+        base = out / b.path
+        if _current(b, base):
+            continue
+        fresh = base.parent / f".{base.name}.new.{os.getpid()}"
+        shutil.rmtree(fresh, ignore_errors=True)
+        try:
+            _write_bundle(b, fresh)
+            stale = None
+            if base.exists():
+                stale = base.parent / f".{base.name}.old.{os.getpid()}"
+                base.rename(stale)
+            fresh.rename(base)
+        except BaseException:
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
+        if stale is not None:
+            shutil.rmtree(stale, ignore_errors=True)
+    for path in sorted(old_paths - wanted):
+        gone = out / path
+        if gone.is_dir() and out in gone.resolve().parents:
+            shutil.rmtree(gone, ignore_errors=True)
+            try:
+                gone.parent.rmdir()  # the node's directory, when it was its last phase
+            except OSError:
+                pass
+    tmp = out / f".manifest.json.{os.getpid()}"
+    tmp.write_bytes(_dump(top_manifest(bundles, spec)))
+    os.replace(tmp, out / "manifest.json")

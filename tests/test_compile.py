@@ -200,6 +200,17 @@ def test_an_edited_inventory_changes_only_the_affected_nodes(project):
     assert any(b"web-1,web-2,web-3" in data for data, _ in tree(project / "out/web-1/configure").values())
     # and nothing else moved: the same inventory again changes nothing
     assert recompile(nodes, {"db-2": "11"}) == (set(), set())
+    # On disk too: a recompile rewrites only the bundles that changed (others keep their
+    # files, inode and all), and a node gone from the inventory loses its bundles.
+    kept = (project / "out/db-1/configure/run.sh").stat().st_ino
+    touched = (project / "out/web-1/configure/run.sh").stat().st_ino
+    del nodes["web-3"]
+    assert recompile(nodes, {"db-2": "11"}) == (
+        {"web-1/configure", "web-2/configure", "web-3/configure"}, {"web-1", "web-2"})
+    assert (project / "out/db-1/configure/run.sh").stat().st_ino == kept
+    assert (project / "out/web-1/configure/run.sh").stat().st_ino != touched
+    assert not (project / "out/web-3").exists()
+    assert not [p for p in (project / "out").rglob(".*") if p.name != ".gitkeep"]
 
 
 # ---- the output directory --------------------------------------------------------------------------
