@@ -279,7 +279,7 @@ def _update(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
             shutil.rmtree(stale, ignore_errors=True)
     for path in sorted(old_paths - wanted):
         gone = out / path
-        if gone.is_dir() and out in gone.resolve().parents:
+        if gone.is_dir() and out.resolve() in gone.resolve().parents:
             shutil.rmtree(gone, ignore_errors=True)
             try:
                 gone.parent.rmdir()  # the node's directory, when it was its last phase
