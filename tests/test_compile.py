@@ -206,7 +206,7 @@ def test_an_edited_inventory_changes_only_the_affected_nodes(project):
     touched = (project / "out/web-1/configure/run.sh").stat().st_ino
     del nodes["web-3"]
     assert recompile(nodes, {"db-2": "11"}) == (
-        {"web-1/configure", "web-2/configure", "web-3/configure"}, {"web-1", "web-2"})
+        {"web-1/configure", "web-2/configure", "web-3/configure"}, {"web-1", "web-2", "web-3"})
     assert (project / "out/db-1/configure/run.sh").stat().st_ino == kept
     assert (project / "out/web-1/configure/run.sh").stat().st_ino != touched
     assert not (project / "out/web-3").exists()
