@@ -2,13 +2,8 @@
 second namespace, from which an allowed port answers and the others are refused."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from .relift import changes, lift
 
-PALLET = str(Path(sys.executable).parent / "pallet")
 
 SPEC = r'''
 (def fw
@@ -47,17 +42,6 @@ for port in (8080, 8081, 8082):
 '"""
 
 
-def lift(result, spec: str) -> dict:
-    work = result.state.parent
-    (work / "spec.pallet").write_text(spec)
-    env = {**os.environ, "PALLET_NODES_DIR": str(result.state), "PALLET_LOCAL_NETWORK": "private"}
-    run = subprocess.run([PALLET, "lift", "spec.pallet", "--json", "--record-dir", str(work / "runs")],
-                         capture_output=True, text=True, env=env, cwd=work, timeout=300)
-    report = json.loads(run.stdout)
-    assert run.returncode == 0 and report["ok"], run.stdout + run.stderr
-    return report
-
-
 def test_firewall_nftables(converge):
     result = converge(SPEC % {"allow": "8080"}, {"fw": 1}, network="private")
     node = "fw-1"
@@ -73,8 +57,8 @@ def test_firewall_nftables(converge):
         "8080 open\n8081 ConnectionRefusedError\n8082 ConnectionRefusedError\n")
     # Other rules: the file changes and is loaded again, once.
     report = lift(result, SPEC % {"allow": "8081"})
-    assert [p["changed"] for n in report["nodes"] for p in n["phases"]] == [2]   # the file, the load
+    assert changes(report) == 2   # the file, the load
     assert result.sh(node, PROBE) == (
         "8080 ConnectionRefusedError\n8081 open\n8082 ConnectionRefusedError\n")
     report = lift(result, SPEC % {"allow": "8081"})
-    assert [p["changed"] for n in report["nodes"] for p in n["phases"]] == [0]
+    assert changes(report) == 0

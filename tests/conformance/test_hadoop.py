@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
-PALLET = str(Path(sys.executable).parent / "pallet")
+from .relift import changes, lift
+
 
 YARN = """#!/bin/sh
 # A stand-in for Hadoop's bin/yarn: --daemon start|stop ROLE, with Hadoop's pid file.
@@ -57,17 +54,6 @@ def fake_tarball(path: Path) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def lift(result, spec: str) -> dict:
-    work = result.state.parent
-    (work / "spec.pallet").write_text(spec)
-    env = {**os.environ, "PALLET_NODES_DIR": str(result.state), "PALLET_LOCAL_NETWORK": "private"}
-    run = subprocess.run([PALLET, "lift", "spec.pallet", "--json", "--record-dir", str(work / "runs")],
-                         capture_output=True, text=True, env=env, cwd=work, timeout=300)
-    report = json.loads(run.stdout)
-    assert run.returncode == 0 and report["ok"], run.stdout + run.stderr
-    return report
-
-
 def test_hadoop_from_a_checked_tarball(converge, tmp_path):
     tarball = tmp_path / "hadoop-3.3.6.tar.gz"
     values = {"tarball": tarball, "sha256": fake_tarball(tarball), "memory": 4096}
@@ -85,10 +71,10 @@ def test_hadoop_from_a_checked_tarball(converge, tmp_path):
             "hadoop", "python3", "-c", "import", "time;", "time.sleep(1000000)", daemon]
     # A changed configuration restarts both daemons, once.
     report = lift(result, SPEC % {**values, "memory": 8192})
-    assert sum(p["changed"] for n in report["nodes"] for p in n["phases"]) == 3  # yarn-site, 2 daemons
+    assert changes(report) == 3  # yarn-site, 2 daemons
     for daemon in ("resourcemanager", "nodemanager"):
         restarted = result.sh(node, f"cat /tmp/hadoop-hadoop-{daemon}.pid").strip()
         assert restarted != pids[daemon]
         assert result.sh(node, f"kill -0 {pids[daemon]} 2>/dev/null || echo gone") == "gone\n"
     report = lift(result, SPEC % {**values, "memory": 8192})
-    assert sum(p["changed"] for n in report["nodes"] for p in n["phases"]) == 0
+    assert changes(report) == 0

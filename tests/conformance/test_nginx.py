@@ -3,13 +3,8 @@ proxying to it; both answer inside the node. A changed site is tested and reload
 process stays), and the run after that changes nothing."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from .relift import changes, lift
 
-PALLET = str(Path(sys.executable).parent / "pallet")
 
 SPEC = r'''
 (def web
@@ -27,17 +22,6 @@ def fetch(port: int) -> str:
             f"print(urllib.request.urlopen(\"http://127.0.0.1:{port}/\", timeout=5).read().decode(), end=\"\")'")
 
 
-def lift(result, spec: str) -> dict:
-    work = result.state.parent
-    (work / "spec.pallet").write_text(spec)
-    env = {**os.environ, "PALLET_NODES_DIR": str(result.state), "PALLET_LOCAL_NETWORK": "private"}
-    run = subprocess.run([PALLET, "lift", "spec.pallet", "--json", "--record-dir", str(work / "runs")],
-                         capture_output=True, text=True, env=env, cwd=work, timeout=300)
-    report = json.loads(run.stdout)
-    assert run.returncode == 0 and report["ok"], run.stdout + run.stderr
-    return report
-
-
 def test_nginx_sites(converge):
     result = converge(SPEC % {"app_port": 8081}, {"web": 1}, network="private")
     node = "web-1"
@@ -50,8 +34,8 @@ def test_nginx_sites(converge):
     master = result.sh(node, "cat /run/nginx.pid")
     # The app site moves: tested and reloaded, not restarted.
     report = lift(result, SPEC % {"app_port": 8082})
-    assert sum(p["changed"] for n in report["nodes"] for p in n["phases"]) == 2  # file, reload
+    assert changes(report) == 2  # file, reload
     assert result.sh(node, fetch(8082)) == "<h1>hello from pallet</h1>\n"
     assert result.sh(node, "cat /run/nginx.pid") == master
     report = lift(result, SPEC % {"app_port": 8082})
-    assert sum(p["changed"] for n in report["nodes"] for p in n["phases"]) == 0
+    assert changes(report) == 0

@@ -4,15 +4,10 @@ it with signed-by, and apt fetched and verified that source's index; a changed s
 refreshed again, once."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from pallet.runtime.localnodes import ensure_rootfs
 
-PALLET = str(Path(sys.executable).parent / "pallet")
+from .relift import changes, lift
+
 
 SPEC = r'''
 (def node
@@ -23,17 +18,6 @@ SPEC = r'''
                                             :components %(components)s
                                             :key-file "keys/debian-automatic.asc"}})]))
 '''
-
-
-def lift(result, spec: str) -> dict:
-    work = result.state.parent
-    (work / "spec.pallet").write_text(spec)
-    env = {**os.environ, "PALLET_NODES_DIR": str(result.state), "PALLET_LOCAL_NETWORK": "private"}
-    run = subprocess.run([PALLET, "lift", "spec.pallet", "--json", "--record-dir", str(work / "runs")],
-                         capture_output=True, text=True, env=env, cwd=work, timeout=300)
-    report = json.loads(run.stdout)
-    assert run.returncode == 0 and report["ok"], run.stdout + run.stderr
-    return report
 
 
 def test_package_repo_apt_source_with_key(converge, local_nodes):
@@ -53,7 +37,7 @@ def test_package_repo_apt_source_with_key(converge, local_nodes):
     assert result.sh(node, "ls /var/lib/apt/lists | grep -c 'bookworm-backports_InRelease$'") == "1\n"
     # A changed source: the file and the refresh change, once.
     report = lift(result, SPEC % {"components": '["main" "contrib"]'})
-    assert [p["changed"] for n in report["nodes"] for p in n["phases"]] == [2]
+    assert changes(report) == 2
     assert "bookworm-backports/contrib" in result.sh(node, "apt-cache policy")
     report = lift(result, SPEC % {"components": '["main" "contrib"]'})
-    assert [p["changed"] for n in report["nodes"] for p in n["phases"]] == [0]
+    assert changes(report) == 0

@@ -4,13 +4,8 @@ A changed pg_hba.conf and role reload the server (its postmaster stays) and corr
 the run after that changes nothing."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from .relift import changes, lift
 
-PALLET = str(Path(sys.executable).parent / "pallet")
 
 SPEC = r'''
 (def db
@@ -25,21 +20,6 @@ SPEC = r'''
 LOGIN = ("PGPASSWORD=\"it's secret\" psql -X -h 127.0.0.1 -p 5433 -U app -d app -tAc "
          "'select current_user, current_database()'")
 POSTMASTER = "head -1 /var/lib/postgresql/15/main/postmaster.pid"
-
-
-def lift(result, spec: str) -> dict:
-    work = result.state.parent
-    (work / "spec.pallet").write_text(spec)
-    env = {**os.environ, "PALLET_NODES_DIR": str(result.state), "PALLET_LOCAL_NETWORK": "private"}
-    run = subprocess.run([PALLET, "lift", "spec.pallet", "--json", "--record-dir", str(work / "runs")],
-                         capture_output=True, text=True, env=env, cwd=work, timeout=300)
-    report = json.loads(run.stdout)
-    assert run.returncode == 0 and report["ok"], run.stdout + run.stderr
-    return report
-
-
-def changes(report: dict) -> int:
-    return sum(p["changed"] for n in report["nodes"] for p in n["phases"])
 
 
 def test_postgresql_role_database_hba(converge):

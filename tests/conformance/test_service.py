@@ -3,13 +3,8 @@ its user, answers on its port, a second run leaves the same process, and a chang
 restarts it once."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from .relift import changed_phases, lift
 
-PALLET = str(Path(sys.executable).parent / "pallet")
 
 SPEC = r'''
 (def web
@@ -26,22 +21,6 @@ FETCH = ("python3 -c 'import urllib.request; "
          "print(urllib.request.urlopen(\"http://127.0.0.1:8765/\", timeout=5).status)'")
 
 
-def lift(result, spec: str) -> dict:
-    """Write the spec anew and lift it on the same nodes; the run's report."""
-    work = result.state.parent
-    (work / "spec.pallet").write_text(spec)
-    env = {**os.environ, "PALLET_NODES_DIR": str(result.state), "PALLET_LOCAL_NETWORK": "private"}
-    run = subprocess.run([PALLET, "lift", "spec.pallet", "--json", "--record-dir", str(work / "runs")],
-                         capture_output=True, text=True, env=env, cwd=work, timeout=300)
-    report = json.loads(run.stdout)
-    assert run.returncode == 0 and report["ok"], run.stdout + run.stderr
-    return report
-
-
-def changed(report: dict) -> list:
-    return [(n["name"], p["phase"]) for n in report["nodes"] for p in n["phases"] if p["changed"]]
-
-
 def test_service_init_d(converge):
     result = converge(SPEC % {"greeting": "hello"}, {"web": 1}, network="private")
     node = "web-1"
@@ -56,11 +35,11 @@ def test_service_init_d(converge):
     # The second run (inside converge) left it alone: the process that answers is the first one.
     assert result.sh(node, "cat /run/web.pid").strip() == pid
     # A changed definition restarts it once; the run after that leaves it alone.
-    assert changed(lift(result, SPEC % {"greeting": "bonjour"})) == [(node, "configure"), (node, "start")]
+    assert changed_phases(lift(result, SPEC % {"greeting": "bonjour"})) == [(node, "configure"), (node, "start")]
     restarted = result.sh(node, "cat /run/web.pid").strip()
     assert restarted != pid
     assert result.sh(node, f"kill -0 {pid} 2>/dev/null || echo gone") == "gone\n"
     assert result.sh(node, f"tr '\\0' '\\n' < /proc/{restarted}/environ | grep ^GREETING=") == "GREETING=bonjour\n"
     assert result.sh(node, FETCH) == "200\n"
-    assert changed(lift(result, SPEC % {"greeting": "bonjour"})) == []
+    assert changed_phases(lift(result, SPEC % {"greeting": "bonjour"})) == []
     assert result.sh(node, "cat /run/web.pid").strip() == restarted
