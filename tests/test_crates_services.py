@@ -103,6 +103,15 @@ ERRORS = {
     "nginx-root-with-a-variable": (
         in_phase('(nginx/site "www" :root "/srv/$host")'), '(nginx/site',
         'nginx: :root "/srv/$host" is not one nginx would read as it is'),
+    "nginx-server-site-option": (
+        extending('(nginx/server :sites {"shop" {:server-names ["x"] :root "/srv"}})'), '(nginx/server',
+        "nginx: site shop has no option :server-names; a site's options are :server-name :listen "
+        ":root :index :proxy-pass :default-server"),
+    "package-repo-server-option": (
+        extending('(package-repo/server :repositories {"x" {:url "https://r" :keyfile "k.asc"}})'),
+        '(package-repo/server', "package-repo: repository x has no option :keyfile; its options are "
+        ":url :release :components :architectures :source :description :key :key-file :key-url "
+        ":key-sha256 :key-name :key-id"),
     "nginx-listen-type": (
         in_phase('(nginx/site "www" :root "/srv" :listen 80.5)'), '80.5',
         'nginx/site: :listen is a port, "address:port", or a vector of them, not 80.5'),
