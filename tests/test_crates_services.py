@@ -132,6 +132,10 @@ ERRORS = {
     "java-server-kind": (
         extending('(java/server :kind :server)'), ':server',
         'java/server: :kind is :jdk or :jre, not :server'),
+    "hadoop-unknown-setting": (
+        in_phase('(hadoop/install :apache :settings {:sha256 "x" :core-sites {}})'), '(hadoop/install',
+        "hadoop: no setting :core-sites; the settings are :version :home :user :url :sha256 "
+        ":core-site :hdfs-site :mapred-site :yarn-site :env :packages"),
     "hadoop-server-daemons": (
         extending('(hadoop/server :settings {:sha256 "x"} :daemons :datanode)'), ':datanode)',
         'hadoop/server: :daemons is a vector of daemons such as [:datanode :nodemanager], not :datanode'),
