@@ -16,21 +16,29 @@ PACKAGER_KEYS: dict[str, frozenset[str]] = {
 # The keys of (package-source name :apt {...} :yum {...}).
 SOURCE_KEYS: tuple[str, ...] = ("apt", "aptitude", "yum", "dnf", "zypper", "apk")
 
+# Every action that can report `changed` raises the flags of :flag-on-changed when it did; the
+# actions that can wait for a change read them (:if-flag), or the paths earlier actions of the
+# phase wrote (:if-changed; :if-config-changed: any file an earlier action wrote).
+FLAG = ("flag-on-changed",)
+WAITS = ("if-flag", "if-changed")
+
 # action -> its keyword options, in the order error messages list them.
 ACTION_OPTIONS: dict[str, tuple[str, ...]] = {
-    "file": ("owner", "group", "mode", "action", "force"),
-    "directory": ("owner", "group", "mode", "recursive", "action"),
-    "symbolic-link": ("owner", "group", "action", "force"),
+    "file": ("owner", "group", "mode", "action", "force", *FLAG),
+    "directory": ("owner", "group", "mode", "recursive", "action", *FLAG),
+    "symbolic-link": ("owner", "group", "action", "force", *FLAG),
     "remote-file": ("content", "local-file", "template", "values", "url", "sha256", "owner",
-                    "group", "mode", "action", "force", "no-versioning"),
-    "user": ("home", "shell", "system", "create-home", "groups", "comment", "uid", "action"),
-    "group": ("system", "gid", "action"),
-    "service": ("action", "if-config-changed"),
-    "sed": ("separator", "seperator"),
-    "package": ("action", "version"),
-    "packages": ("action", *PACKAGER_KEYS),
+                    "group", "mode", "action", "force", "overwrite-changes", "backups",
+                    "no-versioning", "diff", *FLAG),
+    "user": ("home", "shell", "system", "create-home", "groups", "comment", "uid", "action",
+             *FLAG),
+    "group": ("system", "gid", "action", *FLAG),
+    "service": ("action", *WAITS, "if-config-changed", *FLAG),
+    "sed": ("separator", "seperator", *FLAG),
+    "package": ("action", "version", *FLAG),
+    "packages": ("action", *PACKAGER_KEYS, *FLAG),
     "package-manager": (),
-    "package-source": SOURCE_KEYS,
-    "exec-script": ("creates", "unless"),
-    "exec-checked-script": ("creates", "unless"),
+    "package-source": (*SOURCE_KEYS, *FLAG),
+    "exec-script": ("creates", "unless", *WAITS, *FLAG),
+    "exec-checked-script": ("creates", "unless", *WAITS, *FLAG),
 }

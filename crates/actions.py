@@ -30,6 +30,9 @@ from .action_options import ACTION_OPTIONS
 
 ReadFile = Callable[[str], bytes]
 
+# remote-file keeps this many backups of the content it replaced, unless told otherwise.
+DEFAULT_BACKUPS = 5
+
 
 @lru_cache(maxsize=1)
 def core_library() -> ScriptLibrary:
@@ -75,7 +78,10 @@ class RenderedPhase:
 def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFile,
                    library: ScriptLibrary | None = None) -> RenderedPhase:
     r = _Renderer(target, read_file, library or core_library())
-    for item in _gather_packages(actions):
+    items = _gather_packages(actions)
+    r.flags = _plan_flags(items)
+    for index, item in enumerate(items):
+        r.current = index
         if isinstance(item, _PackageStep):
             r.package_step(item)
         else:
@@ -276,6 +282,15 @@ def _options(action: Action) -> dict[str, Any]:
     return opts
 
 
+def _flag(action: Action, opts: dict, name: str, default: bool) -> bool:
+    value = opts.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise PalletError(f"{action.kind} :{name} is true or false, not {value!r}", action.span)
+    return value
+
+
 def _choice(action: Action, opts: dict, name: str, choices: Sequence[str], default: str) -> str:
     value = opts.get(name) or default
     if value not in choices:
@@ -353,6 +368,107 @@ def _gather_packages(actions: Sequence[Action]) -> list:
     return out
 
 
+# ---- flags -----------------------------------------------------------------------------------
+
+_FLAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+# The actions that write a path (:if-changed, :if-config-changed), and which argument it is.
+_PATH_ARG = {"file": 0, "directory": 0, "remote-file": 0, "sed": 0, "symbolic-link": 1}
+
+
+@dataclass
+class _Flags:
+    raises: dict[int, list[str]] = field(default_factory=dict)   # step -> flags it raises
+    waits: dict[int, list[str]] = field(default_factory=dict)    # step -> flags it acts on
+    clears: dict[int, list[str]] = field(default_factory=dict)   # step -> flags it is last to read
+
+
+def _option(action: Action, name: str) -> Any:
+    for key, value in action.options:
+        if _name(key) == name:
+            return value
+    return None
+
+
+def _names(action: Action, option: str, what: str) -> list[str]:
+    """The value of a flag-naming option: a name or a vector of names."""
+    value = _option(action, option)
+    if value is None:
+        return []
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    names = []
+    for v in values:
+        v = _name(v)
+        if not isinstance(v, str) or not (_FLAG_NAME.match(v) if what == "flag" else v):
+            raise PalletError(
+                f"{action.kind} :{option} takes " + (
+                    "a flag name (letters, digits, '.', '_' and '-'; a string or a keyword)"
+                    if what == "flag" else "a path") + f" or a vector of them, not {value!r}",
+                action.span)
+        names.append(v)
+    return names
+
+
+def _plan_flags(items: Sequence) -> _Flags:
+    """Which step raises which flag and which reads it. :flag-on-changed names a flag; an
+    action waiting with :if-flag needs an earlier step raising it, one waiting with :if-changed
+    an earlier step writing each path (that step then raises the path's own flag), and
+    :if-config-changed an earlier file step (each raises the flag `config-changed`). A flag
+    nobody reads is not raised. Located errors for a wait nothing earlier can satisfy."""
+    flags = _Flags()
+    raised: dict[str, list[int]] = {}      # flag -> steps raising it, so far
+    paths: dict[str, list[int]] = {}       # path -> steps writing it, so far
+    readers: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        actions = item.actions if isinstance(item, _PackageStep) else [item]
+        waits: list[str] = []
+        for action in actions:
+            for name in _names(action, "if-flag", "flag"):
+                if name not in raised:
+                    raise PalletError(f"{action.kind} :if-flag {name!r}: no earlier action of "
+                                      f"this phase has :flag-on-changed {name!r} (flags are "
+                                      "raised and read within one phase)", action.span)
+                waits.append(name)
+            for path in _names(action, "if-changed", "path"):
+                if path not in paths:
+                    raise PalletError(f"{action.kind} :if-changed: no earlier action of this "
+                                      f"phase writes {path!r} (file, directory, symbolic-link, "
+                                      "remote-file or sed with that exact path)", action.span)
+                name = "changed-" + hashlib.sha256(path.encode()).hexdigest()[:16]
+                for step in paths[path]:
+                    _add(flags.raises, step, name)
+                raised.setdefault(name, []).extend(paths[path])
+                waits.append(name)
+            if _option(action, "if-config-changed"):
+                if not paths:
+                    raise PalletError(f"{action.kind} :if-config-changed: no earlier action of "
+                                      "this phase writes a file (file, directory, symbolic-link, "
+                                      "remote-file or sed)", action.span)
+                for step in sorted({s for steps in paths.values() for s in steps}):
+                    _add(flags.raises, step, "config-changed")
+                waits.append("config-changed")
+        for name in waits:
+            _add(flags.waits, index, name)
+            readers.setdefault(name, []).append(index)
+        for action in actions:
+            for name in _names(action, "flag-on-changed", "flag"):
+                _add(flags.raises, index, name)
+                raised.setdefault(name, []).append(index)
+            arg = _PATH_ARG.get(action.kind)
+            if arg is not None and len(action.args) > arg and isinstance(action.args[arg], str):
+                paths.setdefault(action.args[arg], []).append(index)
+    for name, steps in readers.items():
+        _add(flags.clears, steps[-1], name)
+    for step, names in list(flags.raises.items()):
+        flags.raises[step] = [n for n in names if n in readers]
+    return flags
+
+
+def _add(table: dict[int, list[str]], key: int, name: str) -> None:
+    names = table.setdefault(key, [])
+    if name not in names:
+        names.append(name)
+
+
 class _Renderer:
     def __init__(self, target: Target, read_file: ReadFile, library: ScriptLibrary):
         self.target = target
@@ -362,11 +478,16 @@ class _Renderer:
         self.steps: list[Step] = []
         self.files: dict[str, bytes] = {}
         self.bodies: dict[str, ScriptForms] = {}
+        self.flags = _Flags()
+        self.current = -1      # the index of the step being rendered (for its flags)
 
     # ---- helpers ---------------------------------------------------------------------------
 
     def add_step(self, action: Action, forms: list[Form], label: str | None = None,
                  sources: tuple[str, ...] = (), bodies: bool = False) -> None:
+        forms = self.waiting(action, forms)
+        forms += [_call("pallet-flag-raise", name, span=action.span)
+                  for name in self.flags.raises.get(self.current, ())]
         for form in forms:
             for call in _calls_in(form):
                 self.require(_call(call), action)
@@ -374,6 +495,18 @@ class _Renderer:
         kind = "packages" if sources else action.kind
         self.steps.append(Step(len(self.steps) + 1, label, action.where, tuple(forms),
                                sources or (action.where,), bodies, kind))
+
+    def waiting(self, action: Action, forms: list[Form]) -> list[Form]:
+        """The step's forms, run only when a flag it waits for is up (then the flags it is the
+        last to read go down)."""
+        waits = self.flags.waits.get(self.current)
+        if not waits:
+            return list(forms)
+        tests = [_call("pallet-flagged", name, span=action.span) for name in waits]
+        test = tests[0] if len(tests) == 1 else ListForm((Symbol("or"), *tests), action.span)
+        clears = [_call("pallet-flag-clear", name, span=action.span)
+                  for name in self.flags.clears.get(self.current, ())]
+        return [ListForm((Symbol("when"), test, *forms, *clears), action.span)]
 
     def require(self, form: Form, action: Action) -> None:
         """The target must have a real implementation of every function the step calls
@@ -447,7 +580,7 @@ class _Renderer:
     def remote_file(self, action: Action) -> None:
         (path,) = _args(action, 1, "(remote-file path & options)")
         opts = _options(action)
-        # :force and :no-versioning are Pallet's: a file is always replaced whole, no versions kept.
+        # :force is Pallet's: a file is always replaced whole.
         if _choice(action, opts, "action", ("create", "delete"), "create") == "delete":
             return self.add_step(action, [_call("pallet-file", _string(action, path, "the path"),
                                                 "delete", "", "", "", span=action.span)])
@@ -455,8 +588,22 @@ class _Renderer:
         data, url, sha = content.remote_file_content(action, opts, self.read_file)
         if data is not None:
             sha = self.carry(data)
+        overwrite = _flag(action, opts, "overwrite-changes", False)
+        show_diff = _flag(action, opts, "diff", True)
+        backups = opts.get("backups")
+        if backups is not None and (isinstance(backups, bool) or not isinstance(backups, int)
+                                    or backups < 0):
+            raise PalletError(f"remote-file :backups is how many backups to keep (0 or more), "
+                              f"not {backups!r}", action.span)
+        if _flag(action, opts, "no-versioning", False):
+            if backups:
+                raise PalletError("remote-file: :no-versioning true keeps no backups; it does "
+                                  f"not go with :backups {backups}", action.span)
+            backups = 0
         self.add_step(action, [_call("pallet-remote-file", _string(action, path, "the path"), sha,
-                                     url, owner, group, mode, span=action.span)])
+                                     url, owner, group, mode, overwrite,
+                                     DEFAULT_BACKUPS if backups is None else backups, show_diff,
+                                     span=action.span)])
 
     def sed(self, action: Action) -> None:
         path, replacements = _args(action, 2, '(sed path {"regex" "replacement" ...})')
@@ -552,9 +699,7 @@ class _Renderer:
             self.refuse(action, ":reload")
         form: Form = _call("pallet-service", _string(action, name, "the service name"), verb,
                            span=action.span)
-        if opts.get("if-config-changed"):
-            # Only when an earlier action of this phase changed something (its configuration).
-            form = ListForm((Symbol("when"), _call("pallet-changed-before"), form), action.span)
+        # :if-flag, :if-changed and :if-config-changed: see _plan_flags and waiting()
         self.add_step(action, [form])
 
     # ---- packages ----------------------------------------------------------------------------

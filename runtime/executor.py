@@ -364,9 +364,13 @@ class Executor:
 def _failure(stderr: str, status: int, outcome: PhaseOutcome) -> str:
     """The line the bundle wrote about its failed action, or the last of stderr."""
     lines = [line for line in stderr.splitlines() if line.strip()]
-    located = [line for line in lines if " failed (exit status " in line]
+    located = [i for i, line in enumerate(lines) if " failed (exit status " in line]
     if located:
-        return located[-1]
+        # with the action's own word on why, the line just before (remote-file's drift guard)
+        i = located[-1]
+        if i > 0 and lines[i - 1].startswith("pallet: "):
+            return f"{lines[i]}: {lines[i - 1][len('pallet: '):]}"
+        return lines[i]
     failed = [label for _, s, label in outcome.actions if s == "failed"]
     if failed:
         return f"{failed[0]} failed" + (f": {lines[-1]}" if lines else "")

@@ -21,6 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _pallet_state_dir(tmp_path_factory):
+    """Bundles the tests run on this machine (the local transport, as root) keep what
+    remote-file and flags record in a directory of the session, not /var/lib/pallet."""
+    if "PALLET_STATE_DIR" not in os.environ:
+        os.environ["PALLET_STATE_DIR"] = str(tmp_path_factory.mktemp("pallet-state"))
+
+
 def run_shell(shell: str, script: str, cwd: str | Path | None = None,
               timeout: float = 20) -> subprocess.CompletedProcess:
     """Run script text with bash or dash, returning stdout as bytes."""

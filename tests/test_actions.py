@@ -63,10 +63,13 @@ def bundle(actions, shell: str, bundle_dir: Path, read_file=None, os_name: str =
 
 
 def run(shell: str, bundle_dir: Path, cwd: Path) -> tuple[int, list[tuple[int, str, str]], str, str]:
-    """Run the bundle from another directory (it finds its files from $0)."""
+    """Run the bundle from another directory (it finds its files from $0). What the node keeps
+    (records of the files Pallet wrote, backups, raised flags) goes to `state` beside the
+    bundle, not /var/lib/pallet."""
     proc = subprocess.run([EXE[shell], str(bundle_dir / "run.sh")], capture_output=True, text=True,
                           cwd=cwd, timeout=60,
-                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"})
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
+                               "PALLET_STATE_DIR": str(bundle_dir.parent / "state")})
     statuses = [(int(m[1]), m[2], m[3]) for line in proc.stdout.splitlines()
                 if (m := ACTION_LINE.match(line))]
     summary = [line for line in proc.stdout.splitlines() if line.startswith("PALLET-SUMMARY ")]
@@ -99,7 +102,7 @@ def file_actions(root: Path) -> list[Action]:
         act("directory", str(root / "tree" / "deep"), line=5),
         act("symbolic-link", str(odd / "empty"), str(root / "link"), line=6),
         act("remote-file", str(root / "content.txt"), content="line 1\n$x 'q' \"d\"\n", mode=600,
-            line=7),
+            overwrite_changes=True, line=7),
         act("remote-file", str(odd / "copy.conf"), local_file="local.conf", line=8),
         act("remote-file", str(root / "motd"), template="motd.j2",
             values={Keyword("host"): "web-1", Keyword("ports"): (80, 443)}, line=9),
@@ -186,8 +189,8 @@ def test_remote_file_without_cmp_compares_checksums(tmp_path, shell, monkeypatch
     """cmp (diffutils) is not on every node: then the sha256 of the file is compared."""
     root = tmp_path / "root"
     root.mkdir()
-    bundle([act("remote-file", str(root / "f"), content="data\n", mode=600)], shell,
-           tmp_path / "bundle")
+    bundle([act("remote-file", str(root / "f"), content="data\n", mode=600,
+                overwrite_changes=True)], shell, tmp_path / "bundle")
     tools = tools_dir(tmp_path / "bin", leave_out=("cmp",))
     assert not (tools / "cmp").exists()
     monkeypatch.setenv("PATH", str(tools))
@@ -306,16 +309,248 @@ def test_failed_remote_file_leaves_no_temporary_file(tmp_path, shell):
     assert leftovers(root) == [] and not (root / "f").exists()
 
 
-def test_service_if_config_changed_acts_only_after_a_change(tmp_path, shell):
+# ---- change tracking: the drift guard, backups, diffs, flags ----------------------------------
+
+
+def record_of(tmp_path: Path, path: Path) -> Path:
+    """Where the node keeps the sha256 of what Pallet wrote to `path` (run() sets the state)."""
+    return Path(str(tmp_path / "state" / "files") + str(path) + ".sha256")
+
+
+def backups_of(tmp_path: Path, path: Path) -> dict[str, str]:
+    base = Path(str(tmp_path / "state" / "backups") + str(path))
+    return {p.name[len(base.name):]: p.read_text() for p in sorted(base.parent.glob(base.name + ".*"))}
+
+
+def test_a_file_edited_outside_pallet_is_not_replaced_unless_told(tmp_path, shell):
     root = tmp_path / "root"
     root.mkdir()
-    bundle([act("file", str(root / "conf")),
-            act("service", "pallet-test-no-such-service", action=Keyword("restart"), if_config_changed=True)],
+    conf = root / "app.conf"
+    bundle([act("remote-file", str(conf), content="port=80\n", line=4)], shell, tmp_path / "bundle")
+    assert run(shell, tmp_path / "bundle", root)[1][0][1] == "changed"
+    sha = hashlib.sha256(b"port=80\n").hexdigest()
+    assert record_of(tmp_path, conf).read_text() == f"{sha}  {conf}\n"
+    assert list(root.iterdir()) == [conf]  # nothing beside the file
+
+    conf.write_text("port=81  # by hand\n")
+    code, statuses, summary, err = run(shell, tmp_path / "bundle", root)
+    assert code == 1 and statuses == [(1, "failed", f"remote-file {conf}")], err
+    assert summary == "PALLET-SUMMARY ok=0 changed=0 failed=1"
+    assert (f"pallet: {conf} was changed outside Pallet since Pallet wrote it (its sha256 is not "
+            f"the one in {record_of(tmp_path, conf)}); it is left as it is. To replace it give "
+            "remote-file :overwrite-changes true (it is backed up first), or restore it, or "
+            f"delete {record_of(tmp_path, conf)}\n") in err
+    assert f"spec.pallet:4:1: action 1 failed (exit status 1): remote-file {conf}" in err
+    assert "-port=81  # by hand\n+port=80\n" in err  # what replacing it would have done
+    assert conf.read_text() == "port=81  # by hand\n" and leftovers(root) == []
+    assert backups_of(tmp_path, conf) == {}
+
+    # The spec changed too: still refused; told to, the edit is backed up and replaced.
+    bundle([act("remote-file", str(conf), content="port=82\n")], shell, tmp_path / "bundle")
+    assert run(shell, tmp_path / "bundle", root)[0] == 1
+    bundle([act("remote-file", str(conf), content="port=82\n", overwrite_changes=True)], shell,
+           tmp_path / "bundle")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and statuses[0][1] == "changed", err
+    assert conf.read_text() == "port=82\n"
+    assert backups_of(tmp_path, conf) == {".1": "port=81  # by hand\n"}
+    assert record_of(tmp_path, conf).read_text().startswith(hashlib.sha256(b"port=82\n").hexdigest())
+
+    # Restored by hand to what Pallet wrote: the guard is satisfied, the spec's change goes in.
+    bundle([act("remote-file", str(conf), content="port=83\n")], shell, tmp_path / "bundle")
+    conf.write_text("port=81\n")
+    assert run(shell, tmp_path / "bundle", root)[0] == 1
+    conf.write_text("port=82\n")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and statuses[0][1] == "changed" and conf.read_text() == "port=83\n", err
+    # Or the record deleted: the file is adopted (backed up, replaced) as on a first run.
+    conf.write_text("by hand again\n")
+    record_of(tmp_path, conf).unlink()
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and statuses[0][1] == "changed" and conf.read_text() == "port=83\n", err
+    assert backups_of(tmp_path, conf)[".1"] == "by hand again\n"
+
+
+def test_a_file_pallet_never_wrote_is_backed_up_then_replaced(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    conf = root / "sshd_config"
+    conf.write_text("PermitRootLogin yes\n")
+    conf.chmod(0o600)
+    found = root / "found"
+    found.write_text("right already\n")
+    bundle([act("remote-file", str(conf), content="PermitRootLogin no\n"),
+            act("remote-file", str(found), content="right already\n")], shell, tmp_path / "bundle")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == ["changed", "ok"], err
+    assert conf.read_text() == "PermitRootLogin no\n"
+    assert backups_of(tmp_path, conf) == {".1": "PermitRootLogin yes\n"}
+    backup = Path(str(tmp_path / "state" / "backups") + str(conf) + ".1")
+    assert oct(backup.stat().st_mode & 0o777) == "0o600"  # a backup keeps the file's mode
+    # A file found with the right content is Pallet's from then on: edited, it is guarded.
+    sha = hashlib.sha256(b"right already\n").hexdigest()
+    assert record_of(tmp_path, found).read_text() == f"{sha}  {found}\n"
+    found.write_text("edited\n")
+    code, statuses, _, _ = run(shell, tmp_path / "bundle", root)
+    assert code == 1 and statuses[1][1] == "failed" and found.read_text() == "edited\n"
+
+
+def test_backups_are_numbered_newest_first_and_pruned(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    conf = root / "app.conf"
+    for n in range(1, 6):
+        bundle([act("remote-file", str(conf), content=f"v{n}\n", backups=3)], shell,
+               tmp_path / "bundle")
+        code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+        assert code == 0 and statuses[0][1] == "changed", err
+    assert conf.read_text() == "v5\n"
+    assert backups_of(tmp_path, conf) == {".1": "v4\n", ".2": "v3\n", ".3": "v2\n"}
+    # Fewer kept from now on: the oldest go at the next change.
+    bundle([act("remote-file", str(conf), content="v6\n", backups=1)], shell, tmp_path / "bundle")
+    assert run(shell, tmp_path / "bundle", root)[0] == 0
+    assert backups_of(tmp_path, conf) == {".1": "v5\n"}
+    # :backups 0 and :no-versioning true keep none (and leave the old ones alone).
+    for n, options in ((7, {"backups": 0}), (8, {"no_versioning": True})):
+        bundle([act("remote-file", str(conf), content=f"v{n}\n", **options)], shell,
+               tmp_path / "bundle")
+        assert run(shell, tmp_path / "bundle", root)[0] == 0
+        assert conf.read_text() == f"v{n}\n" and backups_of(tmp_path, conf) == {".1": "v5\n"}
+    # The default keeps five.
+    for n in range(9, 17):
+        bundle([act("remote-file", str(conf), content=f"v{n}\n")], shell, tmp_path / "bundle")
+        assert run(shell, tmp_path / "bundle", root)[0] == 0
+    assert backups_of(tmp_path, conf) == {f".{i}": f"v{16 - i}\n" for i in range(1, 6)}
+
+
+def test_a_replaced_file_shows_a_diff_on_stderr(tmp_path, shell, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    conf, blob = root / "app.conf", root / "blob"
+    conf.write_text("a\nb\nc\n")
+    blob.write_bytes(b"\x00\x01old")
+    long_file = root / "long"
+    long_file.write_text("".join(f"old {i}\n" for i in range(300)))
+    quiet = root / "secret"
+    quiet.write_text("password=old\n")
+    bundle([act("remote-file", str(conf), content="a\nB\nc\n"),
+            act("remote-file", str(blob), content="\x00\x02new"),
+            act("remote-file", str(long_file), content="".join(f"new {i}\n" for i in range(300))),
+            act("remote-file", str(quiet), content="password=new\n", diff=False)],
            shell, tmp_path / "bundle")
-    code, statuses, _, _ = run(shell, tmp_path / "bundle", root)
-    assert code != 0 and statuses[1][1] == "failed"  # the restart was tried: the file changed
-    code, statuses, _, _ = run(shell, tmp_path / "bundle", root)
-    assert code == 0 and [s for _, s, _ in statuses] == ["ok", "ok"]  # nothing changed: no restart
+    proc_code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert proc_code == 0 and [s for _, s, _ in statuses] == ["changed"] * 4, err
+    assert f"--- {conf}\n+++ {conf} (new)\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n" in err
+    assert f"Binary files {blob} and {blob} (new) differ\n" in err
+    assert "\n... 403 more lines of diff\n" in err   # 603 lines: 200 shown
+    assert err.count("old ") + err.count("new ") == 197 and "-old 196\n" in err
+    assert "password" not in err
+    # Status lines are all the standard output has.
+    assert leftovers(root) == []
+
+    # No diff installed: one line says so.
+    monkeypatch.setenv("PATH", str(tools_dir(tmp_path / "bin", leave_out=("diff",))))
+    bundle([act("remote-file", str(conf), content="a\n")], shell, tmp_path / "bundle")
+    proc_code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert proc_code == 0 and statuses[0][1] == "changed", err
+    assert err == f"pallet: {conf} changes; no diff shown: diff is not installed\n"
+
+
+def fake_services(folder: Path, log: Path) -> Path:
+    """`service`, `systemctl` and `rc-service` that log their arguments; a restart fails while
+    the file `folder/broken` exists."""
+    folder.mkdir()
+    for name in ("service", "systemctl", "rc-service"):
+        tool = folder / name
+        tool.write_text(f'#!/bin/sh\ncase "$*" in *restart*) [ -e {folder}/broken ] && exit 1 ;; esac\n'
+                        f'case "$*" in *status*|*is-active*) exit 0 ;; esac\n'
+                        f'printf "%s\\n" "$*" >> {log}\n')
+        tool.chmod(0o755)
+    return folder
+
+
+def test_a_service_restarts_only_when_its_configuration_changed(tmp_path, shell, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    log = tmp_path / "services.log"
+    fakes = fake_services(tmp_path / "fake", log)
+    monkeypatch.setenv("PATH", f"{fakes}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    conf, site = root / "nginx.conf", root / "site.conf"
+
+    def phase(conf_text: str, site_text: str):
+        return [act("remote-file", str(conf), content=conf_text, flag_on_changed="nginx-config"),
+                act("remote-file", str(site), content=site_text),
+                act("exec-script", script("(true)"), line=3),  # always changes: no flag
+                act("service", "nginx", action=Keyword("restart"), if_flag="nginx-config"),
+                act("service", "site", action=Keyword("reload"), if_changed=[str(site)]),
+                act("service", "both", action=Keyword("restart"), if_config_changed=True)]
+
+    def restarts():
+        text = log.read_text() if log.exists() else ""
+        log.write_text("")
+        return sorted(line.split()[0] if line.split()[0] in ("nginx", "site", "both")
+                      else line.split()[-1] for line in text.splitlines())
+
+    bundle(phase("a\n", "x\n"), shell, tmp_path / "bundle")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == ["changed"] * 6, err
+    assert restarts() == ["both", "nginx", "site"]
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == [
+        "ok", "ok", "changed", "ok", "ok", "ok"], err  # skipped: ok, nothing ran
+    assert restarts() == []
+    bundle(phase("a\n", "y\n"), shell, tmp_path / "bundle")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == [
+        "ok", "changed", "changed", "ok", "changed", "changed"], err
+    assert restarts() == ["both", "site"]
+
+    # A restart that fails leaves the flag up on the node: the next run restarts, though the
+    # file is unchanged by then; the one after does not.
+    bundle(phase("b\n", "y\n"), shell, tmp_path / "bundle")
+    (fakes / "broken").write_text("")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 1 and statuses[-1] == (4, "failed", "service nginx"), err
+    assert (tmp_path / "state" / "flags" / "nginx-config").read_text() == f"remote-file {conf}\n"
+    (fakes / "broken").unlink()
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == [
+        "ok", "ok", "changed", "changed", "ok", "changed"], err
+    assert restarts() == ["both", "nginx"]
+    assert not (tmp_path / "state" / "flags" / "nginx-config").exists()
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and restarts() == [] and statuses[3] == (4, "ok", "service nginx"), err
+
+
+def test_waiting_for_a_flag_costs_no_process(tmp_path, shell, monkeypatch):
+    root = tmp_path / "root"
+    root.mkdir()
+    conf = root / "app.conf"
+    bundle([act("remote-file", str(conf), content="x\n", flag_on_changed="app"),
+            act("exec-checked-script", "reload app", script("(touch ~p)", p=str(root / "reloaded")),
+                if_flag="app"),
+            act("exec-script", script("(touch ~p)", p=str(root / "again")), if_changed=[str(conf)])],
+           shell, tmp_path / "bundle")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == ["changed"] * 3, err
+    (root / "reloaded").unlink()
+    log = tmp_path / "commands"
+    monkeypatch.setenv("PATH", str(tools_dir(tmp_path / "bin", log)))
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 0 and [s for _, s, _ in statuses] == ["ok"] * 3, err
+    assert log.read_text().split() == ["cmp"] and not (root / "reloaded").exists()
+
+
+def test_sed_on_a_file_pallet_wrote_is_not_an_edit_outside_pallet(tmp_path, shell):
+    root = tmp_path / "root"
+    root.mkdir()
+    conf = root / "app.ini"
+    bundle([act("remote-file", str(conf), content="mode = debug\n"),
+            act("sed", str(conf), {"^mode = .*$": "mode = production"})], shell, tmp_path / "bundle")
+    for _ in range(2):  # the two undo each other on every run, but neither fails
+        code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+        assert code == 0 and [s for _, s, _ in statuses] == ["changed", "changed"], err
+        assert conf.read_text() == "mode = production\n"
 
 
 def test_exit_zero_inside_an_action_is_not_success(tmp_path, shell):
@@ -352,6 +587,34 @@ def test_bad_actions_are_located_errors(action, message):
     with pytest.raises(PalletError) as info:
         render_actions([action], target_for("debian-12"), lambda p: b"")
     assert message in info.value.message and info.value.span == action.span
+
+
+@pytest.mark.parametrize("actions, message", [
+    ([act("service", "nginx", action=Keyword("restart"), if_flag="nginx-config")],
+     "service :if-flag 'nginx-config': no earlier action of this phase has :flag-on-changed"),
+    ([act("service", "nginx", action=Keyword("restart"), if_flag="cfg", line=2),
+      act("remote-file", "/etc/x", content="x", flag_on_changed="cfg")],
+     "no earlier action of this phase has :flag-on-changed 'cfg'"),
+    ([act("remote-file", "/etc/nginx/nginx.conf", content="x"),
+      act("service", "nginx", action=Keyword("restart"), if_changed=["/etc/nginx/nginx.cnf"], line=2)],
+     "service :if-changed: no earlier action of this phase writes '/etc/nginx/nginx.cnf'"),
+    ([act("exec-script", script("(true)")),
+      act("service", "nginx", action=Keyword("restart"), if_config_changed=True, line=2)],
+     "service :if-config-changed: no earlier action of this phase writes a file"),
+    ([act("remote-file", "/x", content="x", flag_on_changed="has space")], "a flag name"),
+    ([act("remote-file", "/x", content="x", backups=-1)], ":backups is how many backups"),
+    ([act("remote-file", "/x", content="x", backups="5")], ":backups is how many backups"),
+    ([act("remote-file", "/x", content="x", backups=3, no_versioning=True)],
+     "does not go with :backups 3"),
+    ([act("remote-file", "/x", content="x", overwrite_changes="yes")],
+     ":overwrite-changes is true or false"),
+])
+def test_flags_and_change_options_are_checked_where_they_are_written(actions, message):
+    with pytest.raises(PalletError) as info:
+        render_actions(actions, target_for("debian-12"), lambda p: b"")
+    assert message in info.value.message, info.value.message
+    # located at the action with the option (written on line 2 when there are two)
+    assert info.value.span == next((a.span for a in actions if a.span == at(2)), actions[-1].span)
 
 
 def test_template_errors_name_the_template_line_and_the_action(tmp_path):
@@ -433,7 +696,9 @@ def every_action(os_name: str) -> list[Action]:
     actions = [
         act("file", "/etc/app.conf", owner="app", **({} if windows else {"group": "app", "mode": 640})),
         act("directory", "/srv/app", owner="app", **({} if windows else {"mode": 750, "recursive": True})),
-        act("remote-file", "/etc/motd", content="hello\n"),
+        act("remote-file", "/etc/motd", content="hello\n", flag_on_changed="motd", backups=2),
+        act("remote-file", "/etc/app.ini", content="x\n", overwrite_changes=True, diff=False,
+            no_versioning=True),
         act("remote-file", "/opt/app.tgz", url="https://example.org/app.tgz", sha256="ab" * 32),
         act("exec-script", body, creates="/opt/done"),
         act("exec-checked-script", "configure", body, unless=script('(file-exists? "/x")')),
@@ -447,6 +712,9 @@ def every_action(os_name: str) -> list[Action]:
         act("user", "old", action=Keyword("remove")),
         act("group", "old", action=Keyword("remove")),
         act("service", "app", action=Keyword("restart"), if_config_changed=True),
+        act("service", "motd", action=Keyword("restart"), if_flag=Keyword("motd"),
+            if_changed=["/etc/app.ini"]),
+        act("exec-checked-script", "after motd", body, if_changed="/etc/motd"),
         act("remote-file", "/etc/old.conf", action=Keyword("delete")),
         act("exec-script", None, body),
         *(act("service", "app", action=Keyword(a))
@@ -551,7 +819,9 @@ def test_library_loads_and_every_function_has_an_implementation():
 def test_shared_library_functions_give_the_same_script(os_name, shell_name):
     target = target_for(os_name, shell_name)
     actions = every_action(os_name)
-    for some in (actions, actions[:3], actions[::-1]):
+    # (reversed, without the actions that wait for earlier ones)
+    alone = [a for a in actions if not any(k.startswith("if-") for k, _ in a.options)]
+    for some in (actions, actions[:3], alone[::-1]):
         rendered = render_actions(some, target, lambda p: b"")
         assert (compile_phase_script(rendered, target)
                 == compile_phase_script(rendered, target, cache=False))

@@ -2,6 +2,8 @@
 it must, a second run of the same bundles changes nothing and says so."""
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -83,11 +85,17 @@ def test_fleet_bundles_converge_then_change_nothing(debian_nodes, tmp_path):
             assert run_command(client, "readlink /opt/app/current; test -e /opt/app/.initialized && echo yes") == (
                 "/opt/app\nyes\n")
             assert run_command(client, "getent passwd app | cut -d: -f6,7") == "/opt/app:/bin/bash\n"
-            # Drift is put right, and only the drifted action reports a change.
+            # Content edited by hand is left alone (the drift guard: the step fails and says so)...
             run_command(client, "echo tampered > /opt/app/motd && chmod 666 /opt/app/motd")
             third = run_bundle(client, out / node.name / "configure")
-            assert third.summary == {"ok": 6, "changed": 1, "failed": 0}, third.stdout
-            assert [label for _, s, label in third.actions if s == "changed"] == ["remote-file /opt/app/motd"]
+            assert third.summary == {"ok": 2, "changed": 0, "failed": 1}, third.stdout
+            assert "/opt/app/motd was changed outside Pallet" in third.stderr, third.stderr
+            assert run_command(client, "cat /opt/app/motd") == "tampered\n"
+            # ...drifted attributes are put right, and only the drifted action reports a change.
+            run_command(client, "echo 'hello fleet' > /opt/app/motd")
+            fourth = run_bundle(client, out / node.name / "configure")
+            assert fourth.summary == {"ok": 6, "changed": 1, "failed": 0}, fourth.stdout
+            assert [label for _, s, label in fourth.actions if s == "changed"] == ["remote-file /opt/app/motd"]
             assert run_command(client, "cat /opt/app/motd; stat -c %a /opt/app/motd") == "hello fleet\n644\n"
         finally:
             client.close()
@@ -142,5 +150,68 @@ def test_a_failing_action_stops_the_bundle_and_names_it(debian_nodes, tmp_path):
         assert "this fails" in run.stderr and f"{spec}:6:27" in run.stderr, run.stderr
         assert run.summary == {"ok": 0, "changed": 1, "failed": 1}
         assert run_command(client, "test -d /opt/after || echo absent") == "absent\n"
+    finally:
+        client.close()
+
+
+DRIFT_SPEC = r'''
+;; A file Pallet manages, edited by hand on the node.
+(def conf
+  (group-spec "conf"
+    :phases {:configure
+             (phase-fn
+               (directory "/etc/drift-demo")
+               (remote-file "/etc/drift-demo/app.conf" :content "port = 80\n" :mode "644"
+                            OVERWRITE))}))
+'''
+
+
+def _lift(spec: Path, inventory: Path, records: Path) -> tuple[int, dict]:
+    """`pallet lift` as a user runs it (the node's key is in known_hosts beside the inventory)."""
+    result = subprocess.run([PALLET, "lift", str(spec), "--nodes", str(inventory), "--json",
+                             "--known-hosts", str(inventory.parent / "known_hosts"),
+                             "--record-dir", str(records)], capture_output=True, text=True,
+                            timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_a_file_edited_on_the_node_is_kept_until_pallet_is_told(debian_nodes, tmp_path):
+    (node,) = debian_nodes(1, prefix="drift")
+    guarded, told = tmp_path / "guarded.pallet", tmp_path / "told.pallet"
+    guarded.write_text(DRIFT_SPEC.replace("OVERWRITE", ""))
+    told.write_text(DRIFT_SPEC.replace("OVERWRITE", ":overwrite-changes true"))
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory([node], "conf"))
+    records = tmp_path / "runs"
+    client = connect(node, tmp_path / "known_hosts")
+    try:
+        code, report = _lift(guarded, inventory, records)
+        assert code == 0 and report["nodes"][0]["phases"][0]["status"] == "changed", json.dumps(report)
+        assert run_command(client, "cat /var/lib/pallet/files/etc/drift-demo/app.conf.sha256; "
+                                   "cd / && sha256sum -c /var/lib/pallet/files/etc/drift-demo/app.conf.sha256") == (
+            f"{hashlib.sha256(b'port = 80' + bytes([10])).hexdigest()}  /etc/drift-demo/app.conf\n"
+            "/etc/drift-demo/app.conf: OK\n")
+
+        run_command(client, "echo 'port = 8080  # hotfix' > /etc/drift-demo/app.conf")
+        code, report = _lift(guarded, inventory, records)
+        (phase,) = report["nodes"][0]["phases"]
+        assert code != 0 and phase["status"] == "failed" and phase["failed"] == 1, report
+        assert "action 2 failed (exit status 1): remote-file /etc/drift-demo/app.conf: " in phase["error"]
+        assert ("/etc/drift-demo/app.conf was changed outside Pallet since Pallet wrote it"
+                in phase["error"]) and ":overwrite-changes true" in phase["error"], phase["error"]
+        assert run_command(client, "cat /etc/drift-demo/app.conf") == "port = 8080  # hotfix\n"
+        # the run record shows what replacing it would have changed
+        stderr_log = Path(report["record"]) / node.name / "configure" / "stderr.log"
+        assert "-port = 8080  # hotfix\n+port = 80\n" in stderr_log.read_text()
+
+        code, report = _lift(told, inventory, records)
+        assert code == 0 and report["nodes"][0]["phases"][0]["changed"] == 1, report
+        assert run_command(client, "cat /etc/drift-demo/app.conf; "
+                                   "cat /var/lib/pallet/backups/etc/drift-demo/app.conf.1; "
+                                   "ls /etc/drift-demo") == (
+            "port = 80\nport = 8080  # hotfix\napp.conf\n")
+        code, report = _lift(guarded, inventory, records)
+        assert code == 0 and report["nodes"][0]["phases"][0]["status"] == "ok", report
     finally:
         client.close()
