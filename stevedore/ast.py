@@ -98,10 +98,14 @@ class Word:
     literal: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        text = None
-        if all(type(p) is Lit for p in self.parts):
-            text = "".join(p.text for p in self.parts)  # type: ignore[union-attr]
-        object.__setattr__(self, "literal", text)
+        parts = self.parts
+        if len(parts) == 1:  # the common case, made thousands of times per bundle
+            text = parts[0].text if type(parts[0]) is Lit else None  # type: ignore[union-attr]
+        elif all(type(p) is Lit for p in parts):
+            text = "".join(p.text for p in parts)  # type: ignore[union-attr]
+        else:
+            text = None
+        self.__dict__["literal"] = text  # frozen: set once, here
 
 
 def lit(text: str) -> Word:
