@@ -20,8 +20,7 @@ from typing import Callable
 from pallet.errors import PalletError
 
 from .model import Endpoint, ExecResult, TransportError
-from .transport import (EXIT_GRACE, OutputCollector, bundle_command, bundle_tar, feed_stdin,
-                        should_compress, sudo_failure)
+from .transport import EXIT_GRACE, OutputCollector, feed_stdin, prepare_bundle, sudo_failure
 
 __all__ = ["LocalConnection"]
 
@@ -105,10 +104,8 @@ class LocalConnection:
         password = self.endpoint.sudo_password if sudo else None
         if password is not None and ("\n" in password or "\r" in password):
             raise TransportError("sudo", "a sudo password cannot contain a line break")
-        compressed = should_compress(files, script)
-        exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
-                                  compressed=compressed)
-        payload = bundle_tar(files, compressed)
+        exchange, payload = prepare_bundle(files, script, shell, sudo=sudo,
+                                           sudo_password=password is not None)
         with self._lock:
             collector = OutputCollector(on_line, exchange.started, exchange.prompt)
             status, refused = self._exchange(exchange.argv, collector, payload, password)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import paramiko
 
 __all__ = ["open_connection", "SshConnection", "OutputCollector", "bundle_tar", "bundle_command",
-           "should_compress",
+           "should_compress", "prepare_bundle",
            "BundleExchange", "DEFAULT_KEY_FILES", "known_hosts_name", "fingerprint"]
 
 DEFAULT_KEY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
@@ -615,6 +615,15 @@ def _powershell_command(script: str) -> str:
     return f"pwsh -NoProfile -NonInteractive -EncodedCommand {encoded}"
 
 
+def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, sudo: bool,
+                   sudo_password: bool) -> tuple["BundleExchange", bytes]:
+    """The command that runs a bundle and the tar stream it reads, for either transport."""
+    compressed = should_compress(files, script)
+    exchange = bundle_command(script, shell, sudo=sudo, sudo_password=sudo_password,
+                              compressed=compressed)
+    return exchange, bundle_tar(files, compressed)
+
+
 def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool,
                    compressed: bool = True) -> BundleExchange:
     """The one command that unpacks the bundle from stdin, runs it and cleans up."""
@@ -889,10 +898,8 @@ class SshConnection:
         password = self.endpoint.sudo_password if sudo else None
         if password is not None and ("\n" in password or "\r" in password):
             raise _error("sudo", f"{_where(self.endpoint)}: a sudo password cannot contain a line break")
-        compressed = should_compress(files, script)
-        exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
-                                  compressed=compressed)
-        payload = bundle_tar(files, compressed)
+        exchange, payload = prepare_bundle(files, script, shell, sudo=sudo,
+                                           sudo_password=password is not None)
         with self._lock:
             collector = OutputCollector(on_line, exchange.started, exchange.prompt)
             status, refused = self._exchange(exchange.command, collector, payload, password)

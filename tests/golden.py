@@ -124,3 +124,20 @@ def parse(text: str, path: Path) -> Golden:
 
 def load(path: Path) -> Golden:
     return parse(path.read_text(encoding="utf-8"), path)
+
+
+def bundles_text(bundles, spec_name: str) -> tuple[str, list[tuple[str, str]]]:
+    """Compiled bundles as golden text (every file of every bundle, in order), and the
+    (name, text) of each script in them, for the checks."""
+    from pallet.compiler.bundle import _dump, top_manifest
+    parts = ["=== manifest.json\n", _dump(top_manifest(bundles, spec_name)).decode()]
+    scripts = []
+    for b in bundles:
+        scripts.append((f"{b.path}/{b.script_name}", b.script))
+        parts += [f"=== {b.path}/{b.script_name}\n", b.script,
+                  f"=== {b.path}/manifest.json\n", _dump(b.manifest()).decode()]
+        for name, data in b.files:
+            parts += [f"=== {b.path}/{name}\n", data.decode("utf-8", "replace")]
+            if not data.endswith(b"\n"):
+                parts.append("\n=== (no final newline)\n")
+    return "".join(parts), scripts

@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from pallet import checks
-from pallet.compiler.bundle import _dump, build_bundles, top_manifest
+from pallet.compiler.bundle import build_bundles
 from pallet.compiler.model import NodeFacts
 from pallet.compiler.project import load_project
 from pallet.commands._spec import local_file_reader
 from pallet.errors import PalletError
 from pallet.stevedore import target_for
+
+from golden import bundles_text
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "crates"
@@ -306,18 +308,8 @@ def render(case: Case, os_spec: str) -> tuple[str, list[tuple[str, str]]]:
         return head + "=== error\n" + exc.format() + "\n", []
     finally:
         os.chdir(cwd)
-    parts = [head, "=== spec\n", case.spec,
-             "=== manifest.json\n", _dump(top_manifest(bundles, case.spec_name)).decode()]
-    scripts = []
-    for b in bundles:
-        scripts.append((f"{b.path}/{b.script_name}", b.script))
-        parts += [f"=== {b.path}/{b.script_name}\n", b.script,
-                  f"=== {b.path}/manifest.json\n", _dump(b.manifest()).decode()]
-        for name, data in b.files:
-            parts += [f"=== {b.path}/{name}\n", data.decode("utf-8", "replace")]
-            if not data.endswith(b"\n"):
-                parts.append("\n=== (no final newline)\n")
-    return "".join(parts), scripts
+    text, scripts = bundles_text(bundles, case.spec_name)
+    return head + "=== spec\n" + case.spec + text, scripts
 
 
 PAIRS = [(case, os_spec) for case in CASES for os_spec in case.oses]

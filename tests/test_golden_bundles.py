@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from pallet import checks
-from pallet.compiler.bundle import _dump, build_bundles, top_manifest
+from pallet.compiler.bundle import build_bundles
 from pallet.compiler.project import load_project
 from pallet.commands._spec import local_file_reader
+
+from golden import bundles_text
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "bundles"
@@ -36,18 +38,8 @@ def render(example: str, os_spec: str) -> tuple[str, list[tuple[str, str]]]:
         bundles = build_bundles(project.plan(nodes), nodes, local_file_reader(spec))
     finally:
         os.chdir(cwd)
-    parts = [f";; pallet compile {spec} --os {os_spec}\n",
-             "=== manifest.json\n", _dump(top_manifest(bundles, spec)).decode()]
-    scripts = []
-    for b in bundles:
-        scripts.append((f"{b.path}/{b.script_name}", b.script))
-        parts += [f"=== {b.path}/{b.script_name}\n", b.script,
-                  f"=== {b.path}/manifest.json\n", _dump(b.manifest()).decode()]
-        for name, data in b.files:
-            parts += [f"=== {b.path}/{name}\n", data.decode("utf-8", "replace")]
-            if not data.endswith(b"\n"):
-                parts.append("\n=== (no final newline)\n")
-    return "".join(parts), scripts
+    text, scripts = bundles_text(bundles, spec)
+    return f";; pallet compile {spec} --os {os_spec}\n" + text, scripts
 
 
 @pytest.mark.parametrize("example,os_spec", CASES, ids=[f"{e}@{o}" for e, o in CASES])
