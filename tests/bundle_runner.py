@@ -1,16 +1,13 @@
-"""Ship a compiled bundle to a real node over SSH and run it: what `pallet lift` automates.
-
-One upload and one exec: the bundle travels as a tar stream on the command's stdin.
-"""
+"""Run a compiled bundle on a real node the way `pallet lift` does, through the runtime's own
+transport (one connection, one upload and exec per bundle), and read its status lines."""
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
+from pallet.runtime.model import Endpoint, SshOptions
+from pallet.runtime.transport import open_connection
 
 STATUS = re.compile(r"^PALLET-ACTION (\d+) (ok|changed|failed) (.*)$", re.M)
 SUMMARY = re.compile(r"^PALLET-SUMMARY ok=(\d+) changed=(\d+) failed=(\d+)$", re.M)
@@ -33,39 +30,23 @@ class Run:
         return {"ok": int(m[1]), "changed": int(m[2]), "failed": int(m[3])}
 
 
-def connect(node, known_hosts: Path) -> paramiko.SSHClient:
+def connect(node, known_hosts: Path):
+    """A connection with strict host-key checking against the node's own key."""
     known_hosts.write_text(node.known_hosts_line() + "\n")
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(node.host, port=node.port, username=node.user, key_filename=node.private_key,
-                   look_for_keys=False, allow_agent=False, timeout=10)
-    return client
+    endpoint = Endpoint(node.host, node.port, node.user, str(node.private_key))
+    return open_connection(endpoint, SshOptions(known_hosts=known_hosts, use_agent=False))
 
 
-def tar_bytes(directory: Path) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(directory, arcname=".")
-    return buf.getvalue()
-
-
-def run_bundle(client: paramiko.SSHClient, bundle_dir: Path, shell: str = "bash",
-               where: str = "/tmp/pallet-bundle") -> Run:
+def run_bundle(conn, bundle_dir: Path) -> Run:
     script = "run.ps1" if (bundle_dir / "run.ps1").exists() else "run.sh"
-    command = (f"rm -rf {where} && mkdir -p {where} && tar -xzf - -C {where} && "
-               f"{shell} {where}/{script}")
-    stdin, stdout, stderr = client.exec_command(command, timeout=120)
-    stdin.write(tar_bytes(bundle_dir))
-    stdin.channel.shutdown_write()
-    out = stdout.read().decode()
-    err = stderr.read().decode()
-    return Run(stdout.channel.recv_exit_status(), out, err)
+    shell = "sh" if (bundle_dir / script).read_text().startswith("#!/bin/sh") else "bash"
+    files = {str(p.relative_to(bundle_dir)): p.read_bytes()
+             for p in sorted(bundle_dir.rglob("*")) if p.is_file()}
+    result = conn.run_bundle(files, script, shell)
+    return Run(result.exit_status, result.stdout, result.stderr)
 
 
-def run_command(client: paramiko.SSHClient, command: str) -> str:
-    _, stdout, stderr = client.exec_command(command, timeout=60)
-    out = stdout.read().decode()
-    status = stdout.channel.recv_exit_status()
-    assert status == 0, f"{command}: exit {status}: {stderr.read().decode()}"
-    return out
+def run_command(conn, command: str) -> str:
+    result = conn.run(command)
+    assert result.exit_status == 0, f"{command}: exit {result.exit_status}: {result.stderr}"
+    return result.stdout
