@@ -19,7 +19,7 @@ from typing import Callable
 
 from pallet.errors import PalletError
 
-from .model import Endpoint, ExecResult, TransportError
+from .model import Endpoint, ExecResult
 from .transport import EXIT_GRACE, OutputCollector, feed_stdin, prepare_bundle, sudo_failure
 
 __all__ = ["LocalConnection"]
@@ -98,14 +98,9 @@ class LocalConnection:
 
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str = "bash",
                    on_line: Callable[[str], None] | None = None) -> ExecResult:
-        if script not in files:
-            raise PalletError(f"the bundle has no {script!r} among its files")
-        sudo = not self.is_root and not script.endswith(".ps1")
-        password = self.endpoint.sudo_password if sudo else None
-        if password is not None and ("\n" in password or "\r" in password):
-            raise TransportError("sudo", "a sudo password cannot contain a line break")
-        exchange, payload = prepare_bundle(files, script, shell, sudo=sudo,
-                                           sudo_password=password is not None)
+        exchange, payload, password = prepare_bundle(
+            files, script, shell, is_root=self.is_root,
+            sudo_password=self.endpoint.sudo_password, where="this machine")
         with self._lock:
             collector = OutputCollector(on_line, exchange.started, exchange.prompt)
             status, refused = self._exchange(exchange.argv, collector, payload, password)

@@ -615,13 +615,21 @@ def _powershell_command(script: str) -> str:
     return f"pwsh -NoProfile -NonInteractive -EncodedCommand {encoded}"
 
 
-def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, sudo: bool,
-                   sudo_password: bool) -> tuple["BundleExchange", bytes]:
-    """The command that runs a bundle and the tar stream it reads, for either transport."""
+def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, is_root: bool,
+                   sudo_password: str | None, where: str
+                   ) -> tuple["BundleExchange", bytes, str | None]:
+    """For either transport: the command that runs a bundle, the tar stream it reads, and
+    the sudo password to feed (None: root already, or `sudo -n`)."""
+    if script not in files:
+        raise PalletError(f"the bundle has no {script!r} among its files")
+    sudo = not is_root and not script.endswith(".ps1")
+    password = sudo_password if sudo else None
+    if password is not None and ("\n" in password or "\r" in password):
+        raise _error("sudo", f"{where}: a sudo password cannot contain a line break")
     compressed = should_compress(files, script)
-    exchange = bundle_command(script, shell, sudo=sudo, sudo_password=sudo_password,
+    exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
                               compressed=compressed)
-    return exchange, bundle_tar(files, compressed)
+    return exchange, bundle_tar(files, compressed), password
 
 
 def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool,
@@ -892,14 +900,9 @@ class SshConnection:
 
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str = "bash",
                    on_line: Callable[[str], None] | None = None) -> ExecResult:
-        if script not in files:
-            raise PalletError(f"the bundle has no {script!r} among its files")
-        sudo = not self.is_root and not script.endswith(".ps1")
-        password = self.endpoint.sudo_password if sudo else None
-        if password is not None and ("\n" in password or "\r" in password):
-            raise _error("sudo", f"{_where(self.endpoint)}: a sudo password cannot contain a line break")
-        exchange, payload = prepare_bundle(files, script, shell, sudo=sudo,
-                                           sudo_password=password is not None)
+        exchange, payload, password = prepare_bundle(
+            files, script, shell, is_root=self.is_root,
+            sudo_password=self.endpoint.sudo_password, where=_where(self.endpoint))
         with self._lock:
             collector = OutputCollector(on_line, exchange.started, exchange.prompt)
             status, refused = self._exchange(exchange.command, collector, payload, password)
