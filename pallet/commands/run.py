@@ -59,7 +59,7 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     from pallet.runtime.model import SshOptions
     from pallet.runtime.providers import provider_for
     from pallet.runtime.record import RunRecord, default_record_dir
-    from pallet.runtime.report import Progress, print_summary
+    from pallet.runtime.report import Progress
 
     project = load_project(spec, search_path(o["crate_path"]))
     op = next((x for x in project.operations if x.kind == operation), None)
@@ -87,9 +87,10 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
                          keep_going=o["keep_going"], ssh=ssh, jobs=os.cpu_count() or 1)
     record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
-    progress = Progress(live=None if not o["as_json"] else False)
+    # --json prints one document: no live progress, and no rich to import for it.
+    progress = None if o["as_json"] else Progress()
     executor = Executor(project, options, local_file_reader(spec), record=record,
-                        on_event=(lambda *a, **k: None) if o["as_json"] else progress)
+                        on_event=progress)
     report = RunReport(operation, spec)
     try:
         if operation == "converge":
@@ -110,6 +111,7 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     if o["as_json"]:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
+        from pallet.runtime.report import print_summary
         print_summary(report)
     if report.error:
         click.echo(report.error, err=True)
