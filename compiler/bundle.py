@@ -53,7 +53,6 @@ class Bundle:
     script_name: str
     script: str
     files: tuple[tuple[str, bytes], ...]
-    actions: tuple[Action, ...]          # as the phase recorded them
     steps: tuple[StepInfo, ...] = ()     # as the script runs them
 
     @property
@@ -85,32 +84,32 @@ def target_of(node: NodeFacts, group: GroupSpec, shell: str | None = None) -> Ta
     return Target(family, node.os_version, group.packager or PACKAGERS.get(family or ""), chosen)
 
 
+def build_bundle(node: NodeFacts, group: GroupSpec, phase: str, actions: tuple[Action, ...],
+                 read_file: Callable[[str], bytes], shell: str | None = None,
+                 memo=None) -> Bundle:
+    """One node's bundle for one phase. `memo` (a crates.actions.RenderMemo) reuses the steps
+    of actions other bundles of the same compile recorded alike."""
+    from pallet.crates.actions import compile_phase_script, render_actions
+    target = target_of(node, group, shell)
+    rendered = render_actions(actions, target, read_file, memo=memo)
+    script = compile_phase_script(rendered, target)
+    steps = _step_infos(rendered)
+    return Bundle(node, group.name, phase, target,
+                  "run.ps1" if target.shell == "powershell" else "run.sh", script,
+                  tuple(rendered.files), steps)
+
+
 def build_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
                   nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
-                  read_file: Callable[[str], bytes], shell: str | None = None,
-                  jobs: int = 1) -> tuple[Bundle, ...]:
-    """Render and compile every bundle. With jobs > 1 and many bundles, forked workers share
-    the work (the output is the same: each bundle depends only on its own plan)."""
+                  read_file: Callable[[str], bytes], shell: str | None = None
+                  ) -> tuple[Bundle, ...]:
+    """Every bundle of `plans`, in its order. (compiler/compile_project.py shares a whole
+    project's planning, building and writing among processes.)"""
+    from pallet.crates.actions import RenderMemo
     by_name = {n.name: (n, g) for n, g in nodes}
-    keys = list(plans)
-    made: dict[tuple[str, str], tuple[str, tuple[tuple[str, bytes], ...], tuple[StepInfo, ...]]] = {}
-    if keys:  # the first in this process: library caches are warm before any fork
-        made[keys[0]] = _compile_one(plans, by_name, keys[0], read_file, shell)
-    rest = keys[1:]
-    if jobs > 1 and len(rest) >= _PARALLEL_FROM:
-        made.update(_compile_forked(plans, by_name, rest, read_file, shell, jobs))
-    else:
-        for key in rest:
-            made[key] = _compile_one(plans, by_name, key, read_file, shell)
-    bundles = []
-    for key in keys:
-        node, group = by_name[key[0]]
-        target = target_of(node, group, shell)
-        script, files, steps = made[key]
-        script_name = "run.ps1" if target.shell == "powershell" else "run.sh"
-        bundles.append(Bundle(node, group.name, key[1], target, script_name, script, files,
-                              plans[key], steps))
-    return tuple(bundles)
+    memo = RenderMemo()
+    return tuple(build_bundle(*by_name[node], phase, actions, read_file, shell, memo)
+                 for (node, phase), actions in plans.items())
 
 
 def plan_steps(plans: dict[tuple[str, str], tuple[Action, ...]],
@@ -132,57 +131,32 @@ def _step_infos(rendered) -> tuple[StepInfo, ...]:
     return tuple(StepInfo(s.number, s.kind, s.label, s.where, s.sources) for s in rendered.steps)
 
 
-_PARALLEL_FROM = 200
-_WORK: tuple | None = None  # what forked workers read: set just before the fork
+@dataclass(frozen=True)
+class BundleEntry:
+    """A bundle as the top manifest lists it (and `pallet compile` prints it)."""
+
+    node: str
+    group: str
+    phase: str
+    script_name: str
+    script_sha256: str
+    steps: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.node}/{self.phase}"
 
 
-def _compile_one(plans, by_name, key, read_file, shell):
-    from pallet.crates.actions import compile_phase_script, render_actions
-    node, group = by_name[key[0]]
-    target = target_of(node, group, shell)
-    rendered = render_actions(plans[key], target, read_file)
-    return compile_phase_script(rendered, target), tuple(rendered.files), _step_infos(rendered)
+def entry_of(b: Bundle) -> BundleEntry:
+    return BundleEntry(b.node.name, b.group, b.phase, b.script_name, sha256(b.script.encode()),
+                       len(b.steps))
 
 
-def _compile_chunk(indices: list[int]):
-    plans, by_name, keys, read_file, shell = _WORK  # type: ignore[misc]
-    out = []
-    for i in indices:
-        try:
-            out.append((i, _compile_one(plans, by_name, keys[i], read_file, shell)))
-        except PalletError as exc:  # crosses the process boundary as text with its place
-            return ("error", exc.message, str(exc.span) if exc.span else None, exc.format())
-    return ("ok", out)
-
-
-def _compile_forked(plans, by_name, keys, read_file, shell, jobs):
-    import multiprocessing
-
-    global _WORK
-    _WORK = (plans, by_name, keys, read_file, shell)
-    chunks = [list(range(i, len(keys), jobs)) for i in range(jobs)]
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            results = pool.map(_compile_chunk, chunks)
-    finally:
-        _WORK = None
-    made = {}
-    for result in results:
-        if result[0] == "error":
-            # Compile the failing bundle here again for a PalletError with its span.
-            for key in keys:
-                _compile_one(plans, by_name, key, read_file, shell)
-            raise PalletError(result[1])
-        for i, value in result[1]:
-            made[keys[i]] = value
-    return made
-
-
-def top_manifest(bundles: tuple[Bundle, ...], spec: str) -> dict:
+def top_manifest(entries, spec: str) -> dict:
     return {"spec": spec,
-            "bundles": [{"node": b.node.name, "group": b.group, "phase": b.phase, "path": b.path,
-                         "script": f"{b.path}/{b.script_name}",
-                         "sha256": sha256(b.script.encode())} for b in bundles]}
+            "bundles": [{"node": e.node, "group": e.group, "phase": e.phase, "path": e.path,
+                         "script": f"{e.path}/{e.script_name}",
+                         "sha256": e.script_sha256} for e in entries]}
 
 
 def _dump(data: dict) -> bytes:
@@ -203,32 +177,98 @@ def _compact(v) -> str:
 
 
 def write_bundles(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
-    """Make `out` hold exactly the bundles. Refuses a directory that Pallet did not make.
-
-    A new output directory is written beside and renamed into place. An existing one is
-    brought up to date bundle by bundle: a bundle whose manifest and script are what they
-    should be is left alone (a recompile after a small edit touches only what changed), a
-    changed one is written beside and swapped in, and bundles no longer wanted go; the top
-    manifest is replaced last. No file is ever seen half-written."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
-        raise PalletError(f"{out} exists and is not a Pallet output directory; choose another -o")
-    if out.is_dir() and (out / "manifest.json").is_file():
-        _update(bundles, out, spec)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    """Make `out` hold exactly the bundles (see OutputWriter)."""
+    writer = OutputWriter(Path(out), spec)
     try:
-        for b in bundles:
-            _write_bundle(b, staging / b.path)
-        (staging / "manifest.json").write_bytes(_dump(top_manifest(bundles, spec)))
-        staging.chmod(0o755)
-        if out.exists():  # an empty directory
-            out.rmdir()
-        staging.rename(out)
+        fresh = [b.path for b in bundles if writer.stage(b)]
+        writer.finish([entry_of(b) for b in bundles], fresh)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        writer.discard([b.path for b in bundles])
         raise
+
+
+class OutputWriter:
+    """Writes bundles into an output directory so that no file is ever seen half-written and
+    a failed compile leaves the previous output as it was. Refuses a directory that Pallet
+    did not make.
+
+    A new output directory is written beside (staging) and renamed into place. An existing
+    one is brought up to date bundle by bundle: a bundle whose manifest and script are what
+    they should be is left alone (a recompile after a small edit touches only what changed),
+    a changed one is written beside, and only when every bundle is made are they swapped in,
+    bundles no longer wanted removed, and the top manifest replaced last.
+
+    `stage` touches only its own bundle's paths, so forked workers can stage bundles in
+    parallel; `finish` and `discard` run once, in the process that made the writer."""
+
+    def __init__(self, out: Path, spec: str):
+        self.out, self.spec, self.token = out, spec, str(os.getpid())
+        if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                                  and not (out / "manifest.json").is_file())):
+            raise PalletError(f"{out} exists and is not a Pallet output directory; choose another -o")
+        self.staging: Path | None = None
+        if not (out.is_dir() and (out / "manifest.json").is_file()):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+    def _fresh(self, path: str) -> Path:
+        base = self.out / path
+        return base.parent / f".{base.name}.new.{self.token}"
+
+    def stage(self, b: Bundle) -> bool:
+        """Write the bundle where it waits to be put in place; False when nothing is to do
+        for it later (staged with the whole new directory, or already current)."""
+        if self.staging is not None:
+            _write_bundle(b, self.staging / b.path)
+            return False
+        if _current(b, self.out / b.path):
+            return False
+        fresh = self._fresh(b.path)
+        shutil.rmtree(fresh, ignore_errors=True)
+        _write_bundle(b, fresh)
+        return True
+
+    def finish(self, entries, fresh_paths) -> None:
+        manifest = _dump(top_manifest(entries, self.spec))
+        if self.staging is not None:
+            (self.staging / "manifest.json").write_bytes(manifest)
+            self.staging.chmod(0o755)
+            if self.out.exists():  # an empty directory
+                self.out.rmdir()
+            self.staging.rename(self.out)
+            return
+        try:
+            old_paths = {e["path"] for e in json.loads((self.out / "manifest.json").read_text())["bundles"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            old_paths = set()
+        for path in fresh_paths:
+            base = self.out / path
+            stale = None
+            if base.exists():
+                stale = base.parent / f".{base.name}.old.{self.token}"
+                base.rename(stale)
+            self._fresh(path).rename(base)
+            if stale is not None:
+                shutil.rmtree(stale, ignore_errors=True)
+        for path in sorted(old_paths - {e.path for e in entries}):
+            gone = self.out / path
+            if gone.is_dir() and self.out.resolve() in gone.resolve().parents:
+                shutil.rmtree(gone, ignore_errors=True)
+                try:
+                    gone.parent.rmdir()  # the node's directory, when it was its last phase
+                except OSError:
+                    pass
+        tmp = self.out / f".manifest.json.{self.token}"
+        tmp.write_bytes(manifest)
+        os.replace(tmp, self.out / "manifest.json")
+
+    def discard(self, paths) -> None:
+        """After a failure: remove what was staged, leave the output as it was."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return
+        for path in paths:
+            shutil.rmtree(self._fresh(path), ignore_errors=True)
 
 
 def _write_bundle(b: Bundle, base: Path) -> None:
@@ -251,40 +291,3 @@ def _current(b: Bundle, base: Path) -> bool:
         return all((base / name).stat().st_size == len(data) for name, data in b.files)
     except OSError:
         return False
-
-
-def _update(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
-    wanted = {b.path for b in bundles}
-    try:
-        old_paths = {entry["path"] for entry in json.loads((out / "manifest.json").read_text())["bundles"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        old_paths = set()
-    for b in bundles:
-        base = out / b.path
-        if _current(b, base):
-            continue
-        fresh = base.parent / f".{base.name}.new.{os.getpid()}"
-        shutil.rmtree(fresh, ignore_errors=True)
-        try:
-            _write_bundle(b, fresh)
-            stale = None
-            if base.exists():
-                stale = base.parent / f".{base.name}.old.{os.getpid()}"
-                base.rename(stale)
-            fresh.rename(base)
-        except BaseException:
-            shutil.rmtree(fresh, ignore_errors=True)
-            raise
-        if stale is not None:
-            shutil.rmtree(stale, ignore_errors=True)
-    for path in sorted(old_paths - wanted):
-        gone = out / path
-        if gone.is_dir() and out.resolve() in gone.resolve().parents:
-            shutil.rmtree(gone, ignore_errors=True)
-            try:
-                gone.parent.rmdir()  # the node's directory, when it was its last phase
-            except OSError:
-                pass
-    tmp = out / f".manifest.json.{os.getpid()}"
-    tmp.write_bytes(_dump(top_manifest(bundles, spec)))
-    os.replace(tmp, out / "manifest.json")

@@ -176,13 +176,22 @@ class Project:
         so values published at run time are not known yet)."""
         self.check_phases(nodes, phases)
         world = self.world(nodes)
-        plans: dict[tuple[str, str], tuple[Action, ...]] = {}
-        for node, group in nodes:
-            for phase in self.phases_for(group, phases):
-                if phase == "settings" or not group.phase(phase):
-                    continue
-                plans[(node.name, phase)] = plan_phase(self.evaluator, node, group, phase, world)
-        return plans
+        return {(node.name, phase): self.plan_one(world, node, group, phase)
+                for node, group, phase in self.bundles(nodes, phases)}
+
+    def bundles(self, nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+                phases: tuple[str, ...] = ()) -> list[tuple[NodeFacts, GroupSpec, str]]:
+        """The bundles to make, node by node, each node's phases in order."""
+        return [(node, group, phase) for node, group in nodes
+                for phase in self.phases_for(group, phases)
+                if phase != "settings" and group.phase(phase)]
+
+    def plan_one(self, world: World, node: NodeFacts, group: GroupSpec,
+                 phase: str) -> tuple[Action, ...]:
+        """One node's actions for one phase. A node's phases plan in order; what a phase
+        assoc's into settings its node's later phases see, other nodes only the :settings
+        phase's (the nodes may be planned in separate processes)."""
+        return plan_phase(self.evaluator, node, group, phase, world)
 
 
 def load_project(path: str | Path, search_path: Iterable[Path] = (),

@@ -56,6 +56,46 @@ class Step:
     sources: tuple[str, ...] = ()    # every spec location gathered into this step
     bodies: bool = False             # its forms reach spec values (~pallet-body-n)
     kind: str = ""                   # the action's kind; "packages" for the gathered step
+    calls: tuple[str, ...] = ()      # the library functions its forms call, in order
+    # The sha256 of each file the step installs. Its forms name them by placeholders
+    # (_FILE_HOLE), so that steps differing only in a file's content are equal: their text
+    # is made once, and the shas put in.
+    holes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def filled_forms(self) -> tuple[Form, ...]:
+        """The forms with the shas in place of their placeholders."""
+        if not self.holes:
+            return self.forms
+        shas = {_FILE_HOLE.format(n): sha for n, sha in enumerate(self.holes, 1)}
+
+        def fill(form: Form) -> Form:
+            if type(form) is _Hole:
+                return Atom(shas[form.value], form.span)
+            if isinstance(form, ListForm):
+                return ListForm(tuple(fill(item) for item in form.items), form.span)
+            return form
+        return tuple(fill(form) for form in self.forms)
+
+    def fill_text(self, text: str) -> str | None:
+        """Step text (bash or sh) made from the forms, with the shas put in: a sha and its
+        placeholder are both bare words there. None when a placeholder is not in the text
+        exactly once (a value written as one): then the filled forms are lowered instead."""
+        for number, sha in enumerate(self.holes, 1):
+            placeholder = _FILE_HOLE.format(number)
+            if text.count(placeholder) != 1:
+                return None
+            text = text.replace(placeholder, sha)
+        return text
+
+
+@dataclass(frozen=True)
+class _Hole(Atom):
+    """The placeholder of a file's sha256 in a step's forms (never equal to an Atom)."""
+
+
+# Letters and digits only: a bare word in bash and sh, as a sha is.
+_FILE_HOLE = "PALLETFILEHOLE{}X"
 
 
 @dataclass(frozen=True)
@@ -71,12 +111,24 @@ class RenderedPhase:
         """The whole script as forms, in order."""
         out: list[Form] = [_call("pallet-start")]
         for step in self.steps:
-            out += [_begin(step), *step.forms, _call("pallet-end")]
+            out += [_begin(step), *step.filled_forms, _call("pallet-end")]
         return tuple(out + [_call("pallet-finish", 0)])
 
 
+class RenderMemo:
+    """Rendered steps of one compile, reused across the bundles that record the same action
+    at the same place: the nodes of a group mostly do. A step depends only on the target, the
+    action (its values with their types, its place), its number and its flags; the memo keys
+    on all of them, so output is the same with or without it. Actions carrying script bodies
+    or values other than strings, keywords, numbers and booleans are not memoised."""
+
+    def __init__(self) -> None:
+        self.steps: dict[tuple, tuple[Step, tuple[tuple[str, bytes], ...]]] = {}
+
+
 def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFile,
-                   library: ScriptLibrary | None = None) -> RenderedPhase:
+                   library: ScriptLibrary | None = None,
+                   memo: RenderMemo | None = None) -> RenderedPhase:
     r = _Renderer(target, read_file, library or core_library())
     items = _gather_packages(actions)
     r.flags = _plan_flags(items)
@@ -84,9 +136,46 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
         r.current = index
         if isinstance(item, _PackageStep):
             r.package_step(item)
-        else:
-            r.action(item)
+            continue
+        key = None
+        if memo is not None and r.library is core_library():
+            key = _memo_key(item, target, len(r.steps), r.flags, index)
+            hit = memo.steps.get(key) if key is not None else None
+            if hit is not None:
+                r.steps.append(hit[0])
+                for name, data in hit[1]:
+                    r.files.setdefault(name, data)
+                continue
+        before = len(r.steps), len(r.files)
+        r.action(item)
+        if key is not None and len(r.steps) == before[0] + 1:
+            memo.steps[key] = (r.steps[-1], tuple(r.files.items())[before[1]:])
     return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()))
+
+
+_MEMO_VALUE_TYPES = (str, int, bool, float, type(None), Keyword)
+_NO_MEMO_KINDS = ("exec-script", "exec-checked-script", "publish")
+
+
+def _memo_key(action: Action, target: Target, number: int, flags: "_Flags", index: int
+              ) -> tuple | None:
+    if action.kind in _NO_MEMO_KINDS:
+        return None
+    values: list = []
+    for value in action.args:
+        if type(value) is tuple and all(type(v) is str for v in value):
+            values.append(value)
+        elif type(value) in _MEMO_VALUE_TYPES:   # the type too: True == 1, but not as a value
+            values.append((type(value), value))
+        else:
+            return None
+    for name, value in action.options:
+        if type(value) not in _MEMO_VALUE_TYPES:
+            return None
+        values.append((name, type(value), value))
+    return (target, action.kind, action.label, action.where, number, tuple(values),
+            tuple(flags.raises.get(index, ())), tuple(flags.waits.get(index, ())),
+            tuple(flags.clears.get(index, ())))
 
 
 def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = True) -> str:
@@ -104,7 +193,9 @@ def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = 
             if step.bodies:  # values from spec code: lowered for this node
                 chunks.append(_emit_stmts(_step_stmts(step, lowering), target))
             else:
-                chunks.append(_step_text(target, step))
+                text = step.fill_text(_step_text(target, step))
+                chunks.append(text if text is not None
+                              else _emit_stmts(_step_stmts(step, lowering), target))
         chunks.append(_emit_stmts(_finish(lowering, target), target))
         if tuple(lowering.functions.values()) == shared[0]:  # bodies hoisted nothing else
             return "".join(chunks)
@@ -148,11 +239,12 @@ def _finish(lowering: Lowering, target: Target) -> list[A.Stmt]:
     return stmts
 
 
-def _step_stmts(step: Step, lowering: Lowering) -> list[A.Stmt]:
+def _step_stmts(step: Step, lowering: Lowering, filled: bool = True) -> list[A.Stmt]:
     stmts: list[A.Stmt] = [A.Raw(""), A.Comment(f"{step.where} {step.label}")]
     if len(step.sources) > 1:
         stmts.append(A.Comment("gathered from " + ", ".join(step.sources)))
-    stmts.append(_lower(lowering, [_begin(step), *step.forms, _call("pallet-end")]))
+    forms = step.filled_forms if filled else step.forms
+    stmts.append(_lower(lowering, [_begin(step), *forms, _call("pallet-end")]))
     return stmts
 
 
@@ -165,7 +257,7 @@ def _emit_stmts(stmts: list[A.Stmt], target: Target) -> str:
 def _step_text(target: Target, step: Step) -> str:
     lowering = Lowering(target, core_library())
     lowering.functions.update((f.name, f) for f in _all_hoistable(target))
-    return _emit_stmts(_step_stmts(step, lowering), target)
+    return _emit_stmts(_step_stmts(step, lowering, filled=False), target)
 
 
 @lru_cache(maxsize=64)
@@ -201,9 +293,7 @@ def _called(rendered: RenderedPhase) -> tuple[str, ...]:
     names = {"pallet-start": None}
     for step in rendered.steps:
         names["pallet-begin"] = None
-        for form in step.forms:
-            for name in _calls_in(form):
-                names[name] = None
+        names.update(dict.fromkeys(step.calls))
         names["pallet-end"] = None
     names["pallet-finish"] = None
     return tuple(names)
@@ -248,7 +338,7 @@ def _word(value: Any) -> Atom:
 
 
 def _call(fn: str, *args: Any, span: Span | None = None) -> ListForm:
-    return ListForm((Symbol(fn, span), *(a if isinstance(a, ListForm) else _word(a) for a in args)),
+    return ListForm((Symbol(fn, span), *(a if isinstance(a, (ListForm, Atom)) else _word(a) for a in args)),
                     span)
 
 
@@ -375,6 +465,9 @@ _FLAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _PATH_ARG = {"file": 0, "directory": 0, "remote-file": 0, "sed": 0, "symbolic-link": 1}
 
 
+_FLAG_OPTIONS = frozenset(("if-flag", "if-changed", "if-config-changed", "flag-on-changed"))
+
+
 @dataclass
 class _Flags:
     raises: dict[int, list[str]] = field(default_factory=dict)   # step -> flags it raises
@@ -415,6 +508,10 @@ def _plan_flags(items: Sequence) -> _Flags:
     :if-config-changed an earlier file step (each raises the flag `config-changed`). A flag
     nobody reads is not raised. Located errors for a wait nothing earlier can satisfy."""
     flags = _Flags()
+    if not any(_name(key) in _FLAG_OPTIONS for item in items
+               for action in (item.actions if isinstance(item, _PackageStep) else (item,))
+               for key, _ in action.options):
+        return flags  # the common case: no action raises or waits for a flag
     raised: dict[str, list[int]] = {}      # flag -> steps raising it, so far
     paths: dict[str, list[int]] = {}       # path -> steps writing it, so far
     readers: dict[str, list[int]] = {}
@@ -480,6 +577,7 @@ class _Renderer:
         self.bodies: dict[str, ScriptForms] = {}
         self.flags = _Flags()
         self.current = -1      # the index of the step being rendered (for its flags)
+        self.carried: list[str] = []   # the shas of the files the next step installs
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -488,13 +586,15 @@ class _Renderer:
         forms = self.waiting(action, forms)
         forms += [_call("pallet-flag-raise", name, span=action.span)
                   for name in self.flags.raises.get(self.current, ())]
-        for form in forms:
-            for call in _calls_in(form):
-                self.require(_call(call), action)
+        calls = tuple(dict.fromkeys(name for form in forms for name in _calls_in(form)))
+        for call in calls:
+            self.require(_call(call), action)
         label = _one_line(label or action.label or _default_label(action))
         kind = "packages" if sources else action.kind
         self.steps.append(Step(len(self.steps) + 1, label, action.where, tuple(forms),
-                               sources or (action.where,), bodies, kind))
+                               sources or (action.where,), bodies, kind, calls,
+                               tuple(self.carried)))
+        self.carried = []
 
     def waiting(self, action: Action, forms: list[Form]) -> list[Form]:
         """The step's forms, run only when a flag it waits for is up (then the flags it is the
@@ -526,10 +626,13 @@ class _Renderer:
         raise PalletError(f"{action.kind}: {what} is not available for "
                           f"{self.target.describe()}", action.span)
 
-    def carry(self, data: bytes) -> str:
+    def carry(self, data: bytes) -> _Hole:
+        """The bundle carries `data` as files/<sha256>; the step names it by a placeholder
+        (see Step.holes)."""
         sha = hashlib.sha256(data).hexdigest()
         self.files.setdefault(f"files/{sha}", data)
-        return sha
+        self.carried.append(sha)
+        return _Hole(_FILE_HOLE.format(len(self.carried)))
 
     def action(self, action: Action) -> None:
         method = _ACTIONS.get(action.kind)

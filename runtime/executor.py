@@ -35,7 +35,6 @@ class RunOptions:
     serial: int | None = None       # rolling batches of this many nodes
     keep_going: bool = False
     ssh: SshOptions = SshOptions()
-    jobs: int = 1                   # processes compiling bundles
 
 
 @dataclass
@@ -246,7 +245,7 @@ class Executor:
                 continue
             self.on_event("phase", phase=phase, nodes=sorted(plans))
             bundles = build_bundles({(n, phase): a for n, a in plans.items()}, nodes,
-                                    self.read_file, jobs=self.options.jobs)
+                                    self.read_file)
             outcomes = self._run_phase(bundles, world)
             report.outcomes += outcomes
             failed = [o for o in outcomes if o.status == "failed"]

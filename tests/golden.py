@@ -129,8 +129,8 @@ def load(path: Path) -> Golden:
 def bundles_text(bundles, spec_name: str) -> tuple[str, list[tuple[str, str]]]:
     """Compiled bundles as golden text (every file of every bundle, in order), and the
     (name, text) of each script in them, for the checks."""
-    from pallet.compiler.bundle import _dump, top_manifest
-    parts = ["=== manifest.json\n", _dump(top_manifest(bundles, spec_name)).decode()]
+    from pallet.compiler.bundle import _dump, entry_of, top_manifest
+    parts = ["=== manifest.json\n", _dump(top_manifest([entry_of(b) for b in bundles], spec_name)).decode()]
     scripts = []
     for b in bundles:
         scripts.append((f"{b.path}/{b.script_name}", b.script))

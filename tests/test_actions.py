@@ -833,3 +833,66 @@ def test_a_target_without_packager_compiles_what_it_can():
     assert "pallet_file /x create" in text
     with pytest.raises(PalletError, match="not available"):
         render_actions([act("package", "curl")], target, lambda p: b"")
+
+
+@pytest.mark.parametrize("os_name, shell_name", [("debian-12", "bash"), ("alpine-3.20", "sh"),
+                                                 ("windows", "powershell")])
+def test_the_render_memo_changes_nothing(os_name, shell_name):
+    """Steps reused from other bundles of the compile are the steps rendering would make:
+    every action, in several orders and with other step numbers, with one memo throughout,
+    gives the scripts and files that rendering each phase alone gives."""
+    from pallet.crates.actions import RenderMemo
+    target = target_for(os_name, shell_name)
+    actions = every_action(os_name) + [act("remote-file", "/etc/local", local_file="here")]
+    alone = [a for a in actions if not any(k.startswith("if-") for k, _ in a.options)]
+    memo = RenderMemo()
+    for some in (actions, actions, alone[::-1], actions[2:], alone[1:]):
+        with_memo = render_actions(some, target, lambda p: b"local", memo=memo)
+        without = render_actions(some, target, lambda p: b"local")
+        assert with_memo.steps == without.steps and with_memo.files == without.files
+        assert [s.holes for s in with_memo.steps] == [s.holes for s in without.steps]
+        assert compile_phase_script(with_memo, target) == compile_phase_script(without, target)
+    again = render_actions(actions, target, lambda p: b"local", memo=memo)
+    reused = {id(step) for step, _ in memo.steps.values()}
+    assert sum(id(step) in reused for step in again.steps) >= 10   # it was used
+
+
+def test_the_render_memo_tells_true_from_1():
+    """True == 1 in Python; as option values they are not the same (the memo keys on types)."""
+    from pallet.crates.actions import RenderMemo
+    target = target_for("debian-12")
+    memo = RenderMemo()
+    render_actions([act("file", "/x", mode=644)], target, lambda p: b"", memo=memo)
+    render_actions([act("remote-file", "/y", content="a", overwrite_changes=True)], target,
+                   lambda p: b"", memo=memo)
+    with pytest.raises(PalletError, match="true or false"):
+        render_actions([act("remote-file", "/y", content="a", overwrite_changes=1)], target,
+                       lambda p: b"", memo=memo)
+
+
+@pytest.mark.parametrize("shell_name", ["bash", "sh"])
+def test_steps_differing_in_a_files_content_name_their_own_file(shell_name):
+    """The text of a remote-file step is made once for every content (a placeholder stands
+    for the sha256, then each bundle's is put in): each script names its own file."""
+    target = target_for("debian-12", shell_name)
+    for content in ("one\n", "two\n", "three\n"):
+        rendered = render_actions([act("remote-file", "/etc/a", content=content, mode="644"),
+                                   act("file", "/etc/b")], target, lambda p: b"")
+        sha = hashlib.sha256(content.encode()).hexdigest()
+        text = compile_phase_script(rendered, target)
+        assert rendered.files == ((f"files/{sha}", content.encode()),)
+        assert f"pallet_remote_file /etc/a {sha} " in text and "PALLETFILEHOLE" not in text
+        assert text == compile_phase_script(rendered, target, cache=False)
+
+
+def test_a_value_written_like_the_placeholder_stays_as_written():
+    target = target_for("debian-12")
+    rendered = render_actions([act("remote-file", "PALLETFILEHOLE1X", content="x"),
+                               act("remote-file", "/b", content="PALLETFILEHOLE1X",
+                                   owner="PALLETFILEHOLE1X")], target, lambda p: b"")
+    text = compile_phase_script(rendered, target)
+    sha_x = hashlib.sha256(b"x").hexdigest()
+    assert f"pallet_remote_file PALLETFILEHOLE1X {sha_x} " in text
+    assert text == compile_phase_script(rendered, target, cache=False)
+    # the path in the comment, the status label and the call; and the owner of /b
+    assert text.count("PALLETFILEHOLE1X") == 4

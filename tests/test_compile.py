@@ -409,3 +409,55 @@ def test_check_a_spec_takes_the_options_of_compile(tmp_path):
     assert compile_.stdout.splitlines()[0] == "out/web-1/configure/run.sh  1 action"
     proc = pallet_here(tmp_path, "check", "out", "--os", "debian-12")
     assert proc.returncode == 2 and "are for a SPEC" in proc.stderr
+
+
+# ---- compiling in several processes ------------------------------------------------------------------
+
+def compile_in(project: Path, out: str, jobs: int):
+    from pallet.commands._spec import load_spec, local_file_reader
+    from pallet.compiler.compile_project import compile_to_directory
+    saved = os.getcwd()
+    os.chdir(project)
+    try:
+        loaded = load_spec("spec.pallet", "nodes.toml", None, ())
+        return compile_to_directory(*loaded, local_file_reader("spec.pallet"), Path(out),
+                                    "spec.pallet", jobs=jobs)
+    finally:
+        os.chdir(saved)
+
+
+def test_workers_make_what_one_process_makes(project, monkeypatch):
+    """Nodes shared out among forked workers (planned, built and written there) give the
+    same output, new or updated, as one process; a recompile still keeps what did not change."""
+    import pallet.compiler.compile_project as compile_project
+    monkeypatch.setattr(compile_project, "PARALLEL_FROM", 1)
+    nodes = {**NODES, **{f"web-{i}": ("web", f"192.0.2.{100 + i}") for i in range(3, 12)}}
+    (project / "nodes.toml").write_text(inventory(nodes))
+    one = compile_in(project, "one", jobs=1)
+    three = compile_in(project, "three", jobs=3)
+    assert one == three and len(one) == 11 + 3 * 2
+    assert tree(project / "one") == tree(project / "three")
+    kept = (project / "three/db-1/install/run.sh").stat().st_ino
+    nodes["db-1"] = ("db", "198.51.100.1")
+    (project / "nodes.toml").write_text(inventory(nodes))
+    compile_in(project, "one", jobs=1)
+    compile_in(project, "three", jobs=3)
+    assert tree(project / "one") == tree(project / "three")
+    assert (project / "three/db-1/install/run.sh").stat().st_ino == kept
+    assert any(b"198.51.100.1" in data for data, _ in tree(project / "three/db-1/configure").values())
+    assert not [p for p in (project / "three").rglob(".*")]
+
+
+def test_an_error_in_a_worker_is_located_and_changes_nothing(project, monkeypatch):
+    import pallet.compiler.compile_project as compile_project
+    from pallet.errors import PalletError
+    monkeypatch.setattr(compile_project, "PARALLEL_FROM", 1)
+    compile_in(project, "out", jobs=3)
+    before = tree(project / "out")
+    (project / "os.j2").write_text("debian {{ version }} {{ codename }}\n")  # the db nodes'
+    with pytest.raises(PalletError) as caught:
+        compile_in(project, "out", jobs=3)
+    assert caught.value.span is not None and "codename" in caught.value.format()
+    assert str(caught.value.span).startswith("spec.pallet:17:")
+    assert tree(project / "out") == before
+    assert not [p for p in (project / "out").rglob(".*")]

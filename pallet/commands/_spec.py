@@ -46,10 +46,10 @@ def read_inventory(path: str):
     return parse_inventory(text, path)
 
 
-def plan_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tuple[str, ...],
+def load_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tuple[str, ...],
               crate_path: tuple[str, ...] = (), default_os: str | None = None):
-    """(project, nodes, plans) for a spec file: for the inventory, else the OS, else the
-    spec's own node-list, else `default_os` when given."""
+    """(project, nodes, phases) for a spec file: its nodes from the inventory, else the OS,
+    else the spec's own node-list, else `default_os` when given."""
     from pallet.compiler.project import load_project
     if inventory and os_spec:
         raise PalletError("give either --nodes or --os, not both")
@@ -57,7 +57,13 @@ def plan_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tup
     if not inventory and not os_spec and project.spec_nodes() is None:
         os_spec = default_os
     nodes = project.targets(read_inventory(inventory) if inventory else None, os_spec)
-    wanted = tuple(p.lstrip(":") for p in phases)
+    return project, nodes, tuple(p.lstrip(":") for p in phases)
+
+
+def plan_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tuple[str, ...],
+              crate_path: tuple[str, ...] = (), default_os: str | None = None):
+    """(project, nodes, plans) for a spec file (see load_spec)."""
+    project, nodes, wanted = load_spec(spec, inventory, os_spec, phases, crate_path, default_os)
     return project, nodes, project.plan(nodes, wanted)
 
 

@@ -45,13 +45,12 @@ def check(target, inventory, os_spec, phases, crate_path):
         sys.exit(check_dir(path))
     import tempfile
 
-    from pallet.compiler.bundle import build_bundles, write_bundles
+    from pallet.compiler.compile_project import compile_to_directory
 
-    from ._spec import local_file_reader, plan_spec
-    _, nodes, plans = plan_spec(target, inventory, os_spec, phases, crate_path,
-                                default_os="debian-12")
-    bundles = build_bundles(plans, nodes, local_file_reader(target))
+    from ._spec import load_spec, local_file_reader
+    project, nodes, wanted = load_spec(target, inventory, os_spec, phases, crate_path,
+                                       default_os="debian-12")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bundles"
-        write_bundles(bundles, out, target)
+        compile_to_directory(project, nodes, wanted, local_file_reader(target), out, target)
         sys.exit(check_dir(out))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ._spec import local_file_reader, plan_spec, spec_options
+from ._spec import load_spec, local_file_reader, spec_options
 
 
 @click.command(name="compile")
@@ -15,18 +15,19 @@ from ._spec import local_file_reader, plan_spec, spec_options
 def compile_command(spec, inventory, os_spec, phases, crate_path, out, check):
     """Compile SPEC to bundles: DIR/NODE/PHASE/run.sh (or run.ps1), the files each installs,
     and manifests. Recompiling the same input gives byte-identical output."""
+    import os
     from pathlib import Path
 
-    from pallet.compiler.bundle import build_bundles, write_bundles
+    from pallet.compiler.compile_project import compile_to_directory
 
-    project, nodes, plans = plan_spec(spec, inventory, os_spec, phases, crate_path)
-    import os
-    bundles = build_bundles(plans, nodes, local_file_reader(spec), jobs=os.cpu_count() or 1)
-    write_bundles(bundles, Path(out), spec)
-    for b in bundles:
-        count = len(b.steps)
-        script = Path(out) / b.path / b.script_name   # `-o out/` names out/web-1/..., not out//
-        click.echo(f"{script}  {count} action{'' if count == 1 else 's'}")
+    project, nodes, wanted = load_spec(spec, inventory, os_spec, phases, crate_path)
+    entries = compile_to_directory(project, nodes, wanted, local_file_reader(spec), Path(out),
+                                   spec, jobs=len(os.sched_getaffinity(0)))
+    lines = []
+    for e in entries:
+        script = Path(out) / e.path / e.script_name   # `-o out/` names out/web-1/..., not out//
+        lines.append(f"{script}  {e.steps} action{'' if e.steps == 1 else 's'}\n")
+    click.echo("".join(lines), nl=False)
     if check:
         from .check import check_dir
         raise SystemExit(check_dir(Path(out)))

@@ -85,7 +85,7 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
                      accept_new_host_keys=o["accept_new_host_keys"],
                      connect_timeout=o["connect_timeout"], retries=o["retries"])
     options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
-                         keep_going=o["keep_going"], ssh=ssh, jobs=os.cpu_count() or 1)
+                         keep_going=o["keep_going"], ssh=ssh)
     record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
     # --json prints one document: no live progress, and no rich to import for it.
     progress = None if o["as_json"] else Progress()
