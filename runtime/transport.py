@@ -43,6 +43,7 @@ import tarfile
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -107,8 +108,15 @@ class _KnownKey:
 
 
 def _pattern_matches(pattern: str, name: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, name, re.IGNORECASE) is not None
+    if "*" not in pattern and "?" not in pattern:
+        return pattern.lower() == name.lower()
+    return _pattern_regex(pattern).fullmatch(name) is not None
+
+
+@lru_cache(maxsize=1024)
+def _pattern_regex(pattern: str) -> "re.Pattern[str]":
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in pattern), re.IGNORECASE)
 
 
 def _hosts_match(hosts: str, name: str) -> bool:
@@ -129,15 +137,35 @@ def _hosts_match(hosts: str, name: str) -> bool:
     return matched
 
 
-def _read_known_hosts(path: Path, name: str) -> tuple[list[_KnownKey], bool]:
-    """Keys recorded for `name` in one file, and whether the file holds only hashed entries."""
+@dataclass(frozen=True)
+class _KnownHostsFile:
+    """A known_hosts file, parsed: its entries (line, marker, hosts, key type, base64 key),
+    and for the entries naming plain hosts, the entries of each name (lower case). Hashed
+    and wildcard entries are tried for every name."""
+
+    entries: tuple[tuple[int, str | None, str, str, str], ...]
+    by_name: dict[str, tuple[int, ...]]
+    others: tuple[int, ...]
+    only_hashed: bool
+
+
+# path -> ((inode, mtime, size), parsed): a run connecting to many hosts reads the file once.
+_parsed_known_hosts: dict[Path, tuple[tuple[int, int, int], _KnownHostsFile]] = {}
+
+
+def _known_hosts_file(path: Path) -> _KnownHostsFile | None:
     try:
+        st = path.stat()
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = _parsed_known_hosts.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         text = path.read_text(errors="replace")
     except FileNotFoundError:
-        return [], False
+        return None
     except OSError as e:
         raise PalletError(f"cannot read the known_hosts file {path}: {e.strerror}") from None
-    found, plain, hashed = [], 0, 0
+    entries, by_name, others, plain, hashed = [], {}, [], 0, 0
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
@@ -148,17 +176,41 @@ def _read_known_hosts(path: Path, name: str) -> tuple[list[_KnownKey], bool]:
         if len(fields) < 3:
             continue
         hosts, keytype, b64 = fields[:3]
-        is_hashed = hosts.startswith("|1|")
-        hashed += is_hashed
-        plain += not is_hashed
-        if not _hosts_match(hosts, name):
+        index = len(entries)
+        entries.append((number, marker, hosts, keytype, b64))
+        if hosts.startswith("|1|"):
+            hashed += 1
+            others.append(index)
+            continue
+        plain += 1
+        if any(c in hosts for c in "*?!"):
+            others.append(index)
+        else:
+            for host in hosts.split(","):
+                by_name.setdefault(host.lower(), []).append(index)
+    parsed = _KnownHostsFile(tuple(entries), {k: tuple(v) for k, v in by_name.items()},
+                             tuple(others), hashed > 0 and plain == 0)
+    _parsed_known_hosts[path] = (stamp, parsed)
+    return parsed
+
+
+def _read_known_hosts(path: Path, name: str) -> tuple[list[_KnownKey], bool]:
+    """Keys recorded for `name` in one file, and whether the file holds only hashed entries."""
+    parsed = _known_hosts_file(path)
+    if parsed is None:
+        return [], False
+    found = []
+    named = parsed.by_name.get(name.lower(), ())
+    for index in sorted({*named, *parsed.others}):
+        number, marker, hosts, keytype, b64 = parsed.entries[index]
+        if index not in named and not _hosts_match(hosts, name):
             continue
         try:
             blob = base64.b64decode(b64, validate=True)
         except ValueError:
             continue
-        found.append(_KnownKey(path, number, marker, keytype, blob, is_hashed))
-    return found, hashed > 0 and plain == 0
+        found.append(_KnownKey(path, number, marker, keytype, blob, hosts.startswith("|1|")))
+    return found, parsed.only_hashed
 
 
 _KEY_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
