@@ -92,13 +92,14 @@ Event = Callable[..., None]   # on_event(kind, **details): progress for the term
 class Executor:
     def __init__(self, project: Project, options: RunOptions, read_file: Callable[[str], bytes],
                  record=None, on_event: Event | None = None, connect=None):
-        from .transport import open_connection
+        if connect is None:
+            from .transport import open_connection as connect
         self.project = project
         self.options = options
         self.read_file = read_file
         self.record = record
         self.on_event = on_event or (lambda kind, **details: None)
-        self.connect = connect or open_connection
+        self.connect = connect
         self.connections: dict[str, object] = {}
         self._connecting: dict[str, object] = {}     # node -> Future of its connection
         self._connect_pool: ThreadPoolExecutor | None = None

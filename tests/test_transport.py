@@ -677,3 +677,66 @@ def test_local_transport_streams_lines(tmp_path):
                         on_line=lambda line: at.setdefault(line, time.monotonic() - start))
         end = time.monotonic() - start
     assert list(at) == ["first", "second"] and at["first"] < end - 0.7
+
+
+# -- the SSH helper process ------------------------------------------------------------------
+
+HELPER_SCRIPT = r'''
+import json, os, sys
+from pallet.runtime.ssh_process import SshProcess
+helper = SshProcess.start()          # first, as `pallet lift` does
+from pallet.runtime.model import Endpoint, SshOptions, TransportError
+host, port, key, known, empty, closed, bundle = sys.argv[1:]
+manifest = json.loads(open(os.path.join(bundle, "manifest.json")).read())
+files = {n: open(os.path.join(bundle, n), "rb").read() for n in manifest["files"]}
+out = {}
+conn = helper.connect(Endpoint(host, int(port), "root", private_key=key),
+                      SshOptions(known_hosts=known, use_agent=False))
+lines = []
+first = conn.run_bundle(files, manifest["script"], "bash", on_line=lines.append)
+out["first"] = [first.exit_status, first.stdout, lines]
+out["second"] = conn.run_bundle(files, manifest["script"], "bash").stdout.splitlines()[-1]
+out["run"] = conn.run("cat /var/tmp/pallet-helper/hello.txt; echo err >&2; exit 4").__dict__
+for what, endpoint, options in (
+        ("unknown", Endpoint(host, int(port), "root", private_key=key), SshOptions(known_hosts=empty, use_agent=False)),
+        ("closed", Endpoint("127.0.0.1", int(closed), "root", private_key=key), SshOptions(known_hosts=known, use_agent=False, retries=1))):
+    try:
+        helper.connect(endpoint, options)
+    except TransportError as e:
+        out[what] = [e.kind, getattr(e, "attempts", None), e.message]
+conn.run("rm -rf /var/tmp/pallet-helper")
+os.kill(helper.pid, 9)               # the helper dies: calls fail, they do not hang
+try:
+    conn.run("true")
+except TransportError as e:
+    out["dead"] = e.kind
+helper.shutdown()
+out["paramiko here"] = "paramiko" in sys.modules
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.nodes
+def test_the_ssh_helper_process_connects_runs_and_fails_like_the_transport(nodes, known_hosts, tmp_path):
+    """`pallet lift` makes its connections in a forked helper process (runtime/ssh_process.py):
+    the same bundles, streamed lines, results and errors as the transport in this process,
+    and this process never imports paramiko."""
+    import json
+    a, _ = nodes
+    compile_tiny(tmp_path, "/var/tmp/pallet-helper")
+    (tmp_path / "empty").write_text("")
+    args = [a.host, str(a.port), a.private_key, str(known_hosts), str(tmp_path / "empty"),
+            str(free_port()), str(tmp_path / "out" / "tiny" / "configure")]
+    proc = subprocess.run([sys.executable, "-c", HELPER_SCRIPT, *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    status, stdout, lines = out["first"]
+    assert status == 0 and lines == stdout.splitlines()
+    assert pallet_lines(stdout)[-1] == "PALLET-SUMMARY ok=0 changed=2 failed=0"
+    assert out["second"] == "PALLET-SUMMARY ok=2 changed=0 failed=0"
+    assert out["run"] == {"exit_status": 4, "stdout": "hello\n", "stderr": "err\n"}
+    assert out["unknown"][0] == "host-key-unknown" and "--accept-new-host-keys" in out["unknown"][2]
+    assert out["closed"][:2] == ["unreachable", 2]
+    assert out["dead"] == "dropped"
+    assert out["paramiko here"] is False

@@ -53,6 +53,18 @@ def run_options(fn):
 
 
 def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> None:
+    from pallet.runtime.ssh_process import SshProcess
+    # First, while this process has one thread: the helper that imports paramiko and makes
+    # the connections on another CPU while this one loads and compiles the spec.
+    ssh_process = SshProcess.start()
+    try:
+        _execute_with(operation, spec, counts, o, ssh_process)
+    finally:
+        ssh_process.shutdown()
+
+
+def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
+                  ssh_process) -> None:
     from pallet.compiler.project import load_project
     from pallet.compiler.specs import ComputeRef
     from pallet.runtime.executor import Executor, RunOptions, RunReport
@@ -90,7 +102,7 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     # --json prints one document: no live progress, and no rich to import for it.
     progress = None if o["as_json"] else Progress()
     executor = Executor(project, options, local_file_reader(spec), record=record,
-                        on_event=progress)
+                        on_event=progress, connect=ssh_process.connect)
     report = RunReport(operation, spec)
     try:
         if operation == "converge":
