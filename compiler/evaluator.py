@@ -15,7 +15,7 @@ from typing import Any, Callable
 from pallet.errors import PalletError, Span
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
                                   VectorForm, show, span_of)
-from pallet.grammar.reader import read
+from pallet.grammar.cache import read_cached
 from pallet.stevedore import ScriptForms
 
 
@@ -111,7 +111,7 @@ class Evaluator:
         ns = Namespace(ns_name, Env({}, self.core), name)
         ns.env.ns = ns
         self.namespaces[ns_name] = ns
-        forms = read(text, name)
+        forms = read_cached(text, name)  # lark is not even imported when it is cached
         for index, form in enumerate(forms):
             try:
                 self.eval(form, ns.env)

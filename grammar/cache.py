@@ -1,9 +1,11 @@
-"""Forms read once, kept on disk: the bundled crate library is the same text on every run, and
-reading it costs a command ~30 ms; unpickling what was read costs ~5 ms.
+"""Forms read once, kept on disk: the bundled crates and a spec run again unchanged are the
+same text every time, and reading them costs a command ~30 ms (with importing the parser);
+unpickling what was read costs ~5 ms.
 
 The cache is keyed by the text and its name (and the reader's version), lives in
-$XDG_CACHE_HOME/pallet/forms (or ~/.cache/pallet/forms), and is only a speed-up: any problem
-reading or writing it and the text is simply read.
+$XDG_CACHE_HOME/pallet/forms (or ~/.cache/pallet/forms), keeps at most MAX_ENTRIES (the
+oldest go), and is only a speed-up: any problem reading or writing it and the text is simply
+read. The reader (and lark) is imported only on a miss.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from .forms import Form
-from .reader import read
+
+MAX_ENTRIES = 1000
 
 _VERSION: bytes | None = None
 
@@ -50,6 +53,7 @@ def read_cached(text: str, name: str) -> tuple[Form, ...]:
             return pickle.load(f)
     except Exception:  # noqa: BLE001  (missing, stale or unreadable: read the text)
         pass
+    from .reader import read
     forms = read(text, name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +61,20 @@ def read_cached(text: str, name: str) -> tuple[Form, ...]:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(forms, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        _prune(path.parent)
     except OSError:
         pass
     return forms
+
+
+def _prune(directory: Path) -> None:
+    """At most MAX_ENTRIES: the least recently written go first."""
+    entries = [e for e in os.scandir(directory) if e.name.endswith(".pickle")]
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime_ns)
+    for entry in entries[:len(entries) - MAX_ENTRIES]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass

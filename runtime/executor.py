@@ -31,7 +31,7 @@ VALUE_LINE = re.compile(r"^PALLET-VALUE (\S+) ?(\S*)$")
 @dataclass(frozen=True)
 class RunOptions:
     phases: tuple[str, ...] = ()
-    parallel: int = 32              # nodes running a phase at once
+    parallel: int = 64              # nodes running a phase at once
     serial: int | None = None       # rolling batches of this many nodes
     keep_going: bool = False
     ssh: SshOptions = SshOptions()

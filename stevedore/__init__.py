@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Iterable
 
 from pallet.grammar.forms import Form
-from pallet.grammar.reader import read
 
 from . import ast
 from .functions import ScriptLibrary
@@ -40,6 +39,7 @@ def compile_forms(forms: Iterable[Form], target: Target, library: ScriptLibrary 
 def compile_script_text(text: str, name: str, shell: str = "bash",
                         target: Target | None = None) -> str:
     """Compile a file of script forms. `target` carries the OS; its shell is set to `shell`."""
+    from pallet.grammar.reader import read
     base = target or Target()
     if base.shell != shell:
         base = Target(base.os_family, base.os_version, base.packager, shell)

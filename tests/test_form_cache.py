@@ -28,3 +28,38 @@ def test_an_unwritable_cache_directory_is_no_error(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where a directory should be
     assert cache.read_cached("(a)", "y.pallet") == read("(a)", "y.pallet")
+
+
+def test_the_cache_keeps_at_most_its_bound(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    for i in range(5):
+        cache.read_cached(f"(a {i})", "z.pallet")
+    assert len(list((tmp_path / "pallet" / "forms").glob("*.pickle"))) == 3
+
+
+def test_an_error_is_not_cached_and_stays_located(tmp_path, monkeypatch):
+    import pytest
+    from pallet.errors import PalletError
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for _ in range(2):
+        with pytest.raises(PalletError) as caught:
+            cache.read_cached("(a\n  (b", "bad.pallet")
+        assert str(caught.value.span).startswith("bad.pallet:")
+    assert not list((tmp_path / "pallet" / "forms").glob("*.pickle"))
+
+
+def test_a_spec_read_before_is_loaded_without_the_parser(tmp_path):
+    """`pallet lift` of an unchanged spec does not import lark at all."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from pallet.compiler.project import load_project\n"
+            "load_project('examples/hadoop_cluster.pallet')\n"
+            "print('lark' in sys.modules)\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                           cwd=root, check=True).stdout.strip() for _ in range(2)]
+    assert runs == ["True", "False"]

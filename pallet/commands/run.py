@@ -34,7 +34,7 @@ def run_options(fn):
                      help="Check host keys against this file (default ~/.ssh/known_hosts)."),
         click.option("--accept-new-host-keys", is_flag=True,
                      help="Accept and record the keys of hosts not yet known (never a changed key)."),
-        click.option("--parallel", default=32, show_default=True, metavar="N",
+        click.option("--parallel", default=64, show_default=True, metavar="N",
                      help="Nodes running a phase at once."),
         click.option("--serial", type=int, metavar="N", help="Roll through the nodes N at a time."),
         click.option("--keep-going", is_flag=True,
