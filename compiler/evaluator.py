@@ -15,7 +15,7 @@ from typing import Any, Callable
 from pallet.errors import PalletError, Span
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
                                   VectorForm, show, span_of)
-from pallet.grammar.cache import read_cached
+from pallet.grammar.cache import read, read_cached
 from pallet.stevedore import ScriptForms
 
 
@@ -107,11 +107,14 @@ class Evaluator:
 
     # ---- loading ----------------------------------------------------------------------------
 
-    def load_text(self, text: str, name: str, ns_name: str = "user") -> Namespace:
+    def load_text(self, text: str, name: str, ns_name: str = "user",
+                  cache: bool = False) -> Namespace:
+        """Evaluate a file's text in a new namespace. With `cache`, for files (a spec, a
+        crate), what was read is kept on disk (grammar/cache.py) for the next run."""
         ns = Namespace(ns_name, Env({}, self.core), name)
         ns.env.ns = ns
         self.namespaces[ns_name] = ns
-        forms = read_cached(text, name)  # lark is not even imported when it is cached
+        forms = read_cached(text, name) if cache else read(text, name)
         for index, form in enumerate(forms):
             try:
                 self.eval(form, ns.env)
@@ -136,7 +139,7 @@ class Evaluator:
         self._loading.append(target)
         try:
             ns_name = target if not target.endswith(".pallet") else display
-            ns = self.load_text(text, display, ns_name)
+            ns = self.load_text(text, display, ns_name, cache=True)
         finally:
             self._loading.pop()
         self.namespaces[target] = ns

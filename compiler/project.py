@@ -199,7 +199,7 @@ def load_project(path: str | Path, search_path: Iterable[Path] = (),
     path = Path(path)
     source = text if text is not None else _read(path)
     ev = Evaluator(core_env(), file_loader(search_path))
-    ns = ev.load_text(source, str(path))
+    ns = ev.load_text(source, str(path), cache=True)
     groups: dict[str, GroupSpec] = {}
     for op in ev.operations:
         for g, _ in op.groups:

@@ -3,7 +3,7 @@ same text every time, and reading them costs a command ~30 ms (with importing th
 unpickling what was read costs ~5 ms.
 
 The cache is keyed by the text and its name (and the reader's version), lives in
-$XDG_CACHE_HOME/pallet/forms (or ~/.cache/pallet/forms), keeps at most MAX_ENTRIES (the
+$XDG_CACHE_HOME/pallet/forms (or ~/.cache/pallet/forms), keeps about MAX_ENTRIES (the
 oldest go), and is only a speed-up: any problem reading or writing it and the text is simply
 read. The reader (and lark) is imported only on a miss.
 """
@@ -18,6 +18,12 @@ from pathlib import Path
 from .forms import Form
 
 MAX_ENTRIES = 1000
+
+
+def read(text: str, name: str) -> tuple[Form, ...]:
+    """The reader itself (lark is imported on the first call)."""
+    from .reader import read as read_text
+    return read_text(text, name)
 
 _VERSION: bytes | None = None
 
@@ -53,7 +59,6 @@ def read_cached(text: str, name: str) -> tuple[Form, ...]:
             return pickle.load(f)
     except Exception:  # noqa: BLE001  (missing, stale or unreadable: read the text)
         pass
-    from .reader import read
     forms = read(text, name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +66,8 @@ def read_cached(text: str, name: str) -> tuple[Form, ...]:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(forms, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-        _prune(path.parent)
+        if key.startswith("0"):  # one write in 16 looks at the size: pruning lists them all
+            _prune(path.parent)
     except OSError:
         pass
     return forms

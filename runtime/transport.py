@@ -2,8 +2,9 @@
 
 `open_connection(endpoint, options)` connects (through a jump host if the endpoint names one),
 checks the host key against a known_hosts file, authenticates, and returns a `Connection`
-that stays open across calls. `run_bundle` ships a bundle as a gzip'd tar stream on the
-stdin of ONE exec, whose wrapper unpacks it into a fresh `mktemp -d` directory, runs the
+that stays open across calls. `run_bundle` ships a bundle on the stdin of ONE exec: as a
+script `sh -s` reads (inline_bundle: small text bundles, as root) or as a tar stream a
+wrapper unpacks (gzip'd from 256 KiB); either makes a fresh private directory, runs the
 script there as root (`sudo` for another user), and removes the directory on every exit
 path (an EXIT trap). stdout lines stream to a callback as they arrive.
 
@@ -54,8 +55,8 @@ from .model import Endpoint, ExecResult, SshOptions, TransportError
 if TYPE_CHECKING:  # pragma: no cover
     import paramiko
 
-__all__ = ["open_connection", "SshConnection", "OutputCollector", "bundle_tar", "bundle_command",
-           "should_compress", "prepare_bundle",
+__all__ = ["open_connection", "SshConnection", "OutputCollector", "bundle_tar", "inline_bundle",
+           "bundle_command", "should_compress", "prepare_bundle",
            "BundleExchange", "DEFAULT_KEY_FILES", "known_hosts_name", "fingerprint"]
 
 DEFAULT_KEY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
@@ -601,9 +602,8 @@ def bundle_tar(files: dict[str, bytes], compressed: bool = True) -> bytes:
         with tarfile.open(fileobj=gz if gz is not None else buf, mode="w",
                           format=tarfile.GNU_FORMAT) as tar:
             for name in sorted(files):
+                _check_name(name)
                 parts = name.split("/")
-                if (not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts)):
-                    raise PalletError(f"bad bundle file name {name!r}: use a relative path")
                 for i in range(1, len(parts)):
                     d = "/".join(parts[:i])
                     if d not in dirs:
@@ -679,29 +679,78 @@ def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, is_root:
     if password is not None and ("\n" in password or "\r" in password):
         raise _error("sudo", f"{where}: a sudo password cannot contain a line break")
     compressed = should_compress(files, script)
+    # Inline (no tar) for root; sudo must say it started before the bundle is sent, which a
+    # script read from stdin cannot.
+    if not sudo and not compressed and not any(b"\0" in data for data in files.values()):
+        exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
+                                  inline=True)
+        return exchange, inline_bundle(files, script, shell, exchange.started), password
     exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
                               compressed=compressed)
     return exchange, bundle_tar(files, compressed), password
 
 
+def _check_name(name: str) -> None:
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise PalletError(f"bad bundle file name {name!r}: use a relative path")
+
+
+def inline_bundle(files: dict[str, bytes], script: str, shell: str,
+                  started: bytes | None = None) -> bytes:
+    """A small bundle of files without NUL bytes as the script `sh -s` reads on stdin: it
+    makes a private directory of a random name (mkdir fails on a name that exists), writes
+    each file with printf (a builtin: no tar to start), runs the bundle's script there and
+    removes the directory. It is one compound command, which the shell reads whole before it
+    runs any of it: a stream cut short is a syntax error, never a part run."""
+    dirs: list[str] = []
+    for name in sorted(files):
+        _check_name(name)
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in dirs:
+                dirs.append(d)
+    made = " ".join(['"$d"', *(f'"$d"/{shlex.quote(d)}' for d in dirs)])
+    head = [
+        "{",
+        f"printf '%s\\n' {started.decode()} >&2" if started else "",
+        "umask 077",
+        f'd="${{TMPDIR:-/tmp}}/pallet-bundle.{secrets.token_hex(10)}"',
+        f"mkdir -- {made} || exit 125",
+        "trap 'cd / && rm -rf -- \"$d\"' EXIT",
+        "trap 'exit 129' HUP", "trap 'exit 130' INT", "trap 'exit 143' TERM",
+        'cd "$d" || exit 125',
+    ]
+    out = [("\n".join(line for line in head if line) + "\n").encode()]
+    for name in sorted(files):
+        out += [b"printf '%s' '", files[name].replace(b"'", b"'\\''"),
+                f"' > {shlex.quote(name)} || exit 125\n".encode()]
+    out.append(("umask 022\n"
+                f"PALLET_BUNDLE_DIR=$d {shlex.quote(shell)} ./{shlex.quote(script)} </dev/null\n"
+                "exit $?\n}\n").encode())
+    return b"".join(out)
+
+
 def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool,
-                   compressed: bool = True) -> BundleExchange:
-    """The one command that unpacks the bundle from stdin, runs it and cleans up."""
+                   compressed: bool = True, inline: bool = False) -> BundleExchange:
+    """The one command that unpacks the bundle from stdin, runs it and cleans up: `sh -s`
+    reading an inline bundle (see inline_bundle), or `sh -c WRAPPER` reading a tar stream."""
     if script.endswith(".ps1"):
         command = _powershell_command(script)
         return BundleExchange(command, ["pwsh", *shlex.split(command)[1:]], None, None)
+    started = f"pallet-wrapper-started-{secrets.token_hex(12)}".encode() if sudo else None
+    shell_argv = ["sh", "-s"] if inline else ["sh", "-c", _posix_wrapper(script, shell, started,
+                                                                       compressed)]
     if not sudo:
-        inner = _posix_wrapper(script, shell, None, compressed)
-        return BundleExchange(f"sh -c {shlex.quote(inner)}", ["sh", "-c", inner], None, None)
-    started = f"pallet-wrapper-started-{secrets.token_hex(12)}".encode()
-    inner = _posix_wrapper(script, shell, started, compressed)
+        return BundleExchange(shlex.join(shell_argv), shell_argv, None, None)
     if sudo_password:
         prompt = f"pallet-sudo-prompt-{secrets.token_hex(12)}:".encode()
         sudo_argv = ["sudo", "-S", "-p", prompt.decode()]
     else:
         prompt = None
         sudo_argv = ["sudo", "-n"]
-    argv = [*sudo_argv, "--", "sh", "-c", inner]
+    argv = [*sudo_argv, "--", *shell_argv]
     return BundleExchange(shlex.join(argv), argv, started, prompt)
 
 

@@ -27,6 +27,8 @@ def _pallet_state_dir(tmp_path_factory):
     remote-file and flags record in a directory of the session, not /var/lib/pallet."""
     if "PALLET_STATE_DIR" not in os.environ:
         os.environ["PALLET_STATE_DIR"] = str(tmp_path_factory.mktemp("pallet-state"))
+    # Forms read from files are cached in XDG_CACHE_HOME (grammar/cache.py): the session's own.
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
 def run_shell(shell: str, script: str, cwd: str | Path | None = None,

@@ -33,9 +33,9 @@ def test_an_unwritable_cache_directory_is_no_error(tmp_path, monkeypatch):
 def test_the_cache_keeps_at_most_its_bound(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
-    for i in range(5):
+    for i in range(200):   # a write whose key starts with 0 prunes: one in 16
         cache.read_cached(f"(a {i})", "z.pallet")
-    assert len(list((tmp_path / "pallet" / "forms").glob("*.pickle"))) == 3
+    assert 3 <= len(list((tmp_path / "pallet" / "forms").glob("*.pickle"))) < 3 + 60
 
 
 def test_an_error_is_not_cached_and_stays_located(tmp_path, monkeypatch):

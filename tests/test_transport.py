@@ -18,12 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pallet.errors import PalletError
 from pallet.runtime.facts import OsFacts, detect_os, os_facts, parse_os_release
 from pallet.runtime.local_transport import LocalConnection
 from pallet.runtime.model import Endpoint, SshOptions, TransportError
-from pallet.runtime.transport import SshConnection, fingerprint, open_connection
+from pallet.runtime.transport import (GZIP_FROM, SshConnection, fingerprint, open_connection,
+                                      prepare_bundle)
 
 PALLET = str(Path(sys.executable).parent / "pallet")
 SUDO_PASSWORD = "s3cret pass'\"$x"        # quotes and a dollar: it must never meet a shell
@@ -740,3 +742,48 @@ def test_the_ssh_helper_process_connects_runs_and_fails_like_the_transport(nodes
     assert out["closed"][:2] == ["unreachable", 2]
     assert out["dead"] == "dropped"
     assert out["paramiko here"] is False
+
+
+# -- the inline bundle (no tar) ----------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=400).filter(lambda b: b"\0" not in b),
+       text=st.text(max_size=100).filter(lambda t: "\0" not in t))
+def test_an_inline_bundle_writes_every_byte(tmp_path_factory, data, text):
+    """What `sh -s` unpacks is byte for byte what was sent (quotes, $, backslashes, bytes that
+    are not UTF-8, newlines at the end), and the private directory is gone afterwards."""
+    tmp = tmp_path_factory.mktemp("inline")
+    check = 'cat files/a > "$OUT/a"; cat "files/b c" > "$OUT/b"; stat -c %a "$PALLET_BUNDLE_DIR" > "$OUT/mode"; echo "$PALLET_BUNDLE_DIR" > "$OUT/dir"\n'
+    files = {"run.sh": check.encode(), "files/a": data, "files/b c": text.encode()}
+    exchange, payload, _ = prepare_bundle(files, "run.sh", "sh", is_root=True, sudo_password=None,
+                                          where="here")
+    assert exchange.argv == ["sh", "-s"]
+    proc = subprocess.run(exchange.argv, input=payload, capture_output=True,
+                          env={**os.environ, "OUT": str(tmp), "TMPDIR": str(tmp)})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp / "a").read_bytes() == data and (tmp / "b").read_bytes() == text.encode()
+    assert (tmp / "mode").read_text() == "700\n"
+    assert not Path((tmp / "dir").read_text().strip()).exists()
+
+
+def test_an_inline_bundle_cut_short_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    files = {"run.sh": f"touch {marker}\n".encode(), "files/x": b"x" * 1000}
+    _, payload, _ = prepare_bundle(files, "run.sh", "sh", is_root=True, sudo_password=None,
+                                   where="here")
+    for cut in (10, len(payload) // 2, len(payload) - 60, len(payload) - 2):
+        proc = subprocess.run(["sh", "-s"], input=payload[:cut], capture_output=True,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
+        assert proc.returncode != 0 and not marker.exists(), cut
+    assert subprocess.run(["sh", "-s"], input=payload, env={**os.environ, "TMPDIR": str(tmp_path)}
+                          ).returncode == 0 and marker.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ran"]
+
+
+def test_bundles_with_nul_bytes_large_ones_and_sudo_travel_as_tar():
+    small = {"run.sh": b"true\n"}
+    for files, root in (({**small, "files/bin": b"\0\1"}, True),
+                        ({**small, "files/big": b"x" * GZIP_FROM}, True), (small, False)):
+        exchange, payload, _ = prepare_bundle(files, "run.sh", "bash", is_root=root,
+                                              sudo_password=None, where="here")
+        assert exchange.argv[-2] == "-c" and "tar -x" in exchange.argv[-1]
