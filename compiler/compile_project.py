@@ -44,7 +44,7 @@ def compile_to_directory(project, nodes, phases: tuple[str, ...],
     """Every bundle of `project` for `nodes`, written to `out`; their entries, in order."""
     global _WORK
     project.check_phases(nodes, phases)
-    with _no_cycle_collection():
+    with no_cycle_collection():
         world = project.world(nodes)
         units = project.bundles(nodes, phases)
         writer = OutputWriter(Path(out), spec)
@@ -117,9 +117,10 @@ def _raise_located(work: _Work, index: int, message: str):
 
 
 @contextmanager
-def _no_cycle_collection():
-    """Planning and building make millions of small objects and free few: the cycle
-    collector would scan them again and again (a third of the time) for nothing."""
+def no_cycle_collection():
+    """Planning and building make many small objects and free few: the cycle collector
+    would scan them again and again (a third of a large compile's time) for nothing.
+    (The collector is paused, not off: it runs again after the block.)"""
     enabled = gc.isenabled()
     gc.disable()
     try:

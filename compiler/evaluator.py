@@ -148,6 +148,22 @@ class Evaluator:
     # ---- evaluation -------------------------------------------------------------------------
 
     def eval(self, form: Form, env: Env) -> Any:
+        # The common forms by exact type first (a call, a name, a literal): the isinstance
+        # chain below costs more than the rest of evaluating a small call.
+        kind = type(form)
+        if kind is ListForm and form.items:
+            head = form.items[0]
+            if type(head) is Symbol:
+                special = SPECIAL_FORMS.get(head.name)
+                if special is not None and not env.lookup(head.name)[0]:
+                    return special(self, form, env)
+            fn = self.eval(head, env)
+            return self.apply(fn, [self.eval(a, env) for a in form.items[1:]], form)
+        if kind is Symbol:
+            found, value = env.lookup(form.name)
+            return value if found else self.resolve(form, env)
+        if kind is Atom:
+            return form.value
         if isinstance(form, Atom):
             return form.value
         if isinstance(form, Keyword):

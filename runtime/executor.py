@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from pallet.compiler.bundle import Bundle, build_bundles
+from pallet.compiler.compile_project import no_cycle_collection
 from pallet.compiler.model import NodeFacts
 from pallet.compiler.project import Project
 from pallet.errors import PalletError
@@ -223,7 +224,8 @@ class Executor:
         targets = tuple(pair for pair in nodes if pair[0].name in {r.name for r in running})
         requested = self.options.phases
         self.project.check_phases(targets, requested)
-        world = self.project.world(nodes)
+        with no_cycle_collection():
+            world = self.project.world(nodes)
         phases = list(self.project.phase_order(targets, requested))
         if bootstrap and any(g.phase("bootstrap") for _, g in targets) and "bootstrap" not in phases:
             phases.insert(0, "bootstrap")  # new nodes bootstrap first, whatever phases are named
@@ -235,8 +237,9 @@ class Executor:
             runs_here = {n.name for n, _ in targets if n.name not in out_of_play and
                          (phase != "bootstrap" or n.name in bootstrap or "bootstrap" in requested)}
             wanted = (phase,) if phase == "bootstrap" else requested
-            plans = {k: v for k, v in self.project.plan_phase(world, phase, wanted).items()
-                     if k in runs_here}
+            with no_cycle_collection():  # planning and building: many objects, no cycles
+                plans = {k: v for k, v in self.project.plan_phase(world, phase, wanted).items()
+                         if k in runs_here}
             for name, why in out_of_play.items():
                 if self.project.group(groups[name]).phase(phase):
                     first = name in errors and not any(o.node == name for o in report.outcomes)
@@ -245,8 +248,9 @@ class Executor:
             if not plans:
                 continue
             self.on_event("phase", phase=phase, nodes=sorted(plans))
-            bundles = build_bundles({(n, phase): a for n, a in plans.items()}, nodes,
-                                    self.read_file)
+            with no_cycle_collection():
+                bundles = build_bundles({(n, phase): a for n, a in plans.items()}, nodes,
+                                        self.read_file)
             outcomes = self._run_phase(bundles, world)
             report.outcomes += outcomes
             failed = [o for o in outcomes if o.status == "failed"]
