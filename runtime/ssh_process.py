@@ -12,8 +12,8 @@ CPU while this process compiles; the bundles then travel to it over a pipe.
 
 The helper holds the real SshConnections (runtime/transport.py); what crosses the pipe is
 requests and results, each a length-prefixed pickle. Local endpoints (no SSH) are run here.
-If the helper dies, every waiting call fails with TransportError("dropped"); if this
-process dies, the helper sees its pipe close, closes its connections and exits.
+If the helper dies, every waiting call fails with TransportError("dropped"); when this
+process is done or dies, the helper sees its pipe close and exits, which closes its sockets.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import pickle
 import signal
 import struct
 import threading
-import time
 from typing import Any, Callable
 
 from .model import Endpoint, ExecResult, SshOptions, TransportError
@@ -132,6 +131,18 @@ class SshProcess:
             _raise(value)
         return value
 
+    def _tell(self, kind: str, *args) -> None:
+        """A request whose answer nobody waits for."""
+        with self._lock:
+            if self._gone:
+                return
+            self._next += 1
+            rid = self._next
+        try:
+            self._requests.send((kind, rid, *args))
+        except OSError:
+            self._fail_all()
+
     def _read(self) -> None:
         while True:
             try:
@@ -171,23 +182,22 @@ class SshProcess:
         cid = self._call("open", endpoint, options)
         return _RemoteConnection(self, cid, endpoint)
 
-    def shutdown(self, grace: float = 5.0) -> None:
-        """Close the connections and let the helper go (killed if it does not within
-        `grace` seconds)."""
+    def shutdown(self) -> None:
+        """Let the helper go: it exits when its pipe closes (its sockets close with it).
+        It is reaped in the background; a command does not wait for its exit."""
         try:
             self._requests.file.close()
         except OSError:
             pass
-        deadline = time.monotonic() + grace
-        try:
-            while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
-                if time.monotonic() > deadline:
-                    os.kill(self.pid, signal.SIGKILL)
-                    os.waitpid(self.pid, 0)
-                    break
-                time.sleep(0.005)
-        except ChildProcessError:
-            pass
+        threading.Thread(target=_reap, args=(self.pid,), daemon=True,
+                         name="pallet-ssh-reap").start()
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 class _RemoteConnection:
@@ -208,10 +218,8 @@ class _RemoteConnection:
         return self._process._call("run", self._cid, command)
 
     def close(self) -> None:
-        try:
-            self._process._call("close", self._cid, timeout=5.0)
-        except TransportError:
-            pass
+        """Asked, not waited for (closing is best effort; a run ends with many at once)."""
+        self._process._tell("close", self._cid)
 
 
 # ---- the helper -------------------------------------------------------------------------------
@@ -254,17 +262,10 @@ def _serve(requests: _Pipe, responses: _Pipe) -> None:
             except OSError:
                 pass
 
-    try:
-        while True:
-            message = requests.receive()
-            if message is None:
-                break
-            threading.Thread(target=handle, args=message, daemon=True).start()
-    finally:
-        with lock:
-            remaining = list(connections.values())
-        for conn in remaining:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
+    while True:
+        message = requests.receive()
+        if message is None:
+            # The parent is done (or gone): exiting closes every connection's socket, and
+            # sshd ends their sessions; closing each first would only make the parent wait.
+            return
+        threading.Thread(target=handle, args=message, daemon=True).start()
