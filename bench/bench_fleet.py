@@ -16,7 +16,8 @@ optional extra `bench` (`pip install -e '.[bench]'`, which `make bench` does); a
 not installed is skipped. Nodes live in a temporary state directory and are destroyed by
 their stored pids after each tool, also when the benchmark fails or is interrupted.
 
-    python bench/bench_fleet.py [--sizes 10,40] [--tools pallet,floor-paramiko,...] [--json FILE]
+    python bench/bench_fleet.py [--sizes 10,40] [--tools pallet,floor-paramiko,...] [--rounds 3]
+                                [--json FILE]
 
 Exit status: 0 when every tool ran and did the job (goals met or not: the figures are the
 result), 1 when a tool failed or left the nodes wrong, 2 on bad arguments.
@@ -31,6 +32,7 @@ import os
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,9 +70,20 @@ class BenchError(Exception):
 
 @dataclass
 class Cell:
-    first: float | None = None
-    repeat: float | None = None
+    """One tool on one size: the seconds of each round's first and repeat runs; the figure
+    is their median (the machines are noisy; --rounds 3 or more evens that out)."""
+
+    firsts: list[float] = field(default_factory=list)
+    repeats: list[float] = field(default_factory=list)
     error: str | None = None
+
+    @property
+    def first(self) -> float | None:
+        return statistics.median(self.firsts) if self.firsts else None
+
+    @property
+    def repeat(self) -> float | None:
+        return statistics.median(self.repeats) if self.repeats else None
 
 
 @dataclass
@@ -297,7 +310,7 @@ def tail(path: Path, lines: int = 15) -> str:
 def bench_tool(local, tool: str, n: int, base: Path, cell: Cell) -> None:
     """Fresh nodes, first run (timed, checked), repeat run (timed, checked), nodes destroyed."""
     work = base / f"{tool}-{n}"
-    work.mkdir()
+    work.mkdir(parents=True)
     names = node_names(n)
     try:
         nodes = local.create_many(names)
@@ -319,7 +332,7 @@ def bench_tool(local, tool: str, n: int, base: Path, cell: Cell) -> None:
                 more = f"\n      ... and {len(problems) - 5} more" if len(problems) > 5 else ""
                 raise BenchError(f"{which} run exited 0 but did not do the job:\n      "
                                  + "\n      ".join(problems[:5]) + more)
-            setattr(cell, which, seconds)
+            getattr(cell, which + "s").append(seconds)
             print(f"  {label(tool):<36} {n:>3} nodes  {which:<6} {seconds:7.2f} s  (checked)", flush=True)
     finally:
         made = [x for x in names if (local.state_dir / "nodes" / x / "node.json").exists()]
@@ -384,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10,40", help="node counts, comma-separated (default 10,40)")
     ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, of: {', '.join(TOOLS)}")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="times each tool runs on each size, on fresh nodes each time, in turn "
+                         "with the others; the table shows medians (default 3)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (tools' logs)")
     args = ap.parse_args(argv)
@@ -420,14 +436,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fleet job on fresh local nodes, wall seconds of each tool's whole process "
               f"(first / repeat), sizes {sizes}; work dir {base}", flush=True)
         for n in sizes:
-            for tool in tools_run:
-                cell = results.cell(tool, n)
-                try:
-                    bench_tool(local, tool, n, base, cell)
-                except BenchError as exc:
-                    cell.error = str(exc)
-                    failed += 1
-                    print(f"  {label(tool):<36} {n:>3} nodes  FAILED: {exc}", flush=True)
+            for round_ in range(max(1, args.rounds)):
+                # in turn, starting with another tool each round: no tool always goes first
+                for tool in tools_run[round_ % len(tools_run):] + tools_run[:round_ % len(tools_run)]:
+                    cell = results.cell(tool, n)
+                    if cell.error:
+                        continue
+                    try:
+                        bench_tool(local, tool, n, base / f"round{round_}", cell)
+                    except BenchError as exc:
+                        cell.error = str(exc)
+                        failed += 1
+                        print(f"  {label(tool):<36} {n:>3} nodes  FAILED: {exc}", flush=True)
     except KeyboardInterrupt:
         print("bench_fleet: interrupted; destroying the nodes", file=sys.stderr)
         failed += 1
@@ -443,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"Measured side by side in one run ({os.cpu_count()} CPUs, {time.monotonic() - began:.0f} s in all), "
-          "wall seconds of the whole process, first run / repeat run:")
+          "wall seconds of the whole process, first run / repeat run"
+          + (f", medians of {args.rounds} rounds:" if args.rounds > 1 else ":"))
     print()
     print(table(results))
     print()
@@ -452,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "sizes": sizes, "versions": results.versions,
-            "runs": [{"tool": t, "nodes": n, "first": c.first, "repeat": c.repeat, "error": c.error}
+            "runs": [{"tool": t, "nodes": n, "first": c.first, "repeat": c.repeat,
+                      "first_samples": c.firsts, "repeat_samples": c.repeats, "error": c.error}
                      for (t, n), c in results.cells.items()],
             "goals": verdicts}, indent=2) + "\n")
     if failed:
