@@ -2,10 +2,12 @@
 ../shared/bench/peers (the paramiko floor, the same script over OpenSSH processes, pyinfra 3.x,
 Ansible), on the same machine in one run, on fresh local Debian nodes (real sshd on 127.0.0.1).
 
-For N in (10, 40) and for each tool: create N fresh local nodes (not timed), time the tool's
-whole process on them (first run), check on every node over SSH that the job was really done,
-time a repeat run on the same nodes, check again, destroy the nodes. Then print the table
-(tool x N x first/repeat, wall seconds) and the ratios of issue [3/4]'s goals:
+For N in (10, 40), --rounds times, and for each tool in turn (a different one first each
+round): create N fresh local nodes (not timed), write out the page cache (os.sync, not
+timed), time the tool's whole process on them (first run), check on every node over SSH that
+the job was really done, sync again, time a repeat run on the same nodes, check again,
+destroy the nodes. Then print the table (tool x N x first/repeat, median wall seconds) and
+the ratios of issue [3/4]'s goals:
 
     Pallet / paramiko floor   at most 1.3x
     pyinfra / Pallet          at least 3x
@@ -320,6 +322,9 @@ def bench_tool(local, tool: str, n: int, base: Path, cell: Cell) -> None:
         env = ansible_env(work) if tool == "ansible" else {}
         for which in ("first", "repeat"):
             log = work / f"{which}.log"
+            # Untimed: what earlier runs (this tool's or another's) left in the page cache is
+            # written now, not during this run.
+            os.sync()
             try:
                 seconds, code = timed_run(argv, work if tool in ("pyinfra", "ansible") else ROOT, env, log)
             except subprocess.TimeoutExpired:
