@@ -945,3 +945,33 @@ def test_bash_compare_of_a_missing_file_differs(tmp_path):
         out = subprocess.run(["bash", "-c", script, "bash", *(str(tmp_path / p) for p in pair)],
                              capture_output=True, text=True)
         assert out.stdout == "differ\n", pair
+
+
+COPY = None
+
+
+def _pallet_copy() -> str:
+    global COPY
+    if COPY is None:
+        target = target_for("debian-12")
+        text = compile_phase_script(render_actions([act("remote-file", "/x", content="x")], target,
+                                                   lambda p: b""), target)
+        COPY = _bash_functions(text, "pallet_copy_into")
+    return COPY
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=400), big=st.sampled_from([0, 0, 32767, 32768, 40000]))
+def test_bash_copies_files_in_the_shell_byte_for_byte(tmp_path_factory, data, big):
+    """bash's pallet_copy_into writes small files without a process: every byte arrives
+    (NUL bytes, newlines at the end, invalid UTF-8, past the limit: then cp)."""
+    tmp = tmp_path_factory.mktemp("copy")
+    data += b"z" * big
+    (tmp / "from").write_bytes(data)
+    for locale in ("C", "C.UTF-8"):
+        (tmp / "to").write_bytes(b"old content that is longer than some")
+        out = subprocess.run(["bash", "-c", _pallet_copy() + 'pallet_copy_into "$1" "$2"', "bash",
+                              str(tmp / "from"), str(tmp / "to")], capture_output=True,
+                             env={**os.environ, "LC_ALL": locale})
+        assert out.returncode == 0, out.stderr
+        assert (tmp / "to").read_bytes() == data, locale
