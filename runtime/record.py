@@ -19,8 +19,11 @@ def default_record_dir() -> Path:
 
 
 class RunRecord:
-    """Writes happen on one thread of their own, in order, while the nodes run: a node's
-    exec does not wait for the disk. `summary` writes what is queued first, then the summary."""
+    """Writes happen on threads of their own while the nodes run: a node's exec does not
+    wait for the disk, and several files are created at once (on a busy disk each waits on
+    its own). `summary` waits for what is queued, then writes the summary."""
+
+    WRITERS = 4
 
     def __init__(self, base: Path, operation: str):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -28,16 +31,18 @@ class RunRecord:
         self.path.mkdir(parents=True, exist_ok=False)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._writers: list[threading.Thread] = []
         self._made: set[Path] = {self.path}
         self._failure: BaseException | None = None
 
     def _submit(self, write, *args) -> None:
         with self._lock:
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_queued, daemon=True,
-                                                name="pallet-record")
-                self._writer.start()
+            if not self._writers:
+                self._writers = [threading.Thread(target=self._write_queued, daemon=True,
+                                                  name=f"pallet-record-{i}")
+                                 for i in range(self.WRITERS)]
+                for writer in self._writers:
+                    writer.start()
         self._queue.put((write, args))
 
     def _write_queued(self) -> None:
@@ -54,9 +59,10 @@ class RunRecord:
     def flush(self) -> None:
         """Wait until everything queued is on disk."""
         with self._lock:
-            writer, self._writer = self._writer, None
-        if writer is not None:
+            writers, self._writers = self._writers, []
+        for _ in writers:
             self._queue.put(None)
+        for writer in writers:
             writer.join()
         if self._failure is not None:
             failure, self._failure = self._failure, None
