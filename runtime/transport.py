@@ -595,22 +595,16 @@ def bundle_tar(files: dict[str, bytes], compressed: bool = True) -> bytes:
     """The bundle as a tar stream, gzip'd if `compressed` (relative paths; directories
     included)."""
     buf = io.BytesIO()
-    dirs: set[str] = set()
     now = int(time.time())
     gz = gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) if compressed else None
     with gz if gz is not None else contextlib.nullcontext():
         with tarfile.open(fileobj=gz if gz is not None else buf, mode="w",
                           format=tarfile.GNU_FORMAT) as tar:
-            for name in sorted(files):
-                _check_name(name)
-                parts = name.split("/")
-                for i in range(1, len(parts)):
-                    d = "/".join(parts[:i])
-                    if d not in dirs:
-                        dirs.add(d)
-                        info = tarfile.TarInfo(d)
-                        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
-                        tar.addfile(info)
+            for name, new_dirs in _bundle_paths(files):
+                for d in new_dirs:
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+                    tar.addfile(info)
                 data = files[name]
                 info = tarfile.TarInfo(name)
                 info.size, info.mode, info.mtime = len(data), 0o644, now
@@ -690,10 +684,20 @@ def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, is_root:
     return exchange, bundle_tar(files, compressed), password
 
 
-def _check_name(name: str) -> None:
-    parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise PalletError(f"bad bundle file name {name!r}: use a relative path")
+def _bundle_paths(files: dict[str, bytes]) -> list[tuple[str, list[str]]]:
+    """The bundle's file names in order, each with the directories it needs that no name
+    before it needed; a name that is not a plain relative path is an error."""
+    seen: set[str] = set()
+    out = []
+    for name in sorted(files):
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise PalletError(f"bad bundle file name {name!r}: use a relative path")
+        new = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        new = [d for d in new if d not in seen]
+        seen.update(new)
+        out.append((name, new))
+    return out
 
 
 def inline_bundle(files: dict[str, bytes], script: str, shell: str,
@@ -703,14 +707,7 @@ def inline_bundle(files: dict[str, bytes], script: str, shell: str,
     each file with printf (a builtin: no tar to start), runs the bundle's script there and
     removes the directory. It is one compound command, which the shell reads whole before it
     runs any of it: a stream cut short is a syntax error, never a part run."""
-    dirs: list[str] = []
-    for name in sorted(files):
-        _check_name(name)
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in dirs:
-                dirs.append(d)
+    dirs = [d for _, new in _bundle_paths(files) for d in new]
     made = " ".join(['"$d"', *(f'"$d"/{shlex.quote(d)}' for d in dirs)])
     head = [
         "{",
