@@ -42,6 +42,14 @@ def format_findings(findings: list[Finding] | tuple[Finding, ...], name: str) ->
 # --- shellcheck ---------------------------------------------------------------------------
 
 
+def check_script(name: str, text: str) -> list[Finding]:
+    """What `pallet check` finds in one bundle script: the PowerShell parser for run.ps1,
+    shellcheck for the rest (as sh when the script says #!/bin/sh, else bash)."""
+    if name.endswith(".ps1"):
+        return parse_powershell(text)
+    return shellcheck(text, "sh" if text.startswith("#!/bin/sh") else "bash")
+
+
 def shellcheck_path() -> str:
     """The shellcheck binary: the one installed next to this Python first, then PATH."""
     # The environment's own copy comes first: it is the version pyproject pins, and a venv's

@@ -333,10 +333,7 @@ def test_crate_golden(case: Case, os_spec: str):
         # file:line:col: message, naming the OS it cannot serve
         assert first.split(":")[2].isdigit() and f"not available for {family}" in first, first
     for name, script in scripts:
-        if name.endswith(".ps1"):
-            findings = checks.parse_powershell(script)
-        else:
-            findings = checks.shellcheck(script, "sh" if script.startswith("#!/bin/sh") else "bash")
+        findings = checks.check_script(name, script)
         assert not findings, checks.format_findings(findings, name)
 
 

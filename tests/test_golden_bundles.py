@@ -51,8 +51,5 @@ def test_golden_bundle(example, os_spec):
     assert path.exists(), f"no golden file {path}: run make golden"
     assert text == path.read_bytes().decode(), f"{path} differs from the compiler's output (make golden)"
     for name, script in scripts:
-        if name.endswith(".ps1"):
-            findings = checks.parse_powershell(script)
-        else:
-            findings = checks.shellcheck(script, "sh" if script.startswith("#!/bin/sh") else "bash")
+        findings = checks.check_script(name, script)
         assert not findings, checks.format_findings(findings, name)

@@ -16,12 +16,7 @@ def check_dir(out: Path) -> int:
     count = 0
     scripts = sorted(p for p in out.rglob("run.*") if p.suffix in (".sh", ".ps1"))
     for path in scripts:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".ps1":
-            findings = checks.parse_powershell(text)
-        else:
-            shell = "sh" if text.startswith("#!/bin/sh") else "bash"
-            findings = checks.shellcheck(text, shell)
+        findings = checks.check_script(path.name, path.read_text(encoding="utf-8"))
         if findings:
             count += len(findings)
             click.echo(checks.format_findings(findings, str(path)), err=True)
