@@ -151,19 +151,11 @@ class Evaluator:
         # The common forms by exact type first (a call, a name, a literal): the isinstance
         # chain below costs more than the rest of evaluating a small call.
         kind = type(form)
-        if kind is ListForm and form.items:
-            head = form.items[0]
-            if type(head) is Symbol:
-                special = SPECIAL_FORMS.get(head.name)
-                if special is not None and not env.lookup(head.name)[0]:
-                    return special(self, form, env)
-            fn = self.eval(head, env)
-            return self.apply(fn, [self.eval(a, env) for a in form.items[1:]], form)
+        if kind is ListForm:
+            return self._eval_list(form, env)
         if kind is Symbol:
             found, value = env.lookup(form.name)
             return value if found else self.resolve(form, env)
-        if kind is Atom:
-            return form.value
         if isinstance(form, Atom):
             return form.value
         if isinstance(form, Keyword):
@@ -177,17 +169,19 @@ class Evaluator:
         if isinstance(form, SetForm):
             return frozenset(self.eval(f, env) for f in form.items)
         if isinstance(form, ListForm):
-            if not form.items:
-                return ()
-            head = form.items[0]
-            if isinstance(head, Symbol):
-                special = SPECIAL_FORMS.get(head.name)
-                if special is not None and not env.lookup(head.name)[0]:
-                    return special(self, form, env)
-            fn = self.eval(head, env)
-            args = [self.eval(a, env) for a in form.items[1:]]
-            return self.apply(fn, args, form)
+            return self._eval_list(form, env)
         raise PalletError(f"cannot evaluate {show(form)}", span_of(form))
+
+    def _eval_list(self, form: ListForm, env: Env) -> Any:
+        if not form.items:
+            return ()
+        head = form.items[0]
+        if isinstance(head, Symbol):
+            special = SPECIAL_FORMS.get(head.name)
+            if special is not None and not env.lookup(head.name)[0]:
+                return special(self, form, env)
+        fn = self.eval(head, env)
+        return self.apply(fn, [self.eval(a, env) for a in form.items[1:]], form)
 
     def resolve(self, sym: Symbol, env: Env) -> Any:
         found, value = env.lookup(sym.name)
