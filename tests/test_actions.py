@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -905,17 +906,13 @@ def _bash_functions(text: str, *names: str) -> str:
     return "".join(re.search(rf"^{name}\(\) {{\n.*?^}}\n", text, re.M | re.S)[0] for name in names)
 
 
-SAME = None
-
-
-def _pallet_same() -> str:
-    global SAME
-    if SAME is None:
-        target = target_for("debian-12")
-        text = compile_phase_script(render_actions([act("remote-file", "/x", content="x")], target,
-                                                   lambda p: b""), target)
-        SAME = _bash_functions(text, "pallet_same", "pallet_sha256_is")
-    return SAME
+@lru_cache(maxsize=None)
+def _library(*names: str) -> str:
+    """The bash text of these core library functions, as a remote-file bundle carries them."""
+    target = target_for("debian-12")
+    text = compile_phase_script(render_actions([act("remote-file", "/x", content="x")], target,
+                                               lambda p: b""), target)
+    return _bash_functions(text, *names)
 
 
 @settings(max_examples=60, deadline=None)
@@ -931,7 +928,7 @@ def test_bash_compares_files_in_the_shell_exactly_as_cmp(tmp_path_factory, a, b,
         a, b = a + b"y" * big, b + b"y" * big
     (tmp / "a").write_bytes(a)
     (tmp / "b").write_bytes(b)
-    script = _pallet_same() + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
+    script = _library("pallet_same", "pallet_sha256_is") + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
     for locale in ("C", "C.UTF-8"):
         out = subprocess.run(["bash", "-c", script, "bash", str(tmp / "a"), str(tmp / "b")],
                              capture_output=True, text=True, env={**os.environ, "LC_ALL": locale})
@@ -940,24 +937,11 @@ def test_bash_compares_files_in_the_shell_exactly_as_cmp(tmp_path_factory, a, b,
 
 def test_bash_compare_of_a_missing_file_differs(tmp_path):
     (tmp_path / "a").write_text("")
-    script = _pallet_same() + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
+    script = _library("pallet_same", "pallet_sha256_is") + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
     for pair in (("a", "missing"), ("missing", "a"), ("a", ".")):
         out = subprocess.run(["bash", "-c", script, "bash", *(str(tmp_path / p) for p in pair)],
                              capture_output=True, text=True)
         assert out.stdout == "differ\n", pair
-
-
-COPY = None
-
-
-def _pallet_copy() -> str:
-    global COPY
-    if COPY is None:
-        target = target_for("debian-12")
-        text = compile_phase_script(render_actions([act("remote-file", "/x", content="x")], target,
-                                                   lambda p: b""), target)
-        COPY = _bash_functions(text, "pallet_copy_into")
-    return COPY
 
 
 @settings(max_examples=60, deadline=None)
@@ -970,7 +954,7 @@ def test_bash_copies_files_in_the_shell_byte_for_byte(tmp_path_factory, data, bi
     (tmp / "from").write_bytes(data)
     for locale in ("C", "C.UTF-8"):
         (tmp / "to").write_bytes(b"old content that is longer than some")
-        out = subprocess.run(["bash", "-c", _pallet_copy() + 'pallet_copy_into "$1" "$2"', "bash",
+        out = subprocess.run(["bash", "-c", _library("pallet_copy_into") + 'pallet_copy_into "$1" "$2"', "bash",
                               str(tmp / "from"), str(tmp / "to")], capture_output=True,
                              env={**os.environ, "LC_ALL": locale})
         assert out.returncode == 0, out.stderr
