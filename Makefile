@@ -35,7 +35,7 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@# A venv that is missing, or was left without pip by a failed attempt, is made anew.
 	@if ! $(PY) -m pip --version >/dev/null 2>&1; then \
 	  if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
