@@ -30,7 +30,7 @@ DEMO_NODES ?= $(CURDIR)/demo-out/nodes
 DEMO_ENV   := PALLET_NODES_DIR=$(DEMO_NODES)
 PYTEST_ARGS ?=
 
-.PHONY: venv test golden demo bench conformance clean
+.PHONY: venv sysdeps test golden demo bench conformance clean
 .DEFAULT_GOAL := test
 
 venv: $(STAMP)
@@ -54,12 +54,27 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
 	@touch $@
 
-test: venv
+# The Debian packages the tests need (tests/debian-packages.txt: COMMAND PACKAGE), installed
+# with apt-get when running as root and a command is missing; otherwise the tests that need
+# them say what is missing.
+sysdeps:
+	@missing=$$(awk '!/^#/ && NF == 2 { print $$1, $$2 }' tests/debian-packages.txt | \
+	  while read -r cmd pkg; do command -v "$$cmd" >/dev/null 2>&1 || \
+	    [ -x "/usr/sbin/$$cmd" ] || [ -x "/sbin/$$cmd" ] || echo "$$pkg"; done | sort -u | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing $$missing with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else echo "make: the tests need these Debian packages: $$missing (apt-get install $$missing)"; fi; \
+	fi
+
+test: venv sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Every crate on fresh local Debian nodes: converges, a second run changes nothing, and what it
 # built is checked from outside (tests/conformance; also part of `make test`).
-conformance: venv
+conformance: venv sysdeps
 	$(PY) -m pytest tests/conformance $(PYTEST_ARGS)
 
 golden: venv
