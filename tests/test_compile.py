@@ -461,3 +461,52 @@ def test_an_error_in_a_worker_is_located_and_changes_nothing(project, monkeypatc
     assert str(caught.value.span).startswith("spec.pallet:17:")
     assert tree(project / "out") == before
     assert not [p for p in (project / "out").rglob(".*")]
+
+
+def _fleet(tmp_path: Path, count: int) -> None:
+    """One group whose script has a shellcheck finding, on `count` alike nodes."""
+    (tmp_path / "spec.pallet").write_text(
+        '(def web (group-spec "web" :phases {:configure (phase-fn'
+        ' (exec-script (raw "echo \\"$undefined_here\\"")))}))\n')
+    (tmp_path / "nodes.toml").write_text("".join(
+        f'[[node]]\nname = "web-{i}"\ngroup = "web"\nhost = "192.0.2.{i}"\n'
+        f'os-family = "debian"\nos-version = "12"\n' for i in range(1, count + 1)))
+
+
+def test_compile_and_check_print_every_bundle_for_a_few_dozen(tmp_path):
+    _fleet(tmp_path, 3)
+    proc = pallet_here(tmp_path, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out")
+    assert proc.stdout.splitlines() == [f"out/web-{i}/configure/run.sh  1 action" for i in (1, 2, 3)]
+    proc = pallet_here(tmp_path, "check", "out")
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"out/web-{i}/configure/run.sh" for i in (1, 2, 3)]
+    assert all("SC2154" in line for line in lines[:-1])
+    assert lines[-1] == "checked 3 scripts: 3 finding(s)"
+
+
+def test_compile_and_check_summarise_past_a_few_dozen_bundles(tmp_path):
+    """1,000 nodes would print 3,000 lines: past LIST_LIMIT bundles a summary, -v the list."""
+    _fleet(tmp_path, 45)
+    proc = pallet_here(tmp_path, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "45 bundles for 45 nodes in 1 group, 1 phase (:configure), 45 actions, in out/",
+        "  out/manifest.json lists every bundle; -v prints one line per bundle"]
+    verbose = pallet_here(tmp_path, "compile", "spec.pallet", "--nodes", "nodes.toml", "-o", "out", "-v")
+    assert len(verbose.stdout.splitlines()) == 45
+    assert verbose.stdout.splitlines()[0] == "out/web-1/configure/run.sh  1 action"
+
+    proc = pallet_here(tmp_path, "check", "out")       # 45 alike scripts: one shellcheck run
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("out/web-1/configure/run.sh:") and "SC2154" in lines[0]
+    assert lines[1] == "  (the same in 44 other scripts with this text; -v names them)"
+    assert lines[2] == "checked 45 scripts (1 distinct): 45 finding(s) in 45 scripts"
+    verbose = pallet_here(tmp_path, "check", "out", "-v")
+    assert verbose.returncode == 1
+    named = {line.split(":")[0] for line in verbose.stderr.splitlines()[:-1]}
+    assert named == {f"out/web-{i}/configure/run.sh" for i in range(1, 46)}
+    proc = pallet_here(tmp_path, "check", "spec.pallet", "--nodes", "nodes.toml")
+    assert proc.returncode == 1 and proc.stderr.splitlines()[-1].endswith("45 finding(s) in 45 scripts")

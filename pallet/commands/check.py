@@ -11,24 +11,66 @@ from pallet.errors import PalletError
 from ._spec import spec_options
 
 
-def check_dir(out: Path) -> int:
+def check_dir(out: Path, verbose: bool = False) -> int:
+    """Check every script under `out` once per distinct text (a fleet's bundles are mostly
+    alike), print the findings, and return 1 when there are any. Past a few dozen scripts
+    with findings, each distinct script's findings are printed once, with how many other
+    scripts share them (-v names every one)."""
     from pallet import checks
-    count = 0
+
+    from .listing import LIST_LIMIT, plural
     scripts = sorted(p for p in out.rglob("run.*") if p.suffix in (".sh", ".ps1"))
+    alike: dict[tuple[str, str], list[Path]] = {}
     for path in scripts:
-        findings = checks.check_script(path.name, path.read_text(encoding="utf-8"))
-        if findings:
-            count += len(findings)
-            click.echo(checks.format_findings(findings, str(path)), err=True)
-    plural = "" if len(scripts) == 1 else "s"
-    click.echo(f"checked {len(scripts)} script{plural}: {count} finding(s)", err=bool(count))
+        alike.setdefault((path.name, path.read_text(encoding="utf-8")), []).append(path)
+    count = failing = 0
+    summarise = not verbose and len(scripts) > LIST_LIMIT
+    reported = []
+    for (name, text), paths, findings in _check_all(alike):
+        if not findings:
+            continue
+        count += len(findings) * len(paths)
+        failing += len(paths)
+        reported.append((findings, paths))
+    if summarise and failing > LIST_LIMIT:
+        for findings, paths in reported:
+            click.echo(checks.format_findings(findings, str(paths[0])), err=True)
+            if len(paths) > 1:
+                click.echo(f"  (the same in {plural(len(paths) - 1, 'other script')} with this "
+                           "text; -v names them)", err=True)
+    else:
+        for findings, paths in sorted(reported, key=lambda r: r[1][0]):
+            for path in paths:
+                click.echo(checks.format_findings(findings, str(path)), err=True)
+    distinct = f" ({len(alike):,} distinct)" if len(scripts) > LIST_LIMIT else ""
+    where = f" in {plural(failing, 'script')}" if count and summarise else ""
+    click.echo(f"checked {plural(len(scripts), 'script')}{distinct}: {count} finding(s){where}",
+               err=bool(count))
     return 1 if count else 0
+
+
+def _check_all(alike: dict[tuple[str, str], list[Path]]):
+    """(key, paths, findings) per distinct script, shellcheck runs on every CPU at once (a
+    process each; the PowerShell parser is not shared across threads, so it runs here)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pallet import checks
+    keys = list(alike)
+    shell_keys = [k for k in keys if not k[0].endswith(".ps1")]
+    with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+        shell = dict(zip(shell_keys, pool.map(lambda k: checks.check_script(*k), shell_keys)))
+    for key in keys:
+        found = shell[key] if key in shell else checks.check_script(*key)
+        yield key, alike[key], found
 
 
 @click.command()
 @click.argument("target", metavar="DIR|SPEC", type=click.Path(exists=True))
 @spec_options
-def check(target, inventory, os_spec, phases, crate_path):
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print every script's findings even past a few dozen scripts.")
+def check(target, inventory, os_spec, phases, crate_path, verbose):
     """Check bundles: a directory made by `pallet compile`, or a SPEC compiled on the fly
     (as `pallet compile` would, with the same options; given neither --nodes, --os nor a
     node-list in the spec, for --os debian-12). Exit 1 when any script has findings."""
@@ -37,7 +79,7 @@ def check(target, inventory, os_spec, phases, crate_path):
         if inventory or os_spec or phases or crate_path:
             raise PalletError("--nodes, --os, --phase and --crate-path are for a SPEC; "
                               f"{target} is a compiled directory")
-        sys.exit(check_dir(path))
+        sys.exit(check_dir(path, verbose))
     import tempfile
 
     from pallet.compiler.compile_project import compile_to_directory
@@ -48,4 +90,4 @@ def check(target, inventory, os_spec, phases, crate_path):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bundles"
         compile_to_directory(project, nodes, wanted, local_file_reader(target), out, target)
-        sys.exit(check_dir(out))
+        sys.exit(check_dir(out, verbose))
