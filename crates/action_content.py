@@ -15,7 +15,7 @@ from pallet.stevedore import Target
 
 from .action_options import ACTION_OPTIONS, PACKAGER_KEYS
 
-_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_DIGESTS = {"sha256": re.compile(r"[0-9a-f]{64}\Z"), "sha512": re.compile(r"[0-9a-f]{128}\Z")}
 
 
 # ---- remote-file ---------------------------------------------------------------------------
@@ -23,7 +23,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 def remote_file_content(action: Action, opts: dict, read_file: Callable[[str], bytes]
                         ) -> tuple[bytes | None, str, str]:
-    """(content to carry or None, url, sha256 when the content is downloaded)."""
+    """(content to carry or None, url, digest when the content is downloaded: the :sha256 or
+    the :sha512 given, as hex; the node tells them apart by their length)."""
     sources = [k for k in ("content", "local-file", "template", "url") if opts.get(k) is not None]
     if len(sources) != 1:
         raise PalletError("remote-file needs exactly one of :content :local-file :template :url"
@@ -31,9 +32,13 @@ def remote_file_content(action: Action, opts: dict, read_file: Callable[[str], b
                           action.span)
     if opts.get("values") is not None and "template" not in sources:
         raise PalletError("remote-file :values goes with :template", action.span)
-    if opts.get("sha256") is not None and "url" not in sources:
-        raise PalletError("remote-file :sha256 goes with :url (other content is checksummed "
+    given = [k for k in _DIGESTS if opts.get(k) is not None]
+    if given and "url" not in sources:
+        raise PalletError(f"remote-file :{given[0]} goes with :url (other content is checksummed "
                           "by the compiler)", action.span)
+    if len(given) > 1:
+        raise PalletError("remote-file takes one checksum: :sha256 or :sha512, not both",
+                          action.span)
     kind = sources[0]
     if kind == "content":
         value = opts["content"]
@@ -41,17 +46,28 @@ def remote_file_content(action: Action, opts: dict, read_file: Callable[[str], b
             raise PalletError(f"remote-file :content must be a string, not {value!r}", action.span)
         return value.encode("utf-8"), "", ""
     if kind == "url":
-        sha = str(opts.get("sha256") or "").lower()
-        if not _SHA256.match(sha):
-            raise PalletError("remote-file :url needs :sha256 with the file's 64 hex digits, so "
-                              "that the node can verify it and a second run can skip it",
-                              action.span)
-        return None, _text(action, opts["url"], ":url"), sha
+        if not given:
+            raise PalletError("remote-file :url needs :sha256 (64 hex digits) or :sha512 (128), "
+                              "the file's checksum, so that the node can verify it and a second "
+                              "run can skip it", action.span)
+        algorithm = given[0]
+        digest = opts[algorithm]
+        if not (isinstance(digest, str) and _DIGESTS[algorithm].match(digest.lower())):
+            digits = 64 if algorithm == "sha256" else 128
+            raise PalletError(f"remote-file :{algorithm} is the file's {digits} hex digits, not "
+                              f"{_shown(digest)}", action.span)
+        return None, _text(action, opts["url"], ":url"), digest.lower()
     path = _text(action, opts[kind], f":{kind}")
     data = _read(action, path, read_file)
     if kind == "local-file":
         return data, "", ""
     return render_template(action, path, data, opts.get("values") or {}).encode("utf-8"), "", ""
+
+
+def _shown(value: Any) -> str:
+    from pallet.compiler.core import pr_str
+    text = pr_str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _read(action: Action, path: str, read_file: Callable[[str], bytes]) -> bytes:

@@ -149,6 +149,40 @@ def test_first_run_changes_everything_second_run_nothing(tmp_path, shell):
     assert leftovers(root) == []
 
 
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+def test_remote_file_downloads_and_checks_the_checksum(tmp_path, shell, algorithm):
+    """:url with :sha256 or :sha512 (Apache publishes .sha512 files): downloaded (curl, here
+    from a file:// URL), checked, installed; a second run changes nothing; the record is the
+    checksum given, so an edit is caught by the drift guard; a wrong checksum fails the step
+    and leaves the file and no temporary file behind."""
+    root = tmp_path / "root"
+    root.mkdir()
+    release = tmp_path / "release.tar.gz"
+    release.write_bytes(b"not really a tarball\n" * 100)
+    digest = hashlib.new(algorithm, release.read_bytes()).hexdigest()
+    dest = root / "cache" / "release.tar.gz"
+    (root / "cache").mkdir()
+    bundle([act("remote-file", str(dest), url=release.as_uri(), **{algorithm: digest.upper()})],
+           shell, tmp_path / "bundle")
+    for expect in ("changed", "ok"):
+        code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+        assert code == 0 and [s for _, s, _ in statuses] == [expect], err
+    assert dest.read_bytes() == release.read_bytes()
+    assert record_of(tmp_path, dest).read_text() == f"{digest}  {dest}\n"
+    dest.write_bytes(b"edited\n")
+    code, statuses, _, err = run(shell, tmp_path / "bundle", root)
+    assert code == 1 and "was changed outside Pallet" in err and dest.read_bytes() == b"edited\n"
+
+    wrong = hashlib.new(algorithm, b"something else").hexdigest()
+    other = root / "cache" / "other.tar.gz"
+    bundle([act("remote-file", str(other), url=release.as_uri(), **{algorithm: wrong})],
+           shell, tmp_path / "bundle2")
+    code, statuses, _, err = run(shell, tmp_path / "bundle2", root)
+    assert code == 1 and [s for _, s, _ in statuses] == ["failed"], err
+    assert f"pallet: {release.as_uri()} does not have the checksum {wrong}" in err
+    assert not other.exists() and leftovers(root) == []
+
+
 def tools_dir(folder: Path, log: Path | None = None, leave_out: tuple[str, ...] = ()) -> Path:
     """A PATH of one directory: every command of the current PATH but `leave_out`; with
     `log`, each one (but the shells) writes its name there before it runs."""
@@ -338,7 +372,7 @@ def test_a_file_edited_outside_pallet_is_not_replaced_unless_told(tmp_path, shel
     code, statuses, summary, err = run(shell, tmp_path / "bundle", root)
     assert code == 1 and statuses == [(1, "failed", f"remote-file {conf}")], err
     assert summary == "PALLET-SUMMARY ok=0 changed=0 failed=1"
-    assert (f"pallet: {conf} was changed outside Pallet since Pallet wrote it (its sha256 is not "
+    assert (f"pallet: {conf} was changed outside Pallet since Pallet wrote it (its checksum is not "
             f"the one in {record_of(tmp_path, conf)}); it is left as it is. To replace it give "
             "remote-file :overwrite-changes true (it is backed up first), or restore it, or "
             f"delete {record_of(tmp_path, conf)}\n") in err
@@ -577,7 +611,12 @@ def test_bundle_files_are_named_by_checksum_and_carried_once(tmp_path):
 
 
 @pytest.mark.parametrize("action, message", [
-    (act("remote-file", "/x", url="http://example.invalid/x"), ":sha256"),
+    (act("remote-file", "/x", url="http://example.invalid/x"), ":sha256 (64 hex digits) or :sha512"),
+    (act("remote-file", "/x", url="http://example.invalid/x", sha512="ab" * 32),
+     "remote-file :sha512 is the file's 128 hex digits, not \"abab"),
+    (act("remote-file", "/x", url="http://example.invalid/x", sha256="0" * 64, sha512="0" * 128),
+     "one checksum: :sha256 or :sha512, not both"),
+    (act("remote-file", "/x", content="x", sha512="0" * 128), ":sha512 goes with :url"),
     (act("remote-file", "/x", content="a", template="t"), "exactly one of"),
     (act("file", "/x", mode="rwx"), "octal"),
     (act("file", "/x", colour="red"), "no option :colour"),
@@ -928,7 +967,7 @@ def test_bash_compares_files_in_the_shell_exactly_as_cmp(tmp_path_factory, a, b,
         a, b = a + b"y" * big, b + b"y" * big
     (tmp / "a").write_bytes(a)
     (tmp / "b").write_bytes(b)
-    script = _library("pallet_same", "pallet_sha256_is") + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
+    script = _library("pallet_same", "pallet_digest_is") + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
     for locale in ("C", "C.UTF-8"):
         out = subprocess.run(["bash", "-c", script, "bash", str(tmp / "a"), str(tmp / "b")],
                              capture_output=True, text=True, env={**os.environ, "LC_ALL": locale})
@@ -937,7 +976,7 @@ def test_bash_compares_files_in_the_shell_exactly_as_cmp(tmp_path_factory, a, b,
 
 def test_bash_compare_of_a_missing_file_differs(tmp_path):
     (tmp_path / "a").write_text("")
-    script = _library("pallet_same", "pallet_sha256_is") + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
+    script = _library("pallet_same", "pallet_digest_is") + 'if pallet_same "$1" "$2"; then echo same; else echo differ; fi\n'
     for pair in (("a", "missing"), ("missing", "a"), ("a", ".")):
         out = subprocess.run(["bash", "-c", script, "bash", *(str(tmp_path / p) for p in pair)],
                              capture_output=True, text=True)

@@ -263,10 +263,10 @@ HADOOP = '''\
 (def hadoop
   (group-spec "hadoop"
     :roles #{:namenode :jobtracker}
-    :extends [(java/server :kind :jre :version 11)
+    :extends [(java/server :kind :jre :version 21)
               (hadoop/server
-                :settings {:url "https://mirror.example.org/hadoop/hadoop-3.3.6.tar.gz"
-                           :sha256 "01d4ddc5ba2ef3a3b39d5ce7d6e4ad02b2e6d8e3b8c8ae5d9a7e7c6b4f8a9e3d"
+                ;; a mirror of the release: the checksum the crate knows for 3.5.0 applies
+                :settings {:url "https://mirror.example.org/hadoop/hadoop-3.5.0.tar.gz"
                            :core-site {"fs.defaultFS" "hdfs://master:8020"}
                            :hdfs-site {"dfs.replication" 2}
                            :yarn-site {"yarn.resourcemanager.hostname" "master"}

@@ -135,7 +135,7 @@ ERRORS = {
     "hadoop-unknown-setting": (
         in_phase('(hadoop/install :apache :settings {:sha256 "x" :core-sites {}})'), '(hadoop/install',
         "hadoop: no setting :core-sites; the settings are :version :home :user :url :sha256 "
-        ":core-site :hdfs-site :mapred-site :yarn-site :env :packages"),
+        ":sha512 :core-site :hdfs-site :mapred-site :yarn-site :env :packages"),
     "hadoop-server-daemons": (
         extending('(hadoop/server :settings {:sha256 "x"} :daemons :datanode)'), ':datanode)',
         'hadoop/server: :daemons is a vector of daemons such as [:datanode :nodemanager], not :datanode'),
@@ -158,7 +158,7 @@ def test_bad_input_is_located(tmp_path, case):
     ("nginx", '(nginx/server :sites {"www" {:root "/srv/www"}})'),
     ("postgresql", "(postgresql/server)"),
     ("java", "(java/server)"),
-    ("hadoop", '(hadoop/server :settings {:sha256 "x"})'),
+    ("hadoop", '(hadoop/server)'),
 ])
 def test_windows_is_refused_with_the_os_named(tmp_path, crate, call):
     first = compile_error(tmp_path, extending(call), "windows")
@@ -225,8 +225,8 @@ def test_ufw_script_and_hadoop_env_are_clean(tmp_path):
                        "ubuntu-22.04", tmp_path)["/etc/ufw/pallet-firewall.sh"].decode()
     assert not checks.shellcheck(ufw, "sh")
     assert "ufw allow proto udp from any to any port 8000:8100\n" in ufw
-    env = bundle_files(extending('(hadoop/server :settings {:sha256 "%s" :env {"OPTS" "%s"}})'
-                                 % ("0" * 64, TRICKY.replace("\\", "\\\\").replace('"', '\\"'))),
+    env = bundle_files(extending('(hadoop/server :settings {:env {"OPTS" "%s"}})'
+                                 % TRICKY.replace("\\", "\\\\").replace('"', '\\"')),
                        "debian-12", tmp_path)["/opt/hadoop/current/etc/hadoop/hadoop-env.sh"].decode()
     assert not checks.shellcheck(env, "bash")
     run = subprocess.run(["bash", "-c", env + '\nprintf %s "$OPTS"'], capture_output=True, text=True)

@@ -107,10 +107,13 @@ CASES = {
         "spec.pallet:4:7: java/java: the kind is :jdk or :jre, not :server", "(java/java :server)"),
     "crate-fail-at-the-call": Case(
         {"spec.pallet": '(def app\n  (group-spec "app"\n    :phases {:install (phase-fn\n'
-                        '      (hadoop/install :apache))}))\n'},
+                        '      (hadoop/install :apache :settings {:version "3.4.1"}))}))\n'},
         ["spec.pallet", "--os", "debian-12"],
-        "spec.pallet:4:7: hadoop/install needs :sha256, the checksum of the Hadoop tarball at :url",
-        "(hadoop/install :apache)"),
+        "spec.pallet:4:7: hadoop/install: no checksum is known for Hadoop 3.4.1; give :sha512 "
+        "(Apache publishes it beside the tarball, as hadoop-3.4.1.tar.gz.sha512) or :sha256 of the "
+        "tarball at https://archive.apache.org/dist/hadoop/common/hadoop-3.4.1/hadoop-3.4.1.tar.gz. "
+        "Known releases: 3.5.0",
+        '(hadoop/install :apache :settings {:version "3.4.1"})'),
     "inventory-without-os-family": Case(
         {"spec.pallet": GOOD_SPEC,
          "nodes.toml": NODE.replace('os-family = "debian"\n', "").replace('os-version = "12"\n', "")},

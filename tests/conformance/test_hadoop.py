@@ -1,7 +1,8 @@
 """hadoop: the talk's crate on a private node, with a small stand-in for the Apache tarball
 (bin/yarn starts a python3 sleeper as the daemon, its pid in Hadoop's pid file) copied to the
-node and installed from a file:// URL with its real sha256; the daemons of the group's roles
-run as the hadoop user, and a changed configuration restarts them, once."""
+node and installed from a file:// URL with its real sha512 (the checksum Apache publishes);
+the daemons of the group's roles run as the hadoop user, and a changed configuration restarts
+them, once."""
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ SPEC = r'''
   (group-spec "hadoop"
     :roles #{:jobtracker :tasktracker}
     :extends [dist
-              (hadoop/server :settings {:url "file:///srv/dist/hadoop-3.3.6.tar.gz"
-                                        :sha256 "%(sha256)s"
+              (hadoop/server :settings {:version "3.3.6"
+                                        :url "file:///srv/dist/hadoop-3.3.6.tar.gz"
+                                        :sha512 "%(sha512)s"
                                         :core-site {"fs.defaultFS" "hdfs://master:8020"}
                                         :yarn-site {"yarn.nodemanager.resource.memory-mb" %(memory)s}})]))
 '''
@@ -51,12 +53,12 @@ def fake_tarball(path: Path) -> str:
             info.mode, info.size = mode, len(data)
             tar.addfile(info, io.BytesIO(data))
     path.write_bytes(buffer.getvalue())
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
+    return hashlib.sha512(buffer.getvalue()).hexdigest()
 
 
 def test_hadoop_from_a_checked_tarball(converge, tmp_path):
     tarball = tmp_path / "hadoop-3.3.6.tar.gz"
-    values = {"tarball": tarball, "sha256": fake_tarball(tarball), "memory": 4096}
+    values = {"tarball": tarball, "sha512": fake_tarball(tarball), "memory": 4096}
     result = converge(SPEC % values, {"hadoop": 1}, network="private")
     node = "hadoop-1"
     assert result.sh(node, "readlink /opt/hadoop/current") == "/opt/hadoop/hadoop-3.3.6\n"
