@@ -22,7 +22,7 @@ from pallet.compiler.model import NodeFacts
 from pallet.compiler.project import Project
 from pallet.errors import PalletError
 
-from .model import NodeRecord, Provider, SshOptions, TransportError
+from .model import PHASE_TIMEOUT, NodeRecord, Provider, SshOptions, TransportError
 
 ACTION_LINE = re.compile(r"^PALLET-ACTION (\d+) (ok|changed|failed) (.*)$")
 SUMMARY_LINE = re.compile(r"^PALLET-SUMMARY ok=(\d+) changed=(\d+) failed=(\d+)$")
@@ -36,6 +36,7 @@ class RunOptions:
     serial: int | None = None       # rolling batches of this many nodes
     keep_going: bool = False
     ssh: SshOptions = SshOptions()
+    phase_timeout: float | None = PHASE_TIMEOUT   # seconds a node's phase may run; None: no limit
 
 
 @dataclass
@@ -51,11 +52,17 @@ class PhaseOutcome:
     exit_status: int | None = None
     seconds: float = 0.0
     actions: list[tuple[int, str, str]] = field(default_factory=list)
+    cause: str | None = None        # a failure's kind: action, exit, timeout, dropped, ...
 
     def as_json(self) -> dict:
         return {"phase": self.phase, "status": self.status, "changed": self.changed,
-                "failed": self.failed, "ok": self.ok, "error": self.error,
+                "failed": self.failed, "ok": self.ok, "error": self.error, "cause": self.cause,
                 "exit_status": self.exit_status, "seconds": round(self.seconds, 3)}
+
+    def count_actions(self) -> None:
+        self.ok = sum(1 for _, s, _ in self.actions if s == "ok")
+        self.changed = sum(1 for _, s, _ in self.actions if s == "changed")
+        self.failed = sum(1 for _, s, _ in self.actions if s == "failed")
 
 
 @dataclass
@@ -243,8 +250,9 @@ class Executor:
             for name, why in out_of_play.items():
                 if self.project.group(groups[name]).phase(phase):
                     first = name in errors and not any(o.node == name for o in report.outcomes)
-                    report.outcomes.append(PhaseOutcome(name, groups[name], phase,
-                                                        "failed" if first else "skipped", error=why))
+                    report.outcomes.append(PhaseOutcome(
+                        name, groups[name], phase, "failed" if first else "skipped", error=why,
+                        cause=why.split(":", 1)[0] if first else None))
             if not plans:
                 continue
             self.on_event("phase", phase=phase, nodes=sorted(plans))
@@ -297,7 +305,8 @@ class Executor:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._in_flight = outcomes + [
                     f.result()[0] if f.done() and not f.cancelled() and f.exception() is None else
-                    PhaseOutcome(b.node.name, b.group, b.phase, "failed", error="interrupted")
+                    PhaseOutcome(b.node.name, b.group, b.phase, "failed", error="interrupted",
+                                 cause="interrupted")
                     for f, b in zip(futures, chunk)]
                 raise
             pool.shutdown()
@@ -334,12 +343,16 @@ class Executor:
         started = time.perf_counter()
         try:
             conn = self._connection(outcome.node)
-            result = conn.run_bundle(files, bundle.script_name, bundle.target.shell, on_line)
+            result = conn.run_bundle(files, bundle.script_name, bundle.target.shell, on_line,
+                                     timeout=self.options.phase_timeout)
         except TransportError as exc:
             outcome.status, outcome.error = "failed", f"{exc.kind}: {exc.message}"
+            outcome.cause = exc.kind
             outcome.seconds = time.perf_counter() - started
+            outcome.count_actions()
+            said = getattr(exc, "result", None)
             if self.record is not None:
-                self.record.result(outcome, "", "")
+                self.record.result(outcome, said.stdout if said else "", said.stderr if said else "")
             self.on_event("end", outcome=outcome)
             return outcome, values
         outcome.seconds = time.perf_counter() - started
@@ -351,11 +364,10 @@ class Executor:
             m = VALUE_LINE.match(line)
             if m:
                 values[m[1]] = base64.b64decode(m[2]).decode("utf-8", "replace")
-        outcome.ok = sum(1 for _, s, _ in outcome.actions if s == "ok")
-        outcome.changed = sum(1 for _, s, _ in outcome.actions if s == "changed")
-        outcome.failed = sum(1 for _, s, _ in outcome.actions if s == "failed")
+        outcome.count_actions()
         if result.exit_status != 0 or outcome.failed:
             outcome.status = "failed"
+            outcome.cause = "action" if outcome.failed else "exit"
             outcome.error = _failure(result.stderr, result.exit_status, outcome)
         elif outcome.changed:
             outcome.status = "changed"

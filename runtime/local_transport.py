@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import selectors
+import signal
 import subprocess
 import threading
 import time
@@ -19,8 +20,9 @@ from typing import Callable
 
 from pallet.errors import PalletError
 
-from .model import Endpoint, ExecResult
-from .transport import EXIT_GRACE, OutputCollector, feed_stdin, prepare_bundle, sudo_failure
+from .model import Endpoint, ExecResult, TransportError
+from .transport import (EXIT_GRACE, TERM_GRACE, TIMEOUT_SLACK, OutputCollector, feed_stdin,
+                        prepare_bundle, sudo_failure, timed_out)
 
 __all__ = ["LocalConnection"]
 
@@ -49,13 +51,15 @@ class LocalConnection:
         return os.geteuid() == 0
 
     def _exchange(self, argv: list[str], collector: OutputCollector, payload: bytes | None,
-                  password: str | None) -> tuple[int, bool]:
+                  password: str | None, timeout: float | None = None) -> tuple[int, bool]:
         try:
+            # A session of its own: the wrapper's watchdog stops its process group, not ours.
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, bufsize=0)
+                                    stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
         except FileNotFoundError as e:
             raise PalletError(f"cannot run {argv[0]} on this machine: {e.strerror}") from None
         join = None
+        give_up = time.monotonic() + timeout + TERM_GRACE + TIMEOUT_SLACK if timeout else None
         try:
             if payload is None:
                 proc.stdin.close()
@@ -78,10 +82,16 @@ class LocalConnection:
                     else:
                         sel.unregister(key.fileobj)
                         open_pipes -= 1
+                now = time.monotonic()
+                if give_up is not None and now >= give_up and proc.poll() is None:
+                    raise TransportError("timeout", f"this machine: the bundle ran longer "
+                                                    f"than the phase timeout of {timeout:g} s "
+                                                    "and did not stop")
                 if proc.poll() is not None:
                     # The command ended; something it started may hold the pipes open.
-                    exited_at = exited_at or time.monotonic()
-                    if time.monotonic() - exited_at > EXIT_GRACE:
+                    exited_at = exited_at or now
+                    grace = TERM_GRACE + TIMEOUT_SLACK if collector.timed_out else EXIT_GRACE
+                    if now - exited_at > grace:
                         break
             sel.close()
             collector.finish()
@@ -91,19 +101,29 @@ class LocalConnection:
         finally:
             collector.finish()
             if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:       # root's, through sudo: its own watchdog stops it
+                    pass
+                try:
+                    proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
             for pipe in (proc.stdout, proc.stderr):
                 pipe.close()
 
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str = "bash",
-                   on_line: Callable[[str], None] | None = None) -> ExecResult:
+                   on_line: Callable[[str], None] | None = None,
+                   timeout: float | None = None) -> ExecResult:
         exchange, payload, password = prepare_bundle(
             files, script, shell, is_root=self.is_root,
-            sudo_password=self.endpoint.sudo_password, where="this machine")
+            sudo_password=self.endpoint.sudo_password, where="this machine", timeout=timeout)
         with self._lock:
-            collector = OutputCollector(on_line, exchange.started, exchange.prompt)
-            status, refused = self._exchange(exchange.argv, collector, payload, password)
+            collector = OutputCollector(on_line, exchange.started, exchange.prompt,
+                                        exchange.timeout_marker)
+            status, refused = self._exchange(exchange.argv, collector, payload, password, timeout)
+            if collector.timed_out:
+                raise timed_out(self.endpoint, timeout, collector, status)
             if not collector.started:
                 raise sudo_failure(self.endpoint, collector, status, refused, password is not None)
             return collector.result(status)

@@ -12,6 +12,8 @@ from typing import Callable, Protocol, Sequence
 
 from pallet.errors import PalletError
 
+PHASE_TIMEOUT = 3600.0       # the default bound of one node's phase, in seconds (--phase-timeout)
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -58,8 +60,10 @@ class ExecResult:
 
 
 class TransportError(PalletError):
-    """A node could not be reached or the connection broke. `kind` is one of: unreachable,
-    timeout, auth, host-key-unknown, host-key-changed, dropped, sudo."""
+    """A node could not be reached, the connection broke, or a bundle ran out of time. `kind`
+    is one of: unreachable, timeout, auth, host-key-unknown, host-key-changed, dropped, sudo.
+    It may carry `attempts` (connecting) and `result` (an ExecResult: what the bundle printed
+    before it broke or was stopped)."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -68,10 +72,13 @@ class TransportError(PalletError):
 
 class Connection(Protocol):
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str,
-                   on_line: Callable[[str], None] | None = None) -> ExecResult:
+                   on_line: Callable[[str], None] | None = None,
+                   timeout: float | None = None) -> ExecResult:
         """Upload the bundle (`files`: relative path -> bytes, the script among them) and run
         `script` with `shell` in one exec, as root (sudo for another user); stream stdout
-        lines to `on_line` as they arrive. The bundle's temporary directory is removed after."""
+        lines to `on_line` as they arrive. The bundle's temporary directory is removed after.
+        With `timeout` (seconds), a bundle that runs longer is stopped on the node (its
+        process group: TERM, then KILL) and the call raises TransportError("timeout")."""
 
     def run(self, command: str) -> ExecResult:
         """Run one shell command (as the login user), for facts such as the OS."""

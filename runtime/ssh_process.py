@@ -55,8 +55,8 @@ class _Pipe:
 
 def _error_message(exc: BaseException) -> tuple:
     if isinstance(exc, TransportError):  # with what the transport added, such as attempts
-        extra = {k: v for k, v in vars(exc).items()
-                 if k not in ("kind", "message", "span", "notes") and isinstance(v, (int, str))}
+        extra = {k: v for k, v in vars(exc).items() if k not in ("kind", "message", "span", "notes")
+                 and isinstance(v, (int, str, ExecResult))}
         return ("transport", exc.kind, exc.message, extra)
     from pallet.errors import PalletError
     if isinstance(exc, PalletError):
@@ -208,9 +208,10 @@ class _RemoteConnection:
         return f"<connection {self.endpoint.user}@{self.endpoint.host}:{self.endpoint.port} (helper)>"
 
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str = "bash",
-                   on_line: Callable[[str], None] | None = None) -> ExecResult:
+                   on_line: Callable[[str], None] | None = None,
+                   timeout: float | None = None) -> ExecResult:
         return self._process._call("run_bundle", self._cid, files, script, shell,
-                                   on_line is not None, on_line=on_line)
+                                   on_line is not None, timeout, on_line=on_line)
 
     def run(self, command: str) -> ExecResult:
         return self._process._call("run", self._cid, command)
@@ -239,9 +240,9 @@ def _serve(requests: _Pipe, responses: _Pipe) -> None:
                     connections[rid] = conn
                 value: Any = rid
             elif kind == "run_bundle":
-                cid, files, script, shell, stream = args
+                cid, files, script, shell, stream, timeout = args
                 on_line = (lambda line: responses.send(("line", rid, line))) if stream else None
-                value = connections[cid].run_bundle(files, script, shell, on_line)
+                value = connections[cid].run_bundle(files, script, shell, on_line, timeout)
             elif kind == "run":
                 cid, command = args
                 value = connections[cid].run(command)

@@ -6,7 +6,9 @@ that stays open across calls. `run_bundle` ships a bundle on the stdin of ONE ex
 script `sh -s` reads (inline_bundle: small text bundles, as root) or as a tar stream a
 wrapper unpacks (gzip'd from 256 KiB); either makes a fresh private directory, runs the
 script there as root (`sudo` for another user), and removes the directory on every exit
-path (an EXIT trap). stdout lines stream to a callback as they arrive.
+path (an EXIT trap). stdout lines stream to a callback as they arrive. With a timeout, a
+watchdog the wrapper starts on the node stops the bundle's process group when it runs
+longer (`_watchdog`), and the call raises TransportError("timeout").
 
 Host keys, as OpenSSH with `StrictHostKeyChecking yes` (the default here) or `accept-new`
 (`SshOptions.accept_new_host_keys`): a host is looked up as `host` (port 22) or
@@ -34,6 +36,7 @@ import hashlib
 import hmac
 import io
 import logging
+import math
 import os
 import re
 import secrets
@@ -65,6 +68,8 @@ KEEPALIVE = 15               # seconds between SSH keepalives on an idle connect
 TCP_USER_TIMEOUT_MS = 120_000   # unacknowledged data this long: the connection is dead
 EXIT_GRACE = 2.0             # after the exit status, how long to wait for the output's EOF
                              # (a daemon the script started may hold the pipes open)
+TERM_GRACE = 2               # a phase out of time: seconds between TERM and KILL on the node
+TIMEOUT_SLACK = 3.0          # ... and how much longer the client waits for the node to say so
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -620,21 +625,60 @@ class BundleExchange:
     argv: list[str]               # the same, as an argv for a local subprocess
     started: bytes | None         # the line the root wrapper writes on stderr first (sudo only)
     prompt: bytes | None          # sudo's password prompt (with a sudo password only)
+    timeout_marker: bytes | None = None   # the line the watchdog writes when time is up
+    seconds: int | None = None    # the watchdog's limit on the node
 
 
-def _posix_wrapper(script: str, shell: str, started: bytes | None, compressed: bool = True) -> str:
+def _watchdog(seconds: int | None, marker: bytes | None) -> str:
+    """Shell lines that bound the bundle's time on the node (none without a limit): a
+    background subshell that, after `seconds`, writes `marker` on stderr, sends TERM to the
+    exec's process group (the wrapper, the script and everything they started that did not
+    leave the group, as daemons do), removes the bundle's directory and sends KILL
+    TERM_GRACE seconds later. The wrapper runs in a process group of its own (sshd makes a
+    session per exec; the local transport a new session), so `kill 0` reaches only the bundle.
+    When the wrapper exits first, its EXIT trap stops the watchdog (`_exit_trap`)."""
+    if not seconds or marker is None:
+        return ""
+    return ("( trap 'kill $! 2>/dev/null; exit 0' TERM\n"
+            f"  sleep {seconds} &\n"
+            "  wait $!\n"
+            "  trap '' TERM\n"
+            f"  printf '%s\\n' {marker.decode()} >&2\n"
+            "  kill -TERM 0\n"
+            f"  sleep {TERM_GRACE}\n"
+            '  cd / && rm -rf -- "$d"\n'
+            "  kill -KILL 0\n"
+            ") </dev/null >/dev/null &\n"
+            "w=$!\n")
+
+
+def _exit_trap(watched: bool) -> str:
+    """The EXIT trap: stop the watchdog, if any (its own TERM trap takes its sleep with it),
+    and remove the bundle's directory, on every way out."""
+    if not watched:
+        return "trap 'cd / && rm -rf -- \"$d\"' EXIT"
+    return "w=; trap 'kill \"$w\" 2>/dev/null; cd / && rm -rf -- \"$d\"' EXIT"
+
+
+def _run_script(script: str, shell: str) -> str:
+    return (f"umask 022\nPALLET_BUNDLE_DIR=$d {shlex.quote(shell)} ./{shlex.quote(script)} "
+            "</dev/null\nexit $?\n")
+
+
+def _posix_wrapper(script: str, shell: str, started: bytes | None, compressed: bool = True,
+                   seconds: int | None = None, marker: bytes | None = None) -> str:
     announce = f"printf '%s\\n' {started.decode()} >&2\n" if started else ""
+    watchdog = _watchdog(seconds, marker)
     return (
         f"{announce}umask 077\n"
         'd=$(mktemp -d "${TMPDIR:-/tmp}/pallet-bundle.XXXXXXXXXX") || exit 125\n'
-        "trap 'cd / && rm -rf -- \"$d\"' EXIT\n"
+        f"{_exit_trap(bool(watchdog))}\n"
         "trap 'exit 129' HUP\ntrap 'exit 130' INT\ntrap 'exit 143' TERM\n"
         'cd "$d" || exit 125\n'
+        f"{watchdog}"
         f'tar -x {"-z " if compressed else ""}-m -o -f - || '
         '{ echo "pallet: cannot unpack the bundle into $d" >&2; exit 125; }\n'
-        "umask 022\n"
-        f'PALLET_BUNDLE_DIR=$d {shlex.quote(shell)} ./{shlex.quote(script)} </dev/null\n'
-        "exit $?\n")
+        f"{_run_script(script, shell)}")
 
 
 def _powershell_command(script: str) -> str:
@@ -662,10 +706,11 @@ def _powershell_command(script: str) -> str:
 
 
 def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, is_root: bool,
-                   sudo_password: str | None, where: str
+                   sudo_password: str | None, where: str, timeout: float | None = None
                    ) -> tuple["BundleExchange", bytes, str | None]:
     """For either transport: the command that runs a bundle, the tar stream it reads, and
-    the sudo password to feed (None: root already, or `sudo -n`)."""
+    the sudo password to feed (None: root already, or `sudo -n`). With a `timeout` (seconds),
+    the node stops the bundle when it runs longer."""
     if script not in files:
         raise PalletError(f"the bundle has no {script!r} among its files")
     sudo = not is_root and not script.endswith(".ps1")
@@ -677,10 +722,12 @@ def prepare_bundle(files: dict[str, bytes], script: str, shell: str, *, is_root:
     # script read from stdin cannot.
     if not sudo and not compressed and not any(b"\0" in data for data in files.values()):
         exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
-                                  inline=True)
-        return exchange, inline_bundle(files, script, shell, exchange.started), password
+                                  inline=True, timeout=timeout)
+        payload = inline_bundle(files, script, shell, exchange.started, exchange.seconds,
+                                exchange.timeout_marker)
+        return exchange, payload, password
     exchange = bundle_command(script, shell, sudo=sudo, sudo_password=password is not None,
-                              compressed=compressed)
+                              compressed=compressed, timeout=timeout)
     return exchange, bundle_tar(files, compressed), password
 
 
@@ -701,46 +748,51 @@ def _bundle_paths(files: dict[str, bytes]) -> list[tuple[str, list[str]]]:
 
 
 def inline_bundle(files: dict[str, bytes], script: str, shell: str,
-                  started: bytes | None = None) -> bytes:
+                  started: bytes | None = None, seconds: int | None = None,
+                  marker: bytes | None = None) -> bytes:
     """A small bundle of files without NUL bytes as the script `sh -s` reads on stdin: it
     makes a private directory of a random name (mkdir fails on a name that exists), writes
     each file with printf (a builtin: no tar to start), runs the bundle's script there and
     removes the directory. It is one compound command, which the shell reads whole before it
-    runs any of it: a stream cut short is a syntax error, never a part run."""
+    runs any of it: a stream cut short is a syntax error, never a part run. With `seconds`,
+    a watchdog bounds its time (`_watchdog`)."""
     dirs = [d for _, new in _bundle_paths(files) for d in new]
     made = " ".join(['"$d"', *(f'"$d"/{shlex.quote(d)}' for d in dirs)])
+    watchdog = _watchdog(seconds, marker)
     head = [
         "{",
         f"printf '%s\\n' {started.decode()} >&2" if started else "",
         "umask 077",
         f'd="${{TMPDIR:-/tmp}}/pallet-bundle.{secrets.token_hex(10)}"',
         f"mkdir -- {made} || exit 125",
-        "trap 'cd / && rm -rf -- \"$d\"' EXIT",
+        _exit_trap(bool(watchdog)),
         "trap 'exit 129' HUP", "trap 'exit 130' INT", "trap 'exit 143' TERM",
         'cd "$d" || exit 125',
     ]
-    out = [("\n".join(line for line in head if line) + "\n").encode()]
+    out = [("\n".join(line for line in head if line) + "\n" + watchdog).encode()]
     for name in sorted(files):
         out += [b"printf '%s' '", files[name].replace(b"'", b"'\\''"),
                 f"' > {shlex.quote(name)} || exit 125\n".encode()]
-    out.append(("umask 022\n"
-                f"PALLET_BUNDLE_DIR=$d {shlex.quote(shell)} ./{shlex.quote(script)} </dev/null\n"
-                "exit $?\n}\n").encode())
+    out.append((_run_script(script, shell) + "}\n").encode())
     return b"".join(out)
 
 
 def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool,
-                   compressed: bool = True, inline: bool = False) -> BundleExchange:
+                   compressed: bool = True, inline: bool = False,
+                   timeout: float | None = None) -> BundleExchange:
     """The one command that unpacks the bundle from stdin, runs it and cleans up: `sh -s`
-    reading an inline bundle (see inline_bundle), or `sh -c WRAPPER` reading a tar stream."""
+    reading an inline bundle (see inline_bundle), or `sh -c WRAPPER` reading a tar stream.
+    With a `timeout`, a watchdog on the node stops the bundle when it runs longer."""
     if script.endswith(".ps1"):
         command = _powershell_command(script)
         return BundleExchange(command, ["pwsh", *shlex.split(command)[1:]], None, None)
     started = f"pallet-wrapper-started-{secrets.token_hex(12)}".encode() if sudo else None
-    shell_argv = ["sh", "-s"] if inline else ["sh", "-c", _posix_wrapper(script, shell, started,
-                                                                       compressed)]
+    seconds = math.ceil(timeout) if timeout else None
+    marker = f"pallet-timeout-{secrets.token_hex(12)}".encode() if seconds else None
+    shell_argv = ["sh", "-s"] if inline else ["sh", "-c", _posix_wrapper(
+        script, shell, started, compressed, seconds, marker)]
     if not sudo:
-        return BundleExchange(shlex.join(shell_argv), shell_argv, None, None)
+        return BundleExchange(shlex.join(shell_argv), shell_argv, None, None, marker, seconds)
     if sudo_password:
         prompt = f"pallet-sudo-prompt-{secrets.token_hex(12)}:".encode()
         sudo_argv = ["sudo", "-S", "-p", prompt.decode()]
@@ -748,7 +800,7 @@ def bundle_command(script: str, shell: str, *, sudo: bool, sudo_password: bool,
         prompt = None
         sudo_argv = ["sudo", "-n"]
     argv = [*sudo_argv, "--", *shell_argv]
-    return BundleExchange(shlex.join(argv), argv, started, prompt)
+    return BundleExchange(shlex.join(argv), argv, started, prompt, marker, seconds)
 
 
 class OutputCollector:
@@ -756,10 +808,12 @@ class OutputCollector:
     with sudo, stderr is watched for the password prompt and the wrapper's start line."""
 
     def __init__(self, on_line: Callable[[str], None] | None, started: bytes | None,
-                 prompt: bytes | None):
+                 prompt: bytes | None, timeout_marker: bytes | None = None):
         self.on_line = on_line
         self.started_marker = started
         self.prompt = prompt
+        self.timeout_marker = timeout_marker
+        self.timed_out = False              # the node's watchdog said the time was up
         self.out = bytearray()
         self.err = bytearray()
         self._pending = b""                 # stdout after the last newline
@@ -785,6 +839,7 @@ class OutputCollector:
             return
         if self.started:
             self.err += data
+            self._watch(len(data))
             return
         self._pre += data
         with self.cond:
@@ -794,9 +849,17 @@ class OutputCollector:
             at = self._pre.find(marker)
             if at >= 0:
                 self.started = True
-                self.err += self._clean(self._pre[:at]) + self._pre[at + len(marker):]
+                rest = self._pre[at + len(marker):]
+                self.err += self._clean(self._pre[:at]) + rest
                 self._pre = bytearray()
+                self._watch(len(rest))
             self.cond.notify_all()
+
+    def _watch(self, new: int) -> None:
+        """Whether the bytes just added to stderr complete the watchdog's line."""
+        if self.timeout_marker is not None and not self.timed_out:
+            tail = self.err[-(new + len(self.timeout_marker) + 1):]
+            self.timed_out = self.timeout_marker + b"\n" in tail
 
     def _clean(self, data: bytes | bytearray) -> bytes:
         return bytes(data).replace(self.prompt, b"") if self.prompt else bytes(data)
@@ -816,6 +879,8 @@ class OutputCollector:
 
     def result(self, status: int) -> ExecResult:
         err = self.err if self.started else self._clean(self._pre)
+        if self.timed_out:
+            err = err.replace(self.timeout_marker + b"\n", b"")
         return ExecResult(status, bytes(self.out).decode("utf-8", "replace"),
                           bytes(err).decode("utf-8", "replace"))
 
@@ -857,6 +922,15 @@ def feed_stdin(collector: OutputCollector, send: Callable[[bytes], None],
         thread.join()
         return state["refused"]
     return join
+
+
+def timed_out(endpoint: Endpoint, timeout: float | None, collector: OutputCollector,
+              status: int | None) -> TransportError:
+    """The bundle ran out of time and the node's watchdog stopped it."""
+    return _error("timeout", f"{_where(endpoint)}: the bundle ran longer than the phase timeout "
+                             f"of {timeout:g} s; its processes on the node were stopped (TERM, "
+                             f"then KILL {TERM_GRACE} s later)",
+                  result=collector.result(-1 if status is None else status))
 
 
 def sudo_failure(endpoint: Endpoint, collector: OutputCollector, status: int,
@@ -947,12 +1021,15 @@ class SshConnection:
                                     f"{e or type(e).__name__}") from None
 
     def _exchange(self, command: str, collector: OutputCollector, payload: bytes | None,
-                  password: str | None) -> tuple[int | None, bool]:
+                  password: str | None, timeout: float | None = None) -> tuple[int | None, bool]:
         """Run `command` on a new channel; returns (exit status or None if the channel closed
-        without one, whether sudo refused the password)."""
+        without one, whether sudo refused the password). With `timeout`, a node that has not
+        ended the command (its watchdog's work) TERM_GRACE + TIMEOUT_SLACK seconds after it
+        is given up on: the channel is closed and the call raises `timeout`."""
         import paramiko
         chan = self._session()
         join = None
+        give_up = time.monotonic() + timeout + TERM_GRACE + TIMEOUT_SLACK if timeout else None
         try:
             try:
                 chan.exec_command(command)
@@ -965,24 +1042,40 @@ class SshConnection:
             pipes = _ChannelPipes(chan)
             exited_at = None
             while True:
-                out, err, eof = pipes.read(0.5)
+                wait = 0.5 if give_up is None else min(0.5, max(0.0, give_up - time.monotonic()))
+                out, err, eof = pipes.read(wait)
                 collector.stdout(out)
                 collector.stderr(err)
                 if eof:
                     break
+                now = time.monotonic()
+                if give_up is not None and now >= give_up:
+                    chan.close()          # also ends a stdin writer the node no longer reads
+                    raise self._late(timeout, collector)
                 if pipes.exited():
-                    # The command ended; something it started may hold the pipes open.
-                    exited_at = exited_at or time.monotonic()
-                    if time.monotonic() - exited_at > EXIT_GRACE:
+                    # The command ended; something it started may hold the pipes open (after
+                    # a timeout, the watchdog until its KILL).
+                    exited_at = exited_at or now
+                    grace = TERM_GRACE + TIMEOUT_SLACK if collector.timed_out else EXIT_GRACE
+                    if now - exited_at > grace:
                         break
             collector.finish()
-            chan.status_event.wait()
+            chan.status_event.wait(None if give_up is None else max(0.0, give_up - time.monotonic()))
             refused = join() if join else False
-            status = chan.exit_status
+            status = chan.exit_status if chan.status_event.is_set() else -1
             return (None if status == -1 else status), refused
         finally:
             collector.finish()
             chan.close()
+
+    def _late(self, timeout: float, collector: OutputCollector) -> TransportError:
+        said = ("began to stop it but did not finish" if collector.timed_out
+                else "did not answer")
+        return _error("timeout", f"{_where(self.endpoint)}: the bundle ran longer than the phase "
+                                 f"timeout of {timeout:g} s, and the node {said} within "
+                                 f"{TERM_GRACE + TIMEOUT_SLACK:g} s more; Pallet stopped "
+                                 "waiting (the bundle's watchdog stops it on the node)",
+                      result=collector.result(-1))
 
     def _dropped(self, what: str, collector: OutputCollector) -> TransportError:
         alive = self._transport.is_active()
@@ -997,13 +1090,19 @@ class SshConnection:
                       result=collector.result(-1))
 
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str = "bash",
-                   on_line: Callable[[str], None] | None = None) -> ExecResult:
+                   on_line: Callable[[str], None] | None = None,
+                   timeout: float | None = None) -> ExecResult:
         exchange, payload, password = prepare_bundle(
             files, script, shell, is_root=self.is_root,
-            sudo_password=self.endpoint.sudo_password, where=_where(self.endpoint))
+            sudo_password=self.endpoint.sudo_password, where=_where(self.endpoint),
+            timeout=timeout)
         with self._lock:
-            collector = OutputCollector(on_line, exchange.started, exchange.prompt)
-            status, refused = self._exchange(exchange.command, collector, payload, password)
+            collector = OutputCollector(on_line, exchange.started, exchange.prompt,
+                                        exchange.timeout_marker)
+            status, refused = self._exchange(exchange.command, collector, payload, password,
+                                             timeout)
+            if collector.timed_out:
+                raise timed_out(self.endpoint, timeout, collector, status)
             if status is None and collector.started:
                 raise self._dropped(f"running {script}", collector)
             if not collector.started:

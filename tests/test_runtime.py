@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -237,6 +238,55 @@ def test_a_dropped_connection_is_reported_for_its_node(debian_nodes, tmp_path):
     assert by[("drop-1", "configure")]["status"] == "failed"
     assert by[("drop-1", "configure")]["error"].startswith("dropped"), by
     assert by[("drop-2", "configure")]["status"] == "changed"
+
+
+def test_a_phase_out_of_time_is_stopped_and_reported_for_its_node(debian_nodes, local_nodes, tmp_path):
+    """A 120 s step with --phase-timeout 5: its node fails with a timeout cause in seconds,
+    the other node finishes, nothing of the bundle runs on the node afterwards, exit 1."""
+    nodes = debian_nodes(2, prefix="slow")
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory(nodes).replace('group = "fleet"', 'group = "t"'))
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(n.known_hosts_line() + "\n" for n in nodes))
+    spec = tmp_path / "slow.pallet"
+    spec.write_text('''
+(def t (group-spec "t" :phases {:configure (phase-fn
+  (directory "/opt/before")
+  (when (= (target-name) "slow-1")
+    (exec-script "hang" (sleep 120)))
+  (directory "/opt/after"))
+  :start (phase-fn (directory "/opt/started"))}))
+''')
+    args = ("lift", str(spec), "--nodes", str(inventory), "--known-hosts", str(known),
+            "--phase-timeout", "5", "--record-dir", str(tmp_path / "runs"))
+    start = time.monotonic()
+    code, report, out = pallet(*args, "--json")
+    took = time.monotonic() - start
+    assert code == 1, out
+    assert took < 30, took
+    by = phases(report)
+    slow = by[("slow-1", "configure")]
+    assert slow["status"] == "failed" and slow["cause"] == "timeout", slow
+    assert slow["error"].startswith("timeout: ") and "phase timeout of 5 s" in slow["error"]
+    assert 5 <= slow["seconds"] < 12 and slow["exit_status"] is None
+    assert slow["changed"] == 1              # /opt/before was made before the step hung
+    assert by[("slow-2", "configure")]["status"] == "changed"
+    assert by[("slow-1", "start")]["status"] == "skipped"
+    record = Path(report["record"])
+    result = json.loads((record / "slow-1" / "configure" / "result.json").read_text())
+    assert result["cause"] == "timeout" and result["status"] == "failed"
+    assert "PALLET-ACTION 1 changed" in (record / "slow-1" / "configure" / "stdout.log").read_text()
+    # Nothing of the bundle is left on the node: no process but init and sshd, no directory.
+    manager = local_nodes
+    ps = manager.exec_in("slow-1", ["ps", "-e", "-o", "args="], check=True).stdout
+    assert "sleep" not in ps and "run.sh" not in ps, ps
+    assert manager.exec_in("slow-1", ["sh", "-c", "ls -A /tmp"], check=True).stdout == ""
+    assert manager.exec_in("slow-1", ["test", "-e", "/opt/after"]).returncode == 1
+    # The summary says it too, in words.
+    code, _, out = pallet(*args)
+    assert code == 1
+    assert re.search(r"failed slow-1 :configure: timeout: .*ran longer than the phase timeout "
+                     r"of 5 s", out), out
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_record(state, tmp_path):

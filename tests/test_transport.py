@@ -517,6 +517,46 @@ def test_connection_dropped_mid_exec(nodes, options, local_nodes):
         conn.close()
 
 
+# -- phase timeout ---------------------------------------------------------------------------
+
+def node_processes(local_nodes, node) -> list[str]:
+    """Every process of the node but its init, sshd and this ps (the node's own PID namespace)."""
+    out = local_nodes.exec_in(node.name, ["ps", "-e", "-o", "pid=,args="], check=True).stdout
+    return [line.strip() for line in out.splitlines()
+            if not re.search(r"^\s*1 |sshd|ps -e -o", line)]
+
+
+@pytest.mark.nodes
+@pytest.mark.parametrize("how", ["inline", "tar", "sudo", "ignores TERM"])
+def test_a_bundle_out_of_time_is_stopped_on_the_node(nodes, options, local_nodes, how):
+    """A 120 s step with a 2 s limit: the call fails with `timeout` in seconds, with what the
+    bundle printed, and nothing of the bundle is left on the node: no process (the step's
+    sleep, a child it put in the background, the watchdog's own sleep) and no directory."""
+    a, _ = nodes
+    body = 'echo "dir=$PALLET_BUNDLE_DIR"; sleep 123 & sleep 120; echo never'
+    files = script(("trap '' TERM; " if how == "ignores TERM" else "") + body)
+    if how in ("tar", "ignores TERM"):
+        files["files/nul"] = b"\0"           # a NUL byte: the tar stream, not sh -s
+    user = "deploy" if how == "sudo" else "root"
+    before = set(node_processes(local_nodes, a))     # what earlier tests left running
+    with open_connection(endpoint(a, user=user), options) as conn:
+        start = time.monotonic()
+        with pytest.raises(TransportError) as e:
+            conn.run_bundle(files, "run.sh", "bash", timeout=2)
+        took = time.monotonic() - start
+        assert e.value.kind == "timeout", e.value.message
+        assert "ran longer than the phase timeout of 2 s" in e.value.message, e.value.message
+        assert e.value.result.stdout.startswith("dir=/tmp/pallet-bundle.")
+        assert "pallet-timeout" not in e.value.result.stderr
+        assert took < 2 + 2 + 2, took               # the limit, TERM's grace, some slack
+        assert set(node_processes(local_nodes, a)) - before == set()
+        assert e.value.result.stdout.split("=")[1].strip() not in conn.run("ls -d /tmp/*").stdout
+        # The connection still serves, and a bundle that ends in time is left alone.
+        result = conn.run_bundle(script("sleep 0.2; echo in time"), "run.sh", "bash", timeout=2)
+        assert result.stdout == "in time\n" and result.exit_status == 0
+        assert set(node_processes(local_nodes, a)) - before == set()
+
+
 # -- sudo ------------------------------------------------------------------------------------
 
 ID_BUNDLE = script('echo "uid=$(id -u) dir=$PALLET_BUNDLE_DIR"')

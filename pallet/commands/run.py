@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pallet.errors import PalletError
+from pallet.runtime.model import PHASE_TIMEOUT
 
 from ._spec import local_file_reader, search_path
 
@@ -42,6 +43,10 @@ def run_options(fn):
         click.option("--connect-timeout", default=10.0, show_default=True, metavar="S"),
         click.option("--retries", default=2, show_default=True, metavar="N",
                      help="Further connection attempts to an unreachable node."),
+        click.option("--phase-timeout", default=PHASE_TIMEOUT, show_default=True, metavar="SECONDS",
+                     type=click.FloatRange(min=0),
+                     help="Stop a node's phase that runs longer (its processes on the node), "
+                          "and report it failed; 0: no limit."),
         click.option("--record-dir", type=click.Path(file_okay=False),
                      help="Where run records go (default .pallet/runs, or PALLET_RECORD_DIR)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead."),
@@ -97,7 +102,8 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
                      accept_new_host_keys=o["accept_new_host_keys"],
                      connect_timeout=o["connect_timeout"], retries=o["retries"])
     options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
-                         keep_going=o["keep_going"], ssh=ssh)
+                         keep_going=o["keep_going"], ssh=ssh,
+                         phase_timeout=o["phase_timeout"] or None)
     record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
     # --json prints one document: no live progress, and no rich to import for it.
     progress = None if o["as_json"] else Progress()
