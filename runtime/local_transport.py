@@ -21,8 +21,8 @@ from typing import Callable
 from pallet.errors import PalletError
 
 from .model import Endpoint, ExecResult, TransportError
-from .transport import (EXIT_GRACE, TERM_GRACE, TIMEOUT_SLACK, OutputCollector, feed_stdin,
-                        prepare_bundle, sudo_failure, timed_out)
+from .exchange import EXIT_GRACE, TIMEOUT_SLACK, OutputCollector, feed_stdin, sudo_failure, timed_out
+from .wire import TERM_GRACE, prepare_bundle
 
 __all__ = ["LocalConnection"]
 

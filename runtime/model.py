@@ -70,6 +70,21 @@ class TransportError(PalletError):
         self.kind = kind
 
 
+def transport_error(kind: str, message: str, **attrs) -> TransportError:
+    """A TransportError with extra attributes (attempts, result)."""
+    err = TransportError(kind, message)
+    for key, value in attrs.items():
+        setattr(err, key, value)
+    return err
+
+
+def where_of(endpoint: Endpoint) -> str:
+    """How messages name an endpoint: user@host:port."""
+    if endpoint.local:
+        return f"{endpoint.user} on this machine"
+    return f"{endpoint.user}@{endpoint.host}:{endpoint.port}"
+
+
 class Connection(Protocol):
     def run_bundle(self, files: dict[str, bytes], script: str, shell: str,
                    on_line: Callable[[str], None] | None = None,

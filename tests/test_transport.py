@@ -24,8 +24,9 @@ from pallet.errors import PalletError
 from pallet.runtime.facts import OsFacts, detect_os, os_facts, parse_os_release
 from pallet.runtime.local_transport import LocalConnection
 from pallet.runtime.model import Endpoint, SshOptions, TransportError
-from pallet.runtime.transport import (GZIP_FROM, SshConnection, fingerprint, open_connection,
-                                      prepare_bundle)
+from pallet.runtime.known_hosts import fingerprint
+from pallet.runtime.transport import SshConnection, open_connection
+from pallet.runtime.wire import GZIP_FROM, prepare_bundle
 
 PALLET = str(Path(sys.executable).parent / "pallet")
 SUDO_PASSWORD = "s3cret pass'\"$x"        # quotes and a dollar: it must never meet a shell
