@@ -16,7 +16,7 @@ from .special_forms import PhaseFn
 
 NODE_SPEC_SECTIONS = {
     "image": {"os-family", "os-version-matches", "os-version", "os-64-bit", "image-id",
-              "login-user"},
+              "login-user", "architecture"},
     "hardware": {"min-cores", "min-ram", "min-disk", "hardware-id"},
     "network": {"inbound-ports"},
     "location": {"location-id", "region"},
@@ -76,6 +76,7 @@ class GroupSpec(ServerSpec):
     count: int | None = None
     # For a cluster's copy of a group ("hadoop-slaves"), the group it was made from ("slaves").
     origin: "GroupSpec | None" = field(default=None, compare=False, repr=False)
+    compute: Any = None             # the group's own compute service (ComputeRef), if any
 
     def describe(self) -> str:
         return f"the group-spec {self.name!r}"
@@ -201,6 +202,14 @@ def _options(args: tuple, allowed: set[str], what: str, offset: int = 0) -> dict
     return out
 
 
+def opts_index(args: tuple, name: str) -> int:
+    """The index (in a call's arguments, the name counting as 0) of an option's keyword."""
+    for i, a in enumerate(args):
+        if isinstance(a, Keyword) and a.name == name:
+            return i
+    return 0
+
+
 def _kw_name(value: Any, index: int, what: str) -> str:
     if isinstance(value, Keyword):
         return value.name
@@ -291,7 +300,13 @@ def _server_spec(ev, form, *args) -> ServerSpec:
 
 def _group_spec(ev, form, name, *args) -> GroupSpec:
     group_name = _kw_name(name, 0, "a group name")
-    opts = _options(args, SERVER_OPTIONS | {"count"}, "group-spec", offset=1)
+    opts = _options(args, SERVER_OPTIONS | {"count", "compute"}, "group-spec", offset=1)
+    compute = opts.pop("compute", (None,))[0]
+    if isinstance(compute, (Keyword, str)):
+        compute = ComputeRef(compute.name if isinstance(compute, Keyword) else compute)
+    if compute is not None and not isinstance(compute, ComputeRef):
+        raise ArgError(":compute takes a compute service: aws-ec2, (compute-service \"lab\"), "
+                       ":lab or \"lab\"", opts_index(args, "compute") + 1)
     count = None
     if "count" in opts:
         count, index = opts.pop("count")
@@ -306,7 +321,7 @@ def _group_spec(ev, form, name, *args) -> GroupSpec:
                            (f"; did you mean :{close}?" if close else "") +
                            f" (phases: {' '.join(':' + d for d in sorted(defined)) or 'none'})",
                            opts["default-phases"][1] if "default-phases" in opts else None)
-    return GroupSpec(**parts, name=group_name, count=count, span=span_of(form))
+    return GroupSpec(**parts, name=group_name, count=count, span=span_of(form), compute=compute)
 
 
 def _cluster_spec(ev, form, name, *args) -> ClusterSpec:
@@ -325,7 +340,8 @@ def _cluster_spec(ev, form, name, *args) -> ClusterSpec:
         groups.append(GroupSpec(tuple(phases.items()), g.roles | shared["roles"],
                                 g.default_phases or shared["default_phases"],
                                 g.packager or shared["packager"], node_spec, g.span,
-                                name=f"{cluster}-{g.name}", count=g.count, origin=g))
+                                name=f"{cluster}-{g.name}", count=g.count, origin=g,
+                                compute=g.compute))
     return ClusterSpec(cluster, tuple(groups), span_of(form))
 
 
@@ -393,7 +409,13 @@ def _create_cluster(ev, form, cluster, compute=None):
     return op
 
 
+def _compute_service(name) -> ComputeRef:
+    """Pallet's (compute-service :lab): the service of that name in the services file."""
+    return ComputeRef(_kw_name(name, 0, "a compute service name"))
+
+
 SPEC_BUILTINS = {
+    "compute-service": Builtin("compute-service", _compute_service),
     "create-cluster": Builtin("create-cluster", _create_cluster, contextual=True),
     "node-spec": Builtin("node-spec", _node_spec),
     "server-spec": Builtin("server-spec", _server_spec, contextual=True),

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "lift": "pallet.commands.run:lift",
     "nodes": "pallet.commands.nodes:nodes",
     "destroy": "pallet.commands.destroy:destroy",
+    "services": "pallet.commands.services:services",
     "crates": "pallet.commands.crates:crates_command",
     "doc": "pallet.commands.crates:doc_command",
 }

@@ -5,8 +5,12 @@
     local       `LocalProvider(state_dir)`: local Debian 12 nodes (`localnodes.LocalNodes`),
                 the default when neither `--nodes` nor `--compute` is given.
 
+    cloud       `cloud.provider.CloudProvider(service)`: the nodes of a compute service of the
+                services file (`cloud/services.py`), through apache-libcloud.
+
 `provider_for(name, inventory, state_dir)` picks one by name (`--compute NAME` or a spec's
-`:compute`); a cloud's name (aws-ec2, ...) says it is not configured in this version.
+`:compute`); a name that is neither built in nor a service is a located error naming the
+near ones.
 
 A local node's group is kept in `nodes/NAME/group.json` of the state directory, beside the
 node's `node.json`, so it goes when the node is destroyed. A node whose group file is missing
@@ -21,7 +25,6 @@ so a transport can check the local nodes' host keys strictly without touching
 """
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -371,10 +374,13 @@ def _check_node_spec(group: str, node_spec: object) -> None:
 # -- by name -----------------------------------------------------------------------------
 def provider_for(name: object = None, inventory: str | os.PathLike | None = None,
                  state_dir: str | os.PathLike | None = None, *, span: Span | None = None,
-                 network: str | None = None):
+                 network: str | None = None, services: str | os.PathLike | None = None,
+                 spec_tag: str | None = None, parallel: int | None = None):
     """The provider for `--compute NAME` (a str, a spec's `ComputeRef`, or None) and
-    `--nodes INVENTORY`: local by default, node-list with an inventory. `span` locates
-    errors (e.g. the spec's `(converge ...)` form)."""
+    `--nodes INVENTORY`: local by default, node-list with an inventory, else a service of
+    the services file (`services`, default `cloud.services.default_path()`) on a cloud,
+    whose nodes carry the tag `spec_tag`. `span` locates errors (e.g. the spec's
+    `(converge ...)` form)."""
     compute = getattr(name, "name", name)
     if compute is not None and not isinstance(compute, str):
         raise PalletError(f":compute must name a compute service, not {compute!r}", span)
@@ -390,11 +396,17 @@ def provider_for(name: object = None, inventory: str | os.PathLike | None = None
         if inventory:
             raise PalletError("give either --nodes INVENTORY (a node-list) or --compute local, not both", span)
         return LocalProvider(state_dir, network=network)
+    # A cloud: a service of the services file (runtime/cloud/services.py).
+    from .cloud.services import default_path, load_services, unknown_service
+    found = load_services(services)
+    if compute in found:
+        if inventory:
+            raise PalletError(f"give either --nodes INVENTORY or --compute {compute}, not both", span)
+        from .cloud.provider import CloudProvider
+        return CloudProvider(found[compute], spec_tag, parallel=parallel)
+    path = Path(services).expanduser() if services else default_path()
     if compute in CLOUDS:
-        raise PalletError(f"compute service {compute} is not configured: this version runs on local "
-                          "nodes (--compute local) and inventories of existing servers (--nodes INVENTORY)",
-                          span)
-    close = difflib.get_close_matches(compute, [*PROVIDERS, *CLOUDS], n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    raise PalletError(f"unknown compute service {compute!r}{hint} (this version runs on: "
-                      f"{', '.join(PROVIDERS)})", span)
+        raise PalletError(f"compute service {compute} is not configured: add a [services.{compute}] "
+                          f"table to {path} (provider, region, identity, credential), or run on "
+                          "local nodes (--compute local) or an inventory (--nodes INVENTORY)", span)
+    raise unknown_service(compute, found, path, span)

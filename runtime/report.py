@@ -91,7 +91,7 @@ def print_summary(report, stream=None) -> None:
             table.add_row(*(c if i == 3 else _escape(c) for i, c in enumerate(cells)))
         console.print(table)
     else:
-        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS)]
+        widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(_COLUMNS)]
 
         def line(cells) -> str:
             return "  ".join(c.rjust(w) if name in _NUMERIC else c.ljust(w)

@@ -7,23 +7,28 @@ import click
 
 from pallet.errors import PalletError
 
-from .nodes import state_dir_option
+from .nodes import services_option, state_dir_option
 
 
 @click.command()
 @click.argument("targets", nargs=-1, metavar="[GROUP|NODE ...]")
 @click.option("--all", "everything", is_flag=True, help="Destroy every node of the state directory.")
-@click.option("--compute", metavar="NAME", help="local (the default); a node-list cannot destroy.")
+@click.option("--compute", metavar="NAME",
+              help="local (the default), or a service of the services file; a node-list cannot destroy.")
 @click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
               help="An inventory (node-list): refused, its servers are not Pallet's to destroy.")
 @state_dir_option
+@services_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def destroy(targets, everything, compute, inventory, state_dir, yes):
+def destroy(targets, everything, compute, inventory, state_dir, services, yes):
     """Destroy local nodes: those of each GROUP named, each NODE named, or --all.
-    Their processes are stopped and their files (all changes made on them) removed."""
+    Their processes are stopped and their files (all changes made on them) removed.
+    With --compute SERVICE: that service's Pallet nodes (by group, name or id, or --all)."""
     from pallet.runtime.providers import LocalProvider, provider_for
 
-    provider = provider_for(compute, inventory, state_dir)
+    provider = provider_for(compute, inventory, state_dir, services=services)
+    if hasattr(provider, "cloud_nodes"):
+        return _destroy_cloud(provider, targets, everything, yes)
     if not isinstance(provider, LocalProvider):
         provider.destroy_nodes(list(targets))         # says why it cannot
         return
@@ -52,3 +57,33 @@ def destroy(targets, everything, compute, inventory, state_dir, yes):
         click.confirm(f"destroy {', '.join(chosen)} (their files go too)?", abort=True, err=True)
     provider.destroy_nodes(chosen)
     click.echo(f"destroyed {len(chosen)} node(s): {', '.join(chosen)}")
+
+
+def _destroy_cloud(provider, targets, everything, yes) -> None:
+    if everything and targets:
+        raise PalletError("give GROUP/NODE names or --all, not both")
+    if not everything and not targets:
+        raise PalletError(f"nothing to destroy: name groups or nodes (see `pallet nodes --compute "
+                          f"{provider.name}`), or give --all")
+    known = provider.cloud_nodes(every_spec=True)
+    if everything:
+        chosen = known
+    else:
+        chosen = []
+        for target in targets:
+            hits = [n for n in known if target in (n.name, n.group, n.id)]
+            if not hits:
+                groups = sorted({n.group for n in known if n.group})
+                raise PalletError(f"no node or group named {target!r} on {provider.name}"
+                                  + (f" (groups: {', '.join(groups)})" if groups else " (no Pallet nodes there)"))
+            chosen += [n for n in hits if n not in chosen]
+    if not chosen:
+        click.echo(f"no Pallet nodes on {provider.name}")
+        return
+    names = [n.name for n in chosen]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise PalletError(f"destroying {len(chosen)} node(s) needs confirmation: add --yes")
+        click.confirm(f"destroy {', '.join(names)} on {provider.name}?", abort=True, err=True)
+    provider.destroy(chosen)
+    click.echo(f"destroyed {len(chosen)} node(s) on {provider.name}: {', '.join(names)}")

@@ -19,7 +19,12 @@ def run_options(fn):
     options = [
         click.option("--phase", "phases", multiple=True, metavar="P",
                      help="A phase to run (repeatable); default: the spec's own, else every phase."),
-        click.option("--compute", metavar="NAME", help="Where the nodes are: local (default) or node-list."),
+        click.option("--compute", metavar="NAME",
+                     help="Where the nodes are: local (default), node-list, or a service of the "
+                          "services file."),
+        click.option("--services", "services", metavar="FILE", type=click.Path(dir_okay=False),
+                     help="The services file (default ~/.config/pallet/services.toml, or "
+                          "PALLET_SERVICES)."),
         click.option("--nodes", "inventory", metavar="INVENTORY", type=click.Path(dir_okay=False),
                      help="A TOML inventory of existing servers (the node-list provider)."),
         click.option("--state-dir", type=click.Path(file_okay=False),
@@ -61,11 +66,13 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
     from pallet.runtime.ssh_process import SshProcess
     # First, while this process has one thread: the helper that imports paramiko and makes
     # the connections on another CPU while this one loads and compiles the spec.
-    ssh_process = SshProcess.start()
+    # --dry-run and --provision-only make no SSH connection: no helper for them.
+    ssh_process = None if o.get("dry_run") or o.get("provision_only") else SshProcess.start()
     try:
         _execute_with(operation, spec, counts, o, ssh_process)
     finally:
-        ssh_process.shutdown()
+        if ssh_process is not None:
+            ssh_process.shutdown()
 
 
 def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
@@ -88,7 +95,11 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
         from pallet.runtime.providers import SpecNodeList
         provider = SpecNodeList(spec_nodes, Path(spec).resolve().parent)
     else:
-        provider = provider_for(compute, o["inventory"], o["state_dir"])
+        from ._cloud import choose_providers
+        provider, routes = choose_providers(project, op, operation, compute, o, spec)
+        if routes is not None:   # a cloud, --dry-run or --provision-only: runtime/cloud
+            from ._cloud import execute
+            return execute(operation, spec, counts, o, project, op, routes, ssh_process)
     sudo_password = os.environ.get("PALLET_SUDO_PASSWORD")
     if o["ask_sudo_password"]:
         sudo_password = click.prompt("sudo password", hide_input=True, err=True)
@@ -171,6 +182,11 @@ def lift(spec, **o):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("counts", nargs=-1, metavar="[GROUP=COUNT]...")
 @run_options
+@click.option("--dry-run", is_flag=True,
+              help="Print what converge would create and destroy (size, image, location per "
+                   "group) and the phases; change nothing.")
+@click.option("--provision-only", is_flag=True,
+              help="Create and destroy nodes to the counts; run no phase (no SSH).")
 def converge(spec, counts, **o):
     """Bring each group to COUNT nodes (creating or destroying local nodes), run :bootstrap on
     new nodes, then the phases on all. Without counts, the spec's own (converge ...) form."""

@@ -1,0 +1,174 @@
+"""converge and lift when a group's nodes are on a compute service (a cloud), and
+converge --dry-run / --provision-only on any provider. The rest of `run.py` is the path
+of local nodes and inventories, unchanged.
+
+Which service a group is on: `--compute NAME` for every group when given; else the group's
+own `:compute`; else the operation's (`(converge ... :compute aws-ec2)`); else local nodes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from pallet.errors import PalletError
+
+
+def _group_computes(project, op, operation, compute_option, compute_default):
+    groups = [g for g, _ in op.groups] if op is not None else list(project.groups)
+    if op is None or operation == "converge":
+        groups = list(project.groups)       # counts may name any group of the spec
+    out = {}
+    for g in groups:
+        if compute_option is not None:
+            out[g.name] = compute_option
+        elif getattr(g, "compute", None) is not None:
+            out[g.name] = g.compute
+        else:
+            out[g.name] = compute_default
+    return out
+
+
+def choose_providers(project, op, operation, compute, o, spec):
+    """(provider, None) for the path of run.py, or (None, {group: provider}) for this one."""
+    from pallet.runtime.providers import LOCAL, NODE_LIST, provider_for
+    spec_tag = Path(spec).stem
+    computes = _group_computes(project, op, operation, o["compute"], compute)
+    names = {getattr(c, "name", c) for c in computes.values()}
+    builtin = {None, LOCAL, NODE_LIST}
+    plain = names <= builtin and not o.get("dry_run") and not o.get("provision_only")
+    span = op.span if op is not None else None
+    if plain:
+        return provider_for(compute, o["inventory"], o["state_dir"], span=span,
+                            services=o.get("services")), None
+    made: dict[object, object] = {}
+    routes = {}
+    for group, c in computes.items():
+        key = getattr(c, "name", c)
+        if key not in made:
+            gspan = project.group(group).span if getattr(project.group(group), "compute", None) is not None and o["compute"] is None else span
+            made[key] = provider_for(c, o["inventory"] if key in (None, NODE_LIST) else None,
+                                     o["state_dir"], span=gspan, services=o.get("services"),
+                                     spec_tag=spec_tag, parallel=max(1, o["parallel"]))
+        routes[group] = made[key]
+    return None, routes
+
+
+def _say(as_json: bool):
+    if as_json:
+        return lambda text: None
+    def say(text: str) -> None:
+        click.echo(text, err=True)
+    return say
+
+
+def _secrets_of(routes) -> list:
+    return [p for p in {id(p): p for p in routes.values()}.values() if hasattr(p, "service")]
+
+
+def execute(operation, spec, counts, o, project, op, routes, ssh_process) -> None:
+    try:
+        _execute(operation, spec, counts, o, project, op, routes, ssh_process)
+    except PalletError as exc:
+        clouds = _secrets_of(routes)
+        for p in clouds:                  # no secret leaves in an error
+            exc.message = p.service.redact(exc.message)
+        raise
+
+
+def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> None:
+    from pallet.runtime.cloud import converge as cloud
+    from pallet.runtime.cloud.provider import CloudProvider
+    from pallet.runtime.executor import Executor, RunOptions, RunReport
+    from pallet.runtime.model import SshOptions
+    from pallet.runtime.record import RunRecord, default_record_dir
+    from pallet.runtime.report import Progress, print_summary
+
+    from ._spec import local_file_reader
+    from .run import _counts
+
+    phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
+    clouds = [p for p in routes.values() if isinstance(p, CloudProvider)]
+    known_hosts = o["known_hosts"] or (clouds[0].known_hosts if clouds else
+                                       getattr(next(iter(routes.values())), "known_hosts", None))
+    if known_hosts and clouds and not o["known_hosts"]:
+        Path(known_hosts).parent.mkdir(parents=True, exist_ok=True)
+    ssh = SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
+                     # the nodes a service makes are new hosts: their keys are recorded at
+                     # first contact in Pallet's own file (a changed key is still refused)
+                     accept_new_host_keys=o["accept_new_host_keys"] or bool(clouds and not o["known_hosts"]),
+                     connect_timeout=o["connect_timeout"], retries=o["retries"])
+    options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
+                         keep_going=o["keep_going"], ssh=ssh)
+    say = _say(o["as_json"])
+
+    if operation == "converge":
+        wanted = _counts(counts, project, op)
+        project.check_phases(tuple((None, project.group(g)) for g in wanted), options.phases)
+        routes = {g: routes[g] for g in wanted}
+        if o.get("dry_run"):
+            plans, _ = cloud.plan(project, routes, wanted, every_template=True)
+            order = [] if o.get("provision_only") else _phase_names(project, wanted, phases)
+            if o["as_json"]:
+                click.echo(json.dumps({"dry_run": True, "spec": spec,
+                                       "groups": [p.as_json() for p in plans],
+                                       "phases": order}, indent=2))
+            else:
+                for line in cloud.describe_plan(plans, order, o.get("provision_only")):
+                    click.echo(line)
+                click.echo("dry run: nothing was changed")
+            return
+    record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
+    progress = None if o["as_json"] else Progress()
+    connect = ssh_process.connect if ssh_process is not None else _no_ssh
+    executor = Executor(project, options, local_file_reader(spec), record=record,
+                        on_event=progress, connect=connect)
+    report = RunReport(operation, spec)
+    try:
+        if operation == "converge":
+            report = cloud.converge(executor, project, routes, wanted, record_path=record.path,
+                                    provision_only=bool(o.get("provision_only")), say=say)
+        else:
+            groups = {g.name for g, _ in op.groups} if op else {g.name for g in project.groups}
+            records = []
+            for provider in {id(p): p for p in routes.values()}.values():
+                records += [r for r in provider.list_nodes() if r.group in groups
+                            and routes.get(r.group) is provider]
+            if not records:
+                where = ", ".join(sorted({p.name for p in routes.values()}))
+                raise PalletError(f"no nodes of the groups {', '.join(sorted(groups))} in "
+                                  f"{where}; converge first")
+            report = executor.lift(records)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        report.record = str(record.path)
+        record.summary(report)
+    if o["as_json"]:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        print_summary(report)
+    if report.error:
+        click.echo(report.error, err=True)
+        sys.exit(2)
+    sys.exit(130 if report.interrupted else 0 if report.ok else 1)
+
+
+def _phase_names(project, groups, phases) -> list[str]:
+    """The phases a converge of these groups runs (as the executor orders them)."""
+    from pallet.compiler.specs import PHASE_ORDER
+    if phases:
+        return list(phases)
+    names = set()
+    for g in groups:
+        spec = project.group(g)
+        names |= set(spec.default_phases or [p for p, _ in spec.phases])
+    names.discard("bootstrap")
+    names.discard("settings")
+    return sorted(names, key=lambda p: (PHASE_ORDER.index(p) if p in PHASE_ORDER else len(PHASE_ORDER), p))
+
+
+def _no_ssh(endpoint, options):
+    raise PalletError("--provision-only makes no SSH connection")

@@ -1,0 +1,122 @@
+"""A libcloud NodeDriver for a service, and what it takes to make libcloud's EC2 driver
+speak to EC2-compatible endpoints.
+
+EC2 (measured against moto's server; harmless against AWS, which answers what libcloud asks):
+- requests are signed with SigV4 (libcloud signs us-east-1 with SigV2, which endpoints that
+  route by the SigV4 scope answer with an empty 200, so every list is empty);
+- responses whose XML namespace is not the one libcloud looks elements up in (another API
+  version, or no trailing slash) are read as if they had libcloud's: otherwise every lookup
+  misses, `create_node` returns [] while the instance exists, and key import fails;
+- error bodies lose their namespace before parsing, so error messages are not empty.
+
+Third-party drivers: a service with `driver-module` and `driver-class` registers that class
+under its provider name with `libcloud.compute.providers.set_driver`, as such drivers are.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from pallet.errors import PalletError
+
+from .services import Service
+
+_XMLNS = re.compile(rb'xmlns="http://ec2\.amazonaws\.com/doc/[^"]*"')
+_ANY_XMLNS = re.compile(rb' xmlns="[^"]*"')
+
+
+def _ec2_response_class():
+    from libcloud.compute.drivers.ec2 import NAMESPACE, EC2Response
+
+    wanted = f'xmlns="{NAMESPACE}"'.encode()
+
+    class EC2CompatibleResponse(EC2Response):
+        def __init__(self, response, connection):
+            super().__init__(_Normalised(response, self._fix), connection)
+
+        @staticmethod
+        def _fix(body: bytes, ok: bool) -> bytes:
+            head, rest = body[:400], body[400:]
+            if ok:
+                return _XMLNS.sub(wanted, head, count=1) + rest
+            return _ANY_XMLNS.sub(b"", head, count=1) + rest   # errors are read without one
+
+    return EC2CompatibleResponse
+
+
+class _Normalised:
+    """A response whose body is rewritten once, as libcloud's Response reads it."""
+
+    def __init__(self, response, fix):
+        self._response = response
+        self._fix = fix
+
+    def __getattr__(self, name):
+        return getattr(self._response, name)
+
+    @property
+    def text(self):
+        return self.content.decode("utf-8", "replace")
+
+    @property
+    def content(self):
+        if "_fixed" not in self.__dict__:
+            body = self._response.content or b""
+            self._fixed = self._fix(body, 200 <= self._response.status_code < 300) if body else body
+        return self._fixed
+
+
+def make_driver(service: Service):
+    """The NodeDriver of a service, credentials resolved (errors name the option at fault)."""
+    from libcloud.compute.providers import get_driver, set_driver
+    module, klass = service.get("driver-module"), service.get("driver-class")
+    if module:
+        from libcloud.compute.providers import DRIVERS
+        if service.provider not in DRIVERS:
+            set_driver(service.provider, module, klass)
+    try:
+        cls = get_driver(service.provider)
+    except (AttributeError, ImportError) as exc:
+        raise PalletError(f"services.{service.name}: cannot load the driver "
+                          f"{module or service.provider}: {exc}", service.span("driver-module")) from None
+    identity = service.secret("identity")
+    credential = service.secret("credential")
+    kwargs: dict = {}
+    for key, raw in (service.get("driver") or {}).items():
+        kwargs[key] = (service.secret(key, raw, where=f"driver.{key}")
+                       if isinstance(raw, str) else raw)
+    is_ec2 = service.provider == "ec2"
+    if is_ec2:
+        kwargs.setdefault("signature_version", "4")
+        if service.region:
+            kwargs.setdefault("region", service.region)
+    elif service.region and "region" not in kwargs and _takes(cls, "region"):
+        kwargs["region"] = service.region
+    if service.endpoint:
+        url = urlparse(service.endpoint)
+        if is_ec2 or _takes(cls, "host"):
+            kwargs.setdefault("host", url.hostname)
+            kwargs.setdefault("port", url.port or (443 if url.scheme == "https" else 80))
+            kwargs.setdefault("secure", url.scheme == "https")
+        elif service.provider == "openstack":
+            kwargs.setdefault("ex_force_auth_url", service.endpoint)
+    args = [a for a in (identity, credential) if a is not None]
+    try:
+        driver = cls(*args, **kwargs)
+    except PalletError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a driver's own check of its arguments
+        raise PalletError(f"services.{service.name}: the {service.provider} driver refused its "
+                          f"settings: {service.redact(str(exc))}", service.span("provider")) from None
+    if is_ec2:
+        driver.connection.responseCls = _ec2_response_class()
+    return driver
+
+
+def _takes(cls, name: str) -> bool:
+    import inspect
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
