@@ -113,3 +113,88 @@ class Cloud:
 @pytest.fixture
 def cloud(moto_ec2, tmp_path) -> Cloud:
     return Cloud(tmp_path, *moto_ec2)
+
+
+class Proxy:
+    """An HTTP forwarder on 127.0.0.1 in front of moto, for faults a real API has: a slow
+    RunInstances, a RunInstances refused for lack of capacity, a hook before a request is
+    forwarded. Answers what moto answers otherwise."""
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+        import urllib.parse
+        import urllib.request
+        self.upstream = upstream
+        self.delay: dict[str, float] = {}              # Action -> seconds before forwarding
+        self.fail: dict[str, set[int]] = {}            # Action -> call numbers (1-based) to refuse
+        self.hooks: dict[str, object] = {}             # Action -> fn(call number) before forwarding
+        self.calls: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _handle(self):
+                import time
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                query = urllib.parse.urlparse(self.path).query
+                params = urllib.parse.parse_qs(query)
+                if body:
+                    params.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
+                action = (params.get("Action") or [""])[0]
+                with proxy.lock:
+                    n = proxy.calls[action] = proxy.calls.get(action, 0) + 1
+                if action in proxy.hooks:
+                    proxy.hooks[action](n)
+                time.sleep(proxy.delay.get(action, 0))
+                if n in proxy.fail.get(action, ()):
+                    data = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+                            b"<Code>InsufficientInstanceCapacity</Code><Message>We currently do not "
+                            b"have sufficient capacity in the Availability Zone you requested."
+                            b"</Message></Error></Errors><RequestID>1</RequestID></Response>")
+                    status = 500
+                else:
+                    req = urllib.request.Request(proxy.upstream + self.path, data=body, method=self.command,
+                                                 headers={k: v for k, v in self.headers.items()
+                                                          if k.lower() not in ("host", "content-length")})
+                    try:
+                        with urllib.request.urlopen(req, timeout=60) as resp:
+                            status, data = resp.status, resp.read()
+                    except urllib.error.HTTPError as exc:
+                        status, data = exc.code, exc.read()
+                with proxy.lock:
+                    proxy.done[action] = proxy.done.get(action, 0) + 1
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _handle
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxied(cloud):
+    """The test's cloud, its service going through a Proxy."""
+    proxy = Proxy(cloud.endpoint)
+    cloud.services.write_text(cloud.services.read_text().replace(cloud.endpoint, proxy.url))
+    cloud.proxy = proxy
+    yield cloud
+    proxy.close()

@@ -116,7 +116,8 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
                                        "groups": [p.as_json() for p in plans],
                                        "phases": order}, indent=2))
             else:
-                for line in cloud.describe_plan(plans, order, o.get("provision_only")):
+                boot = any(project.group(g).phase("bootstrap") for g in wanted)
+                for line in cloud.describe_plan(plans, order, o.get("provision_only"), boot):
                     click.echo(line)
                 click.echo("dry run: nothing was changed")
             return

@@ -105,7 +105,9 @@ def plan(project, routes: dict[str, object], counts: dict[str, int],
     return plans, others
 
 
-def describe_plan(plans: list[GroupPlan], phases: list[str], provision_only: bool) -> list[str]:
+def describe_plan(plans: list[GroupPlan], phases: list[str], provision_only: bool,
+                  bootstrap: bool = False) -> list[str]:
+    """The lines of --dry-run; `bootstrap`: a converged group defines :bootstrap."""
     lines = []
     for p in plans:
         head = f"{p.group} on {p.provider.name}: {len(p.have)} -> {p.want} node(s)"
@@ -121,7 +123,7 @@ def describe_plan(plans: list[GroupPlan], phases: list[str], provision_only: boo
     if provision_only:
         lines.append("then no phase (--provision-only)")
     elif phases:
-        new = any(p.missing for p in plans)
+        new = bootstrap and any(p.missing for p in plans)
         lines.append("then " + (":bootstrap on the new nodes, " if new else "")
                      + f"phases {' '.join(':' + x for x in phases)} on every node of the groups")
     return lines
@@ -201,8 +203,8 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
             pool.shutdown(wait=False)
     if interrupted:
         report.interrupted = True
-        report.outcomes += failures
         report.nodes = [(n.name, n.group) for n in new.values()]
+        _add_failures(report, failures)
         say("interrupted: every node created so far is in the record; converge again to go on")
         return report
 
@@ -252,13 +254,23 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
     records = [r for p in plans for r in p.have if r.name not in report.destroyed]
     records += list(ready.values())
     if provision_only:
-        report.outcomes += failures
         report.nodes = [(r.name, r.group) for r in records]
+        _add_failures(report, failures)
         return report
     report = executor.lift(records + others, report, bootstrap=[r.name for r in ready.values()],
                            only=set(counts))
-    report.outcomes[:0] = failures
+    _add_failures(report, failures)
     return report
+
+
+def _add_failures(report: RunReport, failures: list[PhaseOutcome]) -> None:
+    """Nodes that failed to be made or to boot: first in the report, each as a node."""
+    report.outcomes[:0] = failures
+    known = {name for name, _ in report.nodes}
+    for f in failures:
+        if f.node not in known:
+            report.nodes.append((f.node, f.group))
+            known.add(f.node)
 
 
 def _ready_for_ssh(executor, provider: CloudProvider, record) -> str | None:
