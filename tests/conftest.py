@@ -29,6 +29,9 @@ def _pallet_state_dir(tmp_path_factory):
         os.environ["PALLET_STATE_DIR"] = str(tmp_path_factory.mktemp("pallet-state"))
     # Forms read from files are cached in XDG_CACHE_HOME (grammar/cache.py): the session's own.
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    # The services file of the person running the tests (~/.config/pallet) is not read.
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+    os.environ.pop("PALLET_SERVICES", None)
 
 
 def run_shell(shell: str, script: str, cwd: str | Path | None = None,

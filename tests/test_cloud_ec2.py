@@ -218,3 +218,34 @@ def test_ctrl_c_while_creating_leaves_no_node_unrecorded(proxied):
     p, doc = run_json(cloud, "converge", spec, "web=60", "--compute", "lab", "--provision-only")
     assert p.returncode == 0 and len(doc["created"]) == 10
     assert cloud.pallet("destroy", "--compute", "lab", "--all", "--yes").returncode == 0
+
+
+def test_credentials_appear_nowhere(cloud):
+    spec = cloud.spec("secrets", WEB)
+    outputs = []
+    for args in (["converge", spec, "web=2", "--compute", "lab", "--provision-only"],
+                 ["converge", spec, "web=2", "--compute", "lab", "--provision-only", "--json"],
+                 ["converge", spec, "web=3", "--compute", "lab", "--dry-run", "--json"],
+                 ["nodes", "--compute", "lab", "--json"], ["nodes", "--compute", "lab"],
+                 ["services", "--check", "--json"], ["services"],
+                 ["converge", spec, "web=1", "--compute", "lab", "--provision-only"],
+                 ["destroy", "--compute", "lab", "web", "--yes"]):
+        p = cloud.pallet(*args)
+        assert p.returncode == 0, (args, p.stderr)
+        outputs.append(p.stdout + p.stderr)
+    # errors: a service that does not answer, and one that refuses the request
+    cloud.services.write_text(cloud.services.read_text().replace(cloud.endpoint, "http://127.0.0.1:9"))
+    for args in (["converge", spec, "web=1", "--compute", "lab", "--provision-only"],
+                 ["services", "--check"], ["nodes", "--compute", "lab", "--json"]):
+        p = cloud.pallet(*args)
+        assert p.returncode in (1, 2) and "Traceback" not in p.stderr, p.stderr
+        outputs.append(p.stdout + p.stderr)
+    assert "lab: listing nodes:" in outputs[-1]
+    files = [f for f in cloud.tmp.rglob("*") if f.is_file()
+             and f.name not in ("services.toml", "lab-secret")]
+    assert any(f.name == "summary.json" for f in files) and any(f.name == "nodes.jsonl" for f in files)
+    for secret in (SECRET_ID, SECRET_KEY):
+        for text in outputs:
+            assert secret not in text
+        for f in files:
+            assert secret.encode() not in f.read_bytes(), f

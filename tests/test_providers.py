@@ -135,12 +135,17 @@ def test_provider_for_errors(tmp_path):
     with pytest.raises(PalletError) as info:
         provider_for("aws-ec2", None, None)
     assert info.value.message.startswith(
-        "compute service aws-ec2 is not configured: this version runs on local nodes")
-    assert "inventories" in info.value.message
+        "compute service aws-ec2 is not configured: add a [services.aws-ec2] table to ")
+    assert "services.toml" in info.value.message and "--compute local" in info.value.message
     with pytest.raises(PalletError, match="did you mean local"):
         provider_for("lcoal", None, None)
     with pytest.raises(PalletError, match="unknown compute service 'mainframe'"):
         provider_for("mainframe", None, None)
+    services = tmp_path / "services.toml"
+    services.write_text('[services.lab-east]\nprovider = "ec2"\n')
+    with pytest.raises(PalletError, match="unknown compute service 'lab-eats'; did you mean "
+                                          "lab-east.*add a \\[services.lab-eats\\] table"):
+        provider_for("lab-eats", None, None, services=services)
 
 
 def test_provider_for_a_spec_compute_is_located():

@@ -373,7 +373,7 @@ def test_specs_check_their_options(tmp_path):
         ('(def s (server-spec :phase {}))',
          "main.pallet:1:21: server-spec: unknown option :phase; did you mean :phases?"),
         ('(def n (node-spec :image {:os-famly :debian}))\n' + GROUP,
-         "main.pallet:1:26: node-spec: unknown key :os-famly in :image; keys: :image-id :login-user "
+         "main.pallet:1:26: node-spec: unknown key :os-famly in :image; keys: :architecture :image-id :login-user "
          ":os-64-bit :os-family :os-version :os-version-matches"),
         ('(def g (group-spec "g" :count -1))', "main.pallet:1:31: group-spec: :count must be a whole number"),
         ('(def g (group-spec "g" :extends [42]))',

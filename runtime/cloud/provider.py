@@ -281,7 +281,8 @@ class CloudProvider:
         images, sizes, locations = self._catalogue
         template = choose_template(name, node_spec, images, sizes, locations, service=self.name,
                                    provider=self.service.provider, span=span,
-                                   login_user=self.service.get("login-user"))
+                                   login_user=self.service.get("login-user"),
+                                   service_region=self.service.region)
         self._templates[name] = template
         return template
 

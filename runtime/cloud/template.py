@@ -177,7 +177,8 @@ def _name(value) -> str:
 
 
 def choose_template(group: str, node_spec, images, sizes, locations, *, service: str,
-                    provider: str, span: Span | None = None, login_user: str | None = None) -> Template:
+                    provider: str, span: Span | None = None, login_user: str | None = None,
+                    service_region: str | None = None) -> Template:
     image_section = dict(getattr(node_spec, "image", None) or {})
     hardware = dict(getattr(node_spec, "hardware", None) or {})
     location_section = dict(getattr(node_spec, "location", None) or {})
@@ -206,8 +207,25 @@ def choose_template(group: str, node_spec, images, sizes, locations, *, service:
                               "provider does not have; remove :spot-price for this service",
                               _key_span(qos, "spot-price", span))
         spot = float(spot)
+    if _get(qos, "enable-monitoring") is not None:
+        raise PalletError(f"{where}: :enable-monitoring is not supported on clouds in this "
+                          "version (libcloud's create_node has no such option); remove it",
+                          _key_span(qos, "enable-monitoring", span))
+    region = _get(location_section, "region")
+    if region is not None and service_region is not None and str(_name(region)) != service_region:
+        raise PalletError(f"{where}: :region {_name(region)} is not the service's region "
+                          f"({service_region}); define a service for that region",
+                          _key_span(location_section, "region", span))
     user = _get(image_section, "login-user") or login_user or LOGIN_USERS.get(info.family or "", "root")
     return Template(image, size, location, info, sinfo, tuple(sorted(ports)), spot, str(user))
+
+
+@dataclass(frozen=True)
+class _Kw:
+    name: str
+
+    def __str__(self) -> str:
+        return ":" + self.name
 
 
 def _version_key(version: str | None) -> tuple:
@@ -257,9 +275,14 @@ def _choose_image(section: dict, images, where: str, span):
     matching = [(i, x) for i, x in infos if fits(x)]
     if matching:
         return max(matching, key=lambda p: (_version_key(p[1].version), p[1].name))
-    asked = " ".join(f":{k} {v!r}" if isinstance(v, str) else f":{k} {_name(v)}" for k, v in
-                     (("os-family", family), ("os-version-matches", pattern), ("os-version", exact),
-                      ("os-64-bit", bits64), ("architecture", wanted_arch)) if v is not None)
+    def shown(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f'"{v}"' if isinstance(v, str) else str(v)
+    asked = " ".join(f":{k} {shown(v)}" for k, v in
+                     ((("os-family", _Kw(family)), ("os-version-matches", pattern), ("os-version", exact),
+                       ("os-64-bit", bits64), ("architecture", _Kw(wanted_arch) if wanted_arch else None)))
+                     if v is not None)
     same = [x for _, x in infos if x.family == family] or [x for _, x in infos]
     near = sorted(same, key=lambda x: _distance(str(pattern or exact or ""), x.version or ""))[:5]
     key = next((k for k in ("os-version-matches", "os-version", "architecture", "os-family")
