@@ -249,3 +249,20 @@ def test_credentials_appear_nowhere(cloud):
             assert secret not in text
         for f in files:
             assert secret.encode() not in f.read_bytes(), f
+
+
+def test_counts_read_every_page_of_the_listing(cloud):
+    # 101 reservations: moto answers DescribeInstances 100 reservations a page, as EC2 pages;
+    # a count from the first page would create a node that exists.
+    ec2 = cloud.ec2()
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "pallet-group", "Value": "web"},
+                                                  {"Key": "pallet-spec", "Value": "pages"}]}]
+    for _ in range(101):
+        ec2.run_instances(ImageId="ami-0a00000000000a001", InstanceType="t3a.micro", MinCount=1,
+                          MaxCount=1, TagSpecifications=tags)
+    spec = cloud.spec("pages", WEB)
+    p, doc = run_json(cloud, "converge", spec, "web=101", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0, p.stderr
+    assert doc["created"] == [] and doc["destroyed"] == [] and len(doc["nodes"]) == 101
+    p, doc = run_json(cloud, "converge", spec, "web=0", "--compute", "lab", "--provision-only")
+    assert len(doc["destroyed"]) == 101 and cloud.instances("pages") == []

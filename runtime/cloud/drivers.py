@@ -120,3 +120,31 @@ def _takes(cls, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def ec2_list_nodes(driver, filters: dict | None = None, ids: list | None = None) -> list:
+    """DescribeInstances, every page: libcloud's list_nodes reads the first page only, and
+    EC2 (and moto, 100 reservations a page) pages. A count that missed a page would
+    create nodes that exist already."""
+    from libcloud.compute.drivers.ec2 import NAMESPACE
+    from libcloud.utils.xml import findall, findtext
+    if ids and len(ids) > 200:
+        return [n for i in range(0, len(ids), 200) for n in ec2_list_nodes(driver, filters, ids[i:i + 200])]
+    nodes: list = []
+    token = None
+    while True:
+        params = {"Action": "DescribeInstances"}
+        if ids:
+            params.update(driver._pathlist("InstanceId", ids))
+        else:
+            params["MaxResults"] = "1000"
+        if filters:
+            params.update(driver._build_filters(filters))
+        if token:
+            params["NextToken"] = token
+        elem = driver.connection.request(driver.path, params=params).object
+        for rs in findall(element=elem, xpath="reservationSet/item", namespace=NAMESPACE):
+            nodes += driver._to_nodes(rs, "instancesSet/item")
+        token = findtext(element=elem, xpath="nextToken", namespace=NAMESPACE)
+        if not token:
+            return nodes

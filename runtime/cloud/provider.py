@@ -214,7 +214,8 @@ class CloudProvider:
             filters = {"instance-state-name": ["pending", "running"], f"tag-key": GROUP_TAG}
             if self.spec_tag and not every_spec:
                 filters[f"tag:{SPEC_TAG}"] = self.spec_tag
-            raw = self.call("listing nodes", d.list_nodes, ex_filters=filters)
+            from .drivers import ec2_list_nodes
+            raw = self.call("listing nodes", ec2_list_nodes, d, filters)
         else:
             raw = self.call("listing nodes", d.list_nodes)
         nodes = []
@@ -406,7 +407,8 @@ class CloudProvider:
         while waiting:
             try:
                 if self.service.provider == "ec2":
-                    raw = self.driver.list_nodes(ex_node_ids=list(waiting))
+                    from .drivers import ec2_list_nodes
+                    raw = ec2_list_nodes(self.driver, ids=list(waiting))
                 else:
                     raw = [n for n in self.driver.list_nodes() if str(n.id) in waiting]
             except Exception as exc:  # noqa: BLE001

@@ -1,0 +1,190 @@
+"""Converging 0 -> N -> 0 cloud nodes with --provision-only, against moto's EC2 server on
+127.0.0.1, side by side with a plain sequential libcloud loop doing the same work.
+
+Goal (issue [7/9]): Pallet at least 5x faster than the loop with its default parallelism.
+
+Both sides make the same nodes (image, size, key pair, security group, tags, user data),
+wait until the API says they run, and destroy them. Pallet is timed as whole processes
+(`pallet converge spec web=N` then `web=0`: start, load the spec, list, match the template,
+create, wait, list, destroy); the loop runs in this process with its driver already made
+(its imports and start are not counted). moto runs in its own process; its CPU is reported
+apart. Rounds alternate the order; medians are printed. Nothing connects to the addresses
+moto reports (54.x): the pallet processes refuse any connection outside 127.0.0.0/8.
+
+    python bench/bench_cloud.py [--nodes 100] [--rounds 3] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = {"ami_id": "ami-0b00000000000b001",
+         "name": "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240101",
+         "description": "Canonical, Ubuntu, 22.04 LTS, amd64 jammy image", "owner_id": "099720109477",
+         "public": True, "architecture": "x86_64", "root_device_type": "ebs",
+         "root_device_name": "/dev/sda1", "virtualization_type": "hvm", "hypervisor": "xen",
+         "state": "available", "image_location": "amazon/ubuntu-jammy", "image_type": "machine"}
+SPEC = """(def web (group-spec "web"
+  :node-spec (node-spec :image {:os-family :ubuntu :os-version-matches "22.04"}
+                        :hardware {:min-cores 2 :min-ram 1024} :network {:inbound-ports [80]})
+  :phases {:configure (phase-fn (file "/etc/web"))}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_moto(tmp: Path) -> tuple[subprocess.Popen, str]:
+    (tmp / "amis.json").write_text(json.dumps([IMAGE]))
+    port = free_port()
+    env = {**os.environ, "MOTO_AMIS_PATH": str(tmp / "amis.json"), "MOTO_ENABLE_AMI_VALIDATION": "1",
+           "MOTO_ENABLE_KEYPAIR_VALIDATION": "1", "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "1"}
+    exe = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("moto_server did not start")
+
+
+def service_text(url: str) -> str:
+    return (f'[services.bench]\nprovider = "ec2"\nregion = "us-east-1"\nidentity = "bench"\n'
+            f'credential = "bench"\nendpoint = "{url}"\nprivate-key = "id_bench"\n')
+
+
+def make_key(tmp: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    key = Ed25519PrivateKey.generate()
+    (tmp / "id_bench").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                     serialization.NoEncryption()))
+    (tmp / "id_bench.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b" bench\n")
+
+
+def pallet_round(tmp: Path, n: int, moto_pid: int, tag: str) -> dict:
+    spec = tmp / f"{tag}.pallet"
+    spec.write_text(SPEC)
+    env = {**os.environ, "PALLET_SERVICES": str(tmp / "services.toml"),
+           "PALLET_CLOUD_STATE": str(tmp / "state"), "PALLET_RECORD_DIR": str(tmp / "runs"),
+           "PYTHONPATH": str(ROOT / "tests" / "loopback_only")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    moto_before = cpu_of(moto_pid)
+    start = time.perf_counter()
+    for count in (n, 0):
+        p = subprocess.run([sys.executable, "-m", "pallet", "converge", str(spec), f"web={count}",
+                            "--compute", "bench", "--provision-only", "--json"],
+                           capture_output=True, text=True, env=env, cwd=tmp)
+        if p.returncode != 0:
+            raise SystemExit(f"pallet converge web={count} failed:\n{p.stderr[-2000:]}")
+        doc = json.loads(p.stdout)
+        made = len(doc["created"]) if count else len(doc["destroyed"])
+        if made != n:
+            raise SystemExit(f"pallet converge web={count}: {made} nodes, expected {n}")
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "moto_cpu": cpu_of(moto_pid) - moto_before}
+
+
+def loop_round(driver, n: int, moto_pid: int, tag: str, key_name: str, group: str, user_data: str) -> dict:
+    image = driver.list_images(ex_image_ids=[IMAGE["ami_id"]])[0]
+    size = next(s for s in driver.list_sizes() if s.id == "t3a.micro")
+    moto_before = cpu_of(moto_pid)
+    c0 = time.process_time()
+    start = time.perf_counter()
+    nodes = []
+    for i in range(n):
+        nodes.append(driver.create_node(
+            name=f"web-{i}", size=size, image=image, ex_keyname=key_name, ex_userdata=user_data,
+            ex_security_groups=[group], ex_metadata={"pallet-group": "web", "pallet-spec": tag}))
+    # (filtered by its tag: libcloud's list_nodes reads only moto's first page of 100)
+    driver.wait_until_running(nodes, wait_period=0.2, timeout=120,
+                              ex_list_nodes_kwargs={"ex_filters": {"tag:pallet-spec": tag}})
+    for node in nodes:
+        driver.destroy_node(node)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "cpu": time.process_time() - c0, "moto_cpu": cpu_of(moto_pid) - moto_before}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "tests"))
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        moto, url = start_moto(tmp)
+        try:
+            (tmp / "services.toml").write_text(service_text(url))
+            make_key(tmp)
+            from pallet.runtime.cloud.drivers import make_driver
+            from pallet.runtime.cloud.services import parse_services
+            svc = parse_services(service_text(url), "services.toml", tmp)["bench"]
+            driver = make_driver(svc)       # the loop needs the same EC2 fixes to work on moto
+            pub = (tmp / "id_bench.pub").read_text().strip()
+            driver.import_key_pair_from_string("loop-key", pub)
+            driver.ex_create_security_group("loop-web", "loop")
+            for port in (22, 80):
+                driver.ex_authorize_security_group("loop-web", port, port, "0.0.0.0/0")
+            user_data = f"#cloud-config\nssh_authorized_keys:\n  - {pub}\n"
+            driver.list_images()             # moto builds its EC2 backend on the first call
+            results = {"pallet": [], "loop": []}
+            for r in range(args.rounds):
+                order = ("pallet", "loop") if r % 2 == 0 else ("loop", "pallet")
+                for who in order:
+                    if who == "pallet":
+                        results[who].append(pallet_round(tmp, args.nodes, moto.pid, f"bench{r}"))
+                    else:
+                        results[who].append(loop_round(driver, args.nodes, moto.pid, f"loop{r}",
+                                                       "loop-key", "loop-web", user_data))
+        finally:
+            moto.terminate()
+            moto.wait()
+    med = {who: {k: statistics.median(x[k] for x in rs) for k in ("wall", "cpu", "moto_cpu")}
+           for who, rs in results.items()}
+    print(f"0 -> {args.nodes} -> 0 nodes, --provision-only, moto on 127.0.0.1, "
+          f"median of {args.rounds} rounds")
+    print(f"{'':28}{'wall s':>9}{'cpu s':>9}{'moto cpu s':>12}")
+    names = {"pallet": "pallet converge (2 runs)", "loop": "sequential libcloud loop"}
+    for who in ("pallet", "loop"):
+        m = med[who]
+        print(f"{names[who]:28}{m['wall']:9.2f}{m['cpu']:9.2f}{m['moto_cpu']:12.2f}")
+    ratio = med["loop"]["wall"] / med["pallet"]["wall"]
+    print(f"pallet is {ratio:.1f}x faster than the loop (goal: at least 5x): "
+          f"{'met' if ratio >= 5 else 'NOT met'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"nodes": args.nodes, "rounds": results,
+                                               "median": med, "ratio": ratio}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
