@@ -11,7 +11,7 @@ create, wait, list, destroy); the loop runs in this process with its driver alre
 apart. Rounds alternate the order; medians are printed. Nothing connects to the addresses
 moto reports (54.x): the pallet processes refuse any connection outside 127.0.0.0/8.
 
-    python bench/bench_cloud.py [--nodes 100] [--rounds 3] [--json FILE]
+    python bench/bench_cloud.py [--nodes 100] [--rounds 3] [--latency 0.2] [--json FILE]
 """
 from __future__ import annotations
 
@@ -88,12 +88,13 @@ def make_key(tmp: Path) -> None:
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b" bench\n")
 
 
-def pallet_round(tmp: Path, n: int, moto_pid: int, tag: str) -> dict:
+def pallet_round(tmp: Path, n: int, moto_pid: int, tag: str, services: str = "services.toml") -> dict:
     spec = tmp / f"{tag}.pallet"
     spec.write_text(SPEC)
-    env = {**os.environ, "PALLET_SERVICES": str(tmp / "services.toml"),
+    env = {**os.environ, "PALLET_SERVICES": str(tmp / services),
            "PALLET_CLOUD_STATE": str(tmp / "state"), "PALLET_RECORD_DIR": str(tmp / "runs"),
            "PYTHONPATH": str(ROOT / "tests" / "loopback_only")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)    # as installed: modules compiled once
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     moto_before = cpu_of(moto_pid)
     start = time.perf_counter()
@@ -133,57 +134,86 @@ def loop_round(driver, n: int, moto_pid: int, tag: str, key_name: str, group: st
     return {"wall": wall, "cpu": time.process_time() - c0, "moto_cpu": cpu_of(moto_pid) - moto_before}
 
 
+def scenario(tmp: Path, url: str, services: str, moto_pid: int, nodes: int, rounds: int,
+             label: str) -> dict:
+    from pallet.runtime.cloud.drivers import make_driver
+    from pallet.runtime.cloud.services import parse_services
+    (tmp / services).write_text(service_text(url))
+    svc = parse_services(service_text(url), services, tmp)["bench"]
+    driver = make_driver(svc)           # the loop needs the same EC2 fixes to work on moto
+    pub = (tmp / "id_bench.pub").read_text().strip()
+    key, group = f"loop-key-{label}", f"loop-web-{label}"
+    driver.import_key_pair_from_string(key, pub)
+    driver.ex_create_security_group(group, "loop")
+    for port in (22, 80):
+        driver.ex_authorize_security_group(group, port, port, "0.0.0.0/0")
+    user_data = f"#cloud-config\nssh_authorized_keys:\n  - {pub}\n"
+    results = {"pallet": [], "loop": []}
+    for r in range(rounds):
+        order = ("pallet", "loop") if r % 2 == 0 else ("loop", "pallet")
+        for who in order:
+            if who == "pallet":
+                results[who].append(pallet_round(tmp, nodes, moto_pid, f"{label}{r}", services))
+            else:
+                results[who].append(loop_round(driver, nodes, moto_pid, f"loop{label}{r}", key,
+                                               group, user_data))
+    med = {who: {k: statistics.median(x[k] for x in rs) for k in ("wall", "cpu", "moto_cpu")}
+           for who, rs in results.items()}
+    return {"rounds": results, "median": med, "ratio": med["loop"]["wall"] / med["pallet"]["wall"]}
+
+
+def report(title: str, result: dict, goal: bool) -> None:
+    med = result["median"]
+    print(title)
+    print(f"  {'':28}{'wall s':>9}{'cpu s':>9}{'moto cpu s':>12}")
+    names = {"pallet": "pallet converge (2 runs)", "loop": "sequential libcloud loop"}
+    for who in ("pallet", "loop"):
+        m = med[who]
+        print(f"  {names[who]:28}{m['wall']:9.2f}{m['cpu']:9.2f}{m['moto_cpu']:12.2f}")
+    verdict = (" (goal: at least 5x): " + ("met" if result["ratio"] >= 5 else "NOT met")) if goal else ""
+    print(f"  pallet is {result['ratio']:.1f}x faster than the loop{verdict}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--latency", type=float, default=0.2,
+                    help="seconds added to each API call in the second scenario (0: skip it)")
+    ap.add_argument("--latency-rounds", type=int, default=1)
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
+    out = {"nodes": args.nodes}
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         moto, url = start_moto(tmp)
+        proxy = None
         try:
-            (tmp / "services.toml").write_text(service_text(url))
             make_key(tmp)
+            (tmp / "services.toml").write_text(service_text(url))
             from pallet.runtime.cloud.drivers import make_driver
             from pallet.runtime.cloud.services import parse_services
-            svc = parse_services(service_text(url), "services.toml", tmp)["bench"]
-            driver = make_driver(svc)       # the loop needs the same EC2 fixes to work on moto
-            pub = (tmp / "id_bench.pub").read_text().strip()
-            driver.import_key_pair_from_string("loop-key", pub)
-            driver.ex_create_security_group("loop-web", "loop")
-            for port in (22, 80):
-                driver.ex_authorize_security_group("loop-web", port, port, "0.0.0.0/0")
-            user_data = f"#cloud-config\nssh_authorized_keys:\n  - {pub}\n"
-            driver.list_images()             # moto builds its EC2 backend on the first call
-            results = {"pallet": [], "loop": []}
-            for r in range(args.rounds):
-                order = ("pallet", "loop") if r % 2 == 0 else ("loop", "pallet")
-                for who in order:
-                    if who == "pallet":
-                        results[who].append(pallet_round(tmp, args.nodes, moto.pid, f"bench{r}"))
-                    else:
-                        results[who].append(loop_round(driver, args.nodes, moto.pid, f"loop{r}",
-                                                       "loop-key", "loop-web", user_data))
+            make_driver(parse_services(service_text(url), "s", tmp)["bench"]).list_images()  # moto's backend
+            pallet_round(tmp, 1, moto.pid, "warmup")   # untimed: modules compiled once
+            out["plain"] = scenario(tmp, url, "services.toml", moto.pid, args.nodes, args.rounds, "p")
+            report(f"0 -> {args.nodes} -> 0 nodes, --provision-only, moto on 127.0.0.1, median of "
+                   f"{args.rounds} round(s)", out["plain"], True)
+            if args.latency > 0:
+                from cloud_env import Proxy
+                proxy = Proxy(url)
+                proxy.delay["*"] = args.latency
+                out["latency"] = scenario(tmp, proxy.url, "services-latency.toml", moto.pid,
+                                          args.nodes, args.latency_rounds, "l")
+                report(f"the same with {args.latency * 1000:.0f} ms added to every API call (a real "
+                       f"cloud's order), median of {args.latency_rounds} round(s)", out["latency"], True)
         finally:
+            if proxy is not None:
+                proxy.close()
             moto.terminate()
             moto.wait()
-    med = {who: {k: statistics.median(x[k] for x in rs) for k in ("wall", "cpu", "moto_cpu")}
-           for who, rs in results.items()}
-    print(f"0 -> {args.nodes} -> 0 nodes, --provision-only, moto on 127.0.0.1, "
-          f"median of {args.rounds} rounds")
-    print(f"{'':28}{'wall s':>9}{'cpu s':>9}{'moto cpu s':>12}")
-    names = {"pallet": "pallet converge (2 runs)", "loop": "sequential libcloud loop"}
-    for who in ("pallet", "loop"):
-        m = med[who]
-        print(f"{names[who]:28}{m['wall']:9.2f}{m['cpu']:9.2f}{m['moto_cpu']:12.2f}")
-    ratio = med["loop"]["wall"] / med["pallet"]["wall"]
-    print(f"pallet is {ratio:.1f}x faster than the loop (goal: at least 5x): "
-          f"{'met' if ratio >= 5 else 'NOT met'}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"nodes": args.nodes, "rounds": results,
-                                               "median": med, "ratio": ratio}, indent=2))
+        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ class Proxy:
         import urllib.parse
         import urllib.request
         self.upstream = upstream
-        self.delay: dict[str, float] = {}              # Action -> seconds before forwarding
+        self.delay: dict[str, float] = {}              # Action (or "*") -> seconds before forwarding
         self.fail: dict[str, set[int]] = {}            # Action -> call numbers (1-based) to refuse
         self.hooks: dict[str, object] = {}             # Action -> fn(call number) before forwarding
         self.calls: dict[str, int] = {}
@@ -153,7 +153,7 @@ class Proxy:
                     n = proxy.calls[action] = proxy.calls.get(action, 0) + 1
                 if action in proxy.hooks:
                     proxy.hooks[action](n)
-                time.sleep(proxy.delay.get(action, 0))
+                time.sleep(proxy.delay.get(action, proxy.delay.get("*", 0)))
                 if n in proxy.fail.get(action, ()):
                     data = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
                             b"<Code>InsufficientInstanceCapacity</Code><Message>We currently do not "

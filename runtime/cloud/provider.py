@@ -200,10 +200,12 @@ class CloudProvider:
             else:
                 open_ports = {int(r.get("from_port") or -1) for r in found[0].ingress_rules
                               if "0.0.0.0/0" in (r.get("cidr_ips") or [])}
-            for port in ports:
-                if port not in open_ports:
-                    self.call(f"opening port {port}", d.ex_authorize_security_group, name, port,
-                              port, "0.0.0.0/0")
+            wanted = [p for p in ports if p not in open_ports]
+            if wanted:
+                with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+                    for f in [pool.submit(self.call, f"opening port {p}", d.ex_authorize_security_group,
+                                          name, p, p, "0.0.0.0/0") for p in wanted]:
+                        f.result()
             self._firewalls[name] = name
             return name
 
@@ -275,10 +277,12 @@ class CloudProvider:
                 owners = self.service.get("image-owners")
                 kwargs["ex_filters"] = {"state": "available", "image-type": "machine",
                                         **({"owner-id": owners} if owners else {})}
-            images = self.call("listing images", d.list_images, **kwargs)
-            sizes = self.call("listing sizes", d.list_sizes)
-            locations = self.call("listing locations", d.list_locations)
-            self._catalogue = (images, sizes, locations)
+            # Three calls at once: on a real cloud each is a round trip.
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                images = pool.submit(self.call, "listing images", d.list_images, **kwargs)
+                sizes = pool.submit(self.call, "listing sizes", d.list_sizes)
+                locations = pool.submit(self.call, "listing locations", d.list_locations)
+                self._catalogue = (images.result(), sizes.result(), locations.result())
         images, sizes, locations = self._catalogue
         template = choose_template(name, node_spec, images, sizes, locations, service=self.name,
                                    provider=self.service.provider, span=span,
@@ -296,8 +300,10 @@ class CloudProvider:
                   on_failed: Callable[[int, str], None], stop: threading.Event | None = None) -> None:
         """Create `count` nodes of a group; `on_created` gets each call's nodes as soon as the
         call returns, `on_failed(count, why)` each call that made none."""
-        key = self.key_name()
-        firewall = self.firewall(group, template.inbound_ports)
+        with ThreadPoolExecutor(max_workers=2) as pool:     # two round trips at once
+            key_call = pool.submit(self.key_name)
+            firewall_call = pool.submit(self.firewall, group, template.inbound_ports)
+            key, firewall = key_call.result(), firewall_call.result()
         user_data = self.user_data()
         tags = {GROUP_TAG: group, **({SPEC_TAG: self.spec_tag} if self.spec_tag else {}),
                 LOGIN_TAG: template.login_user,
