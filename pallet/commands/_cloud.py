@@ -39,7 +39,7 @@ def choose_providers(project, op, operation, compute, o, spec):
     names = {getattr(c, "name", c) for c in computes.values()}
     builtin = {None, LOCAL, NODE_LIST}
     plain = names <= builtin and not o.get("dry_run") and not o.get("provision_only")
-    span = op.span if op is not None else None
+    span = op.span if op is not None and o["compute"] is None else None   # a name in the spec
     if plain:
         return provider_for(compute, o["inventory"], o["state_dir"], span=span,
                             services=o.get("services")), None
@@ -48,7 +48,8 @@ def choose_providers(project, op, operation, compute, o, spec):
     for group, c in computes.items():
         key = getattr(c, "name", c)
         if key not in made:
-            gspan = project.group(group).span if getattr(project.group(group), "compute", None) is not None and o["compute"] is None else span
+            own = getattr(project.group(group), "compute", None) is not None and o["compute"] is None
+            gspan = project.group(group).span if own else span
             made[key] = provider_for(c, o["inventory"] if key in (None, NODE_LIST) else None,
                                      o["state_dir"], span=gspan, services=o.get("services"),
                                      spec_tag=spec_tag, parallel=max(1, o["parallel"]))
