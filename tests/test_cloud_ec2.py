@@ -266,3 +266,31 @@ def test_counts_read_every_page_of_the_listing(cloud):
     assert doc["created"] == [] and doc["destroyed"] == [] and len(doc["nodes"]) == 101
     p, doc = run_json(cloud, "converge", spec, "web=0", "--compute", "lab", "--provision-only")
     assert len(doc["destroyed"]) == 101 and cloud.instances("pages") == []
+
+
+def test_groups_on_different_services_in_one_converge(cloud):
+    # "hybrid clouds": a group-spec's own :compute; here two regions of the same API
+    west = cloud.services.read_text().replace("[services.lab]", "[services.lab-west]").replace(
+        "us-east-1", "us-west-2")
+    cloud.services.write_text(cloud.services.read_text() + "\n" + west)
+    spec = cloud.spec("hybrid", WEB + '(def db (group-spec "db" :compute (compute-service :lab-west)\n'
+                      '  :phases {:configure (phase-fn (file "/x"))}))\n'
+                      "(converge {web 2 db 1} :compute :lab)\n")
+    p, doc = run_json(cloud, "converge", spec, "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert {(g["group"], g["compute"], g["create"]) for g in doc["groups"]} == {("web", "lab", 2), ("db", "lab-west", 1)}
+    p, doc = run_json(cloud, "converge", spec, "--provision-only")
+    assert p.returncode == 0, p.stderr
+    assert len(doc["created"]) == 3
+    import boto3
+    west_ec2 = boto3.client("ec2", region_name="us-west-2", endpoint_url=cloud.endpoint,
+                            aws_access_key_id="x", aws_secret_access_key="y")
+    there = [i for r in west_ec2.describe_instances(Filters=[{"Name": "tag:pallet-spec", "Values": ["hybrid"]}])["Reservations"]
+             for i in r["Instances"] if i["State"]["Name"] in ("pending", "running")]
+    assert [{t["Key"]: t["Value"] for t in i["Tags"]}["pallet-group"] for i in there] == ["db"]
+    assert sorted({t["Key"]: t["Value"] for t in i["Tags"]}["pallet-group"] for i in cloud.instances("hybrid")) == ["web", "web"]
+    # --compute on the command line puts every group there
+    p, doc = run_json(cloud, "converge", spec, "--compute", "lab", "--dry-run")
+    assert {(g["group"], g["compute"]) for g in doc["groups"]} == {("web", "lab"), ("db", "lab")}
+    p, doc = run_json(cloud, "converge", spec, "web=0", "db=0", "--provision-only")
+    assert p.returncode == 0 and len(doc["destroyed"]) == 3

@@ -35,6 +35,12 @@ def choose_providers(project, op, operation, compute, o, spec):
     """(provider, None) for the path of run.py, or (None, {group: provider}) for this one."""
     from pallet.runtime.providers import LOCAL, NODE_LIST, provider_for
     spec_tag = Path(spec).stem
+    from pallet.grammar.forms import Keyword
+    if compute is None and op is not None and not o["inventory"]:
+        if isinstance(op.compute, str):        # (converge ... :compute "lab")
+            compute = op.compute
+        elif isinstance(op.compute, Keyword):  # (converge ... :compute :lab)
+            compute = op.compute.name
     computes = _group_computes(project, op, operation, o["compute"], compute)
     names = {getattr(c, "name", c) for c in computes.values()}
     builtin = {None, LOCAL, NODE_LIST}
