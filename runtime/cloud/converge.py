@@ -212,43 +212,52 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
     ready: dict[str, object] = {}        # name -> NodeRecord
     bad: dict[str, tuple[object, CloudNode, str]] = {}
     providers = {p.provider.name: p.provider for p in clouds}
-    for pname, nodes in new_by.items():
-        provider = providers[pname]
-        up, down = provider.wait_running(nodes, stop)
-        for n in up:
-            ready[n.name] = provider.record(n)
-            new[n.name] = n
-        for n in nodes:
-            if n.name in down:
-                bad[n.name] = (provider, n, down[n.name])
-    if not provision_only and ready:
-        waiting = list(ready.items())
-        pool = ThreadPoolExecutor(max_workers=max(1, min(executor.options.parallel, len(waiting))))
-        try:
-            results = list(pool.map(lambda item: _ready_for_ssh(executor, providers[item[1].provider], item[1]),
-                                    waiting))
-        finally:
-            pool.shutdown()
-        for (name, rec), why in zip(waiting, results):
-            if why:
-                bad[name] = (providers[rec.provider], new[name], why)
-                del ready[name]
-    if bad:
-        by: dict[str, list] = {}
-        for name, (provider, node, why) in bad.items():
-            say(f"{provider.name}: {name} failed: {why}; destroying it")
-            failures.append(PhaseOutcome(name, node.group or "", "create", "failed", failed=1,
-                                         error=why))
-            by.setdefault(provider.name, []).append(node)
-        for pname, nodes in by.items():
-            try:
-                providers[pname].destroy(nodes)
-            except PalletError as exc:
-                say(f"{pname}: could not destroy {', '.join(n.name for n in nodes)}: {exc.message}")
-                continue
+    try:
+        for pname, nodes in new_by.items():
+            provider = providers[pname]
+            up, down = provider.wait_running(nodes, stop)
+            for n in up:
+                ready[n.name] = provider.record(n)
+                new[n.name] = n
             for n in nodes:
-                journal.write("destroyed", pname, n, why="failed to boot")
-                report.destroyed.append(n.name)
+                if n.name in down:
+                    bad[n.name] = (provider, n, down[n.name])
+        if not provision_only and ready:
+            waiting = list(ready.items())
+            pool = ThreadPoolExecutor(max_workers=max(1, min(executor.options.parallel, len(waiting))))
+            try:
+                results = list(pool.map(lambda item: _ready_for_ssh(executor, providers[item[1].provider],
+                                                                     item[1], stop), waiting))
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+            for (name, rec), why in zip(waiting, results):
+                if why:
+                    bad[name] = (providers[rec.provider], new[name], why)
+                    del ready[name]
+        if bad:
+            by: dict[str, list] = {}
+            for name, (provider, node, why) in bad.items():
+                say(f"{provider.name}: {name} failed: {why}; destroying it")
+                failures.append(PhaseOutcome(name, node.group or "", "create", "failed", failed=1,
+                                             error=why))
+                by.setdefault(provider.name, []).append(node)
+            for pname, nodes in by.items():
+                try:
+                    providers[pname].destroy(nodes)
+                except PalletError as exc:
+                    say(f"{pname}: could not destroy {', '.join(n.name for n in nodes)}: {exc.message}")
+                    continue
+                for n in nodes:
+                    journal.write("destroyed", pname, n, why="failed to boot")
+                    report.destroyed.append(n.name)
+
+    except KeyboardInterrupt:
+        # Every node made is in nodes.jsonl already; the report says which, and stops here.
+        stop.set()                           # the SSH waits in flight give up
+        report.interrupted = True
+        report.nodes = [(n.name, n.group) for n in new.values()]
+        _add_failures(report, failures)
+        return report
 
     # 7. phases
     records = [r for p in plans for r in p.have if r.name not in report.destroyed]
@@ -273,9 +282,9 @@ def _add_failures(report: RunReport, failures: list[PhaseOutcome]) -> None:
             known.add(f.node)
 
 
-def _ready_for_ssh(executor, provider: CloudProvider, record) -> str | None:
+def _ready_for_ssh(executor, provider: CloudProvider, record, stop=None) -> str | None:
     """None when the node answers SSH and cloud-init has finished; else why not."""
-    why = provider.wait_ssh(record)
+    why = provider.wait_ssh(record, stop=stop)
     if why:
         return why
     try:

@@ -511,11 +511,14 @@ class CloudProvider:
             os.replace(tmp, self.known_hosts)
 
     # -- ready for SSH ---------------------------------------------------------------------
-    def wait_ssh(self, record: NodeRecord, timeout: float | None = None) -> str | None:
+    def wait_ssh(self, record: NodeRecord, timeout: float | None = None,
+                 stop: threading.Event | None = None) -> str | None:
         """Wait until the node's SSH port answers with an SSH banner; None, or why not."""
         deadline = time.monotonic() + (timeout or self.boot_timeout)
         last = "no answer"
         while time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                return "interrupted while waiting for SSH"
             try:
                 with socket.create_connection((record.endpoint.host, record.endpoint.port), timeout=5) as s:
                     s.settimeout(5)
