@@ -18,6 +18,7 @@ from libcloud.compute.types import NodeState
 from pallet.runtime.localnodes import LocalNodes
 
 _lock = threading.Lock()
+_create_lock = threading.Lock()
 
 
 class LocalNodeDriver(NodeDriver):
@@ -77,7 +78,8 @@ class LocalNodeDriver(NodeDriver):
 
     def create_node(self, name, size, image, location=None, ex_keyname=None, ex_userdata=None,
                     ex_metadata=None, **kwargs):
-        local = self.nodes.create(name)
+        with _create_lock:              # LocalNodes' first-use checks are not for two threads
+            local = self.nodes.create(name)
         if ex_keyname:
             key = self._meta()["keys"][ex_keyname]
             self.nodes.exec_in(name, ["sh", "-c", "cat >> /root/.ssh/authorized_keys"],

@@ -58,7 +58,7 @@ cache_dir = "{local_nodes.cache_dir}"
     nodes = LocalNodes(state, local_nodes.cache_dir)
     try:
         p = pallet("converge", "site.pallet", "web=2", "--compute", "here", "--json")
-        assert p.returncode == 0, p.stderr
+        assert p.returncode == 0, p.stderr + p.stdout
         report = json.loads(p.stdout)
         assert len(report["created"]) == 2
         phases = {(n["name"], ph["phase"]): ph["status"] for n in report["nodes"] for ph in n["phases"]}

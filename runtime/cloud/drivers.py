@@ -19,7 +19,9 @@ from urllib.parse import urlparse
 
 from pallet.errors import PalletError
 
-from .services import Service
+from .services import Service, resolve_value
+
+SECRET_WORDS = re.compile(r"password|secret|key|token|credential", re.I)
 
 _XMLNS = re.compile(rb'xmlns="http://ec2\.amazonaws\.com/doc/[^"]*"')
 _ANY_XMLNS = re.compile(rb' xmlns="[^"]*"')
@@ -83,8 +85,12 @@ def make_driver(service: Service):
     credential = service.secret("credential")
     kwargs: dict = {}
     for key, raw in (service.get("driver") or {}).items():
-        kwargs[key] = (service.secret(key, raw, where=f"driver.{key}")
-                       if isinstance(raw, str) else raw)
+        # env:/file: values and secret-looking keys are secrets (kept out of every message)
+        secret = isinstance(raw, str) and (raw.startswith(("env:", "file:")) or SECRET_WORDS.search(key))
+        if secret:
+            kwargs[key] = service.secret(key, raw, where=f"driver.{key}")
+        else:
+            kwargs[key] = resolve_value(raw, f"driver.{key}", service) if isinstance(raw, str) else raw
     is_ec2 = service.provider == "ec2"
     if is_ec2:
         kwargs.setdefault("signature_version", "4")
