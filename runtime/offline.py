@@ -1,0 +1,292 @@
+"""`pallet bundle`: one run file per node, written into an output directory.
+
+    DIR/NODE.run          the header, the scripts of every phase, the packages (runfile.py)
+    DIR/NODE.run.sig      with --sign: an SSH signature of NODE.run, namespace pallet-bundle
+    DIR/NODE.user-data    with --cloud-init: a cloud-config that runs NODE.run at first boot
+    DIR/SHA256SUMS        every file above, as `sha256sum -c` reads it
+
+The directory is made beside and put in place whole, only when every file is made: a failed
+bundle leaves the previous one as it was. A directory that holds anything else is refused.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pallet import __version__
+from pallet.compiler.bundle import Bundle
+from pallet.compiler.model import Action
+from pallet.compiler.runfile import (PackageFile, RunInfo, header, packages_size,
+                                     packages_tar_layout, phase_files, scripts_part)
+from pallet.errors import PalletError, Span
+
+from .node_state import NodeState
+from .offline_packages import AptResolver, Resolved, Wanted, repo_index
+
+NAMESPACE = "pallet-bundle"
+OUTPUT_FILES = re.compile(r"^(SHA256SUMS|.+\.run|.+\.run\.sig|.+\.user-data)$")
+DEFAULT_MAX_USER_DATA = 16 * 1024
+USER_DATA_PATH = "/var/lib/pallet/offline"
+
+
+@dataclass
+class NodeBundle:
+    """One node's phases, in order, and what it will carry."""
+
+    name: str
+    group: str
+    bundles: list[Bundle] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Made:
+    node: str
+    path: Path
+    size: int
+    phases: tuple[str, ...]
+    packages: int
+    header: int
+
+
+def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH if set (reproducible builds' convention), else 0: never the clock."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise PalletError(f"SOURCE_DATE_EPOCH must be a number of seconds, not {value!r}")
+    return int(value)
+
+
+def wanted_packages(node: NodeBundle) -> list[Wanted]:
+    """Every package the node's phases install (package actions, and the package lists of
+    every crate, which come down to them), in first-asked order."""
+    from pallet.crates.action_content import gather_packages
+    out: dict[str, Wanted] = {}
+    for bundle, actions in zip(node.bundles, _phase_actions(node)):
+        package_actions = [a for a in actions if a.kind in ("package", "packages")]
+        if not package_actions:
+            continue
+        installs, _ = gather_packages(package_actions, bundle.target)
+        for name, version in installs:
+            span = next((a.span for a in package_actions if _names_package(a, name)),
+                        package_actions[0].span)
+            out.setdefault(name, Wanted(name, version, span))
+    return list(out.values())
+
+
+def _phase_actions(node: NodeBundle) -> list[list[Action]]:
+    return node.actions  # type: ignore[return-value]
+
+
+def _names_package(action: Action, name: str) -> bool:
+    return any(name == a or (isinstance(a, (tuple, list, frozenset)) and name in a)
+               for a in action.args)
+
+
+def refuse_packages(node: NodeBundle, wanted: list[Wanted], why: str) -> None:
+    raise PalletError(f"node {node.name}: {why}; an offline bundle cannot carry the packages "
+                      f"{' '.join(w.name for w in wanted)} (give --no-packages if the node "
+                      "has a mirror of its own)", wanted[0].span)
+
+
+def check_package_sources(node: NodeBundle) -> None:
+    for actions in _phase_actions(node):
+        for a in actions:
+            if a.kind == "package-source":
+                raise PalletError(f"node {node.name}: package-source in an offline bundle: the "
+                                  "packages are resolved from the node's own apt sources, and a "
+                                  "source the spec adds is not read when bundling (give "
+                                  "--no-packages, or add the source to the node first)", a.span)
+
+
+def build_run(node: NodeBundle, os_name: str, packager: str, spec: str, spec_sha256: str,
+              resolved: Resolved | None, mtime: int) -> tuple[bytes, bytes, tuple[PackageFile, ...],
+                                                          tuple[tuple[str, Path], ...]]:
+    """The header and scripts part of the node's run file, and the packages that follow."""
+    bundles = node.bundles
+    info = RunInfo(node.name, node.group, os_name, packager, tuple(b.phase for b in bundles),
+                   tuple(b.target.shell for b in bundles), spec, spec_sha256, __version__)
+    packages = resolved.packages if resolved else ()
+    paths = resolved.paths if resolved else ()
+    scripts, unpacked = scripts_part(info, phase_files(bundles),
+                                     resolved.index if resolved else None, packages, mtime)
+    size = packages_size(packages, mtime)
+    digest = hashlib.sha256(scripts)
+    by_name = dict(paths)
+    for head, package, pad in packages_tar_layout(packages, mtime) if packages else ():
+        digest.update(head)
+        if package is not None:
+            _hash_file(digest, by_name[package.name])
+            digest.update(b"\0" * pad)
+    top = header(info, f"{node.name}.run", len(scripts), size, digest.hexdigest(), unpacked,
+                 len(packages), resolved is not None)
+    return top, scripts, packages, paths
+
+
+def _hash_file(digest, path: Path) -> None:
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+
+
+def write_run(path: Path, top: bytes, scripts: bytes, packages: tuple[PackageFile, ...],
+              paths: tuple[tuple[str, Path], ...], mtime: int) -> int:
+    by_name = dict(paths)
+    with open(path, "wb") as out:
+        out.write(top)
+        out.write(scripts)
+        if packages:
+            for head, package, pad in packages_tar_layout(packages, mtime):
+                out.write(head)
+                if package is not None:
+                    with open(by_name[package.name], "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+                    out.write(b"\0" * pad)
+    os.chmod(path, 0o755)
+    return path.stat().st_size
+
+
+def sign(path: Path, key: str) -> None:
+    """An SSH signature of the file in namespace pallet-bundle (PROTOCOL.sshsig), beside it."""
+    if not shutil.which("ssh-keygen"):
+        raise PalletError("--sign needs ssh-keygen (Debian: apt-get install openssh-client)")
+    if not Path(key).is_file():
+        raise PalletError(f"--sign {key}: no such key file")
+    sig = path.with_name(path.name + ".sig")
+    if sig.exists():
+        sig.unlink()  # ssh-keygen would ask before overwriting it
+    r = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", NAMESPACE, str(path)],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    if r.returncode != 0 or not sig.is_file():
+        why = (r.stderr.strip() or r.stdout.strip()).splitlines()
+        raise PalletError(f"--sign {key}: ssh-keygen cannot sign with it: "
+                          f"{why[-1] if why else 'exit status ' + str(r.returncode)}")
+
+
+def user_data(node: str, run: bytes, limit: int) -> bytes:
+    """A cloud-config that writes NODE.run and runs it once at first boot."""
+    packed = base64.b64encode(gzip.compress(run, compresslevel=9, mtime=0)).decode()
+    path = f"{USER_DATA_PATH}/{node}.run"
+    text = ("#cloud-config\n"
+            f"# Pallet offline bundle for node {node}: written at first boot, checked and run.\n"
+            "write_files:\n"
+            f"  - path: {path}\n"
+            "    owner: root:root\n"
+            "    permissions: '0700'\n"
+            "    encoding: gz+b64\n"
+            f"    content: {packed}\n"
+            "runcmd:\n"
+            f"  - [sh, {path}]\n")
+    data = text.encode()
+    if len(data) > limit:
+        raise PalletError(f"node {node}: the cloud-init user-data would be {len(data):,} bytes, "
+                          f"over --max-user-data {limit:,} (EC2 takes 16 KiB); bundle fewer "
+                          "packages (--no-packages), or carry NODE.run another way")
+    return data
+
+
+class OutputDir:
+    """An output directory of run files: new content is written beside and swapped in."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        if out.exists():
+            if not out.is_dir():
+                raise PalletError(f"{out} exists and is not a directory; choose another -o")
+            strangers = [p.name for p in out.iterdir() if not OUTPUT_FILES.match(p.name)]
+            entries = list(out.iterdir())
+            if strangers or (entries and not (out / "SHA256SUMS").is_file()):
+                raise PalletError(f"{out} exists and is not a Pallet bundle directory (it holds "
+                                  f"{', '.join(sorted(strangers)[:3]) or 'no SHA256SUMS'}); "
+                                  "choose another -o")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+    def finish(self) -> None:
+        names = sorted(p.name for p in self.staging.iterdir())
+        sums = "".join(f"{_sha256_of(self.staging / n)}  {n}\n" for n in names)
+        (self.staging / "SHA256SUMS").write_text(sums)
+        os.chmod(self.staging, 0o755)
+        old = None
+        if self.out.exists():
+            old = self.out.with_name(f".{self.out.name}.old.{os.getpid()}")
+            self.out.rename(old)
+        self.staging.rename(self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    _hash_file(h, path)
+    return h.hexdigest()
+
+
+def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages: bool,
+                 state_for: Callable[[NodeBundle], NodeState | None], sign_key: str | None = None,
+                 cloud_init: bool = False, max_user_data: int = DEFAULT_MAX_USER_DATA,
+                 log=lambda msg: None) -> list[Made]:
+    """Write every node's run file (and signature, user-data) into `out`, whole or not at all."""
+    spec_path = Path(spec)
+    spec_sha256 = hashlib.sha256(spec_path.read_bytes()).hexdigest()
+    mtime = source_date_epoch()
+    resolver = AptResolver(log=log, mtime=mtime)
+    plans = []
+    for node in nodes:   # every check and download before anything is written
+        target = node.bundles[0].target
+        os_name = "-".join(p for p in (target.os_family, target.os_version) if p)
+        resolved = None
+        wanted = wanted_packages(node) if packages else []
+        if packages and wanted:
+            check_package_sources(node)
+            if target.packager != "apt":
+                refuse_packages(node, wanted, f"{os_name} installs packages with "
+                                f"{target.packager or 'no known packager'}, and only apt "
+                                "(Debian, Ubuntu) repositories are embedded")
+            state = state_for(node)
+            if state is None:
+                refuse_packages(node, wanted, f"no installed state of {os_name} is known here "
+                                "(for debian-12 the local nodes' root filesystem serves; for "
+                                "others give --state FILE from `pallet state-script`, or --nodes)")
+            if state.packager != "apt" or state.os_family != target.os_family:
+                refuse_packages(node, wanted, f"its state ({state.origin}) is of {state.os} "
+                                f"({state.packager}), not {os_name}")
+            resolved = resolver.resolve(state, wanted, node.name)
+        elif packages and target.packager == "apt":
+            resolved = Resolved((), (), repo_index([], "all", mtime))
+        plans.append((node, os_name, target.packager or "", resolved))
+    writer = OutputDir(out)
+    made = []
+    try:
+        for node, os_name, packager, resolved in plans:
+            top, scripts, pkgs, paths = build_run(node, os_name, packager, spec_path.name,
+                                                  spec_sha256, resolved, mtime)
+            path = writer.staging / f"{node.name}.run"
+            size = write_run(path, top, scripts, pkgs, paths, mtime)
+            if sign_key:
+                sign(path, sign_key)
+            if cloud_init:
+                (writer.staging / f"{node.name}.user-data").write_bytes(
+                    user_data(node.name, path.read_bytes(), max_user_data))
+            made.append(Made(node.name, out / path.name, size, tuple(b.phase for b in node.bundles),
+                             len(pkgs), len(top)))
+        writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+    return made
+
