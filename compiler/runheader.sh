@@ -201,6 +201,7 @@ if [ "$PALLET_REPO" = 1 ]; then
 fi
 
 run=${only:-$PALLET_PHASES}
+# shellcheck disable=SC2086  # split on purpose: a word per phase
 set -- $PALLET_SHELLS
 for phase in $PALLET_PHASES; do
   shell=$1

@@ -22,7 +22,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pallet.errors import PalletError
+from pallet.errors import PalletError, Source, Span
 
 MAGIC = "pallet-state 1"
 # What is collected, relative to the node's root.
@@ -42,7 +42,7 @@ mkdir "$d/root"
 for p in etc/os-release var/lib/dpkg/status etc/apt usr/share/keyrings; do
   if [ -e "/$p" ]; then
     mkdir -p -- "$d/root/${p%/*}"
-    cp -R -- "/$p" "$d/root/$p"
+    cp -RL -- "/$p" "$d/root/$p"
   fi
 done
 rm -rf -- "$d/root/etc/apt/auth.conf" "$d/root/etc/apt/auth.conf.d"
@@ -144,10 +144,10 @@ def state_from_rootfs(root: Path) -> NodeState:
 def state_from_text(text: str, origin: str) -> NodeState:
     """A state as the state script printed it."""
     lines = text.splitlines()
+    first = Span(Source(origin, text[:200]), 1, 1, 1, 1 + len(lines[0]) if lines else 2)
     if not lines or lines[0].strip() != MAGIC:
-        raise PalletError(f"{origin}: not a Pallet node state (its first line is not "
-                          f"{MAGIC!r}); make one on the node with the script "
-                          "`pallet state-script` prints")
+        raise PalletError(f"not a Pallet node state (its first line is not {MAGIC!r}); make "
+                          "one on the node with the script `pallet state-script` prints", first)
     try:
         raw = gzip.decompress(base64.b64decode("".join(lines[1:]), validate=True))
         files: dict[str, bytes] = {}
@@ -160,8 +160,8 @@ def state_from_text(text: str, origin: str) -> NodeState:
                 if extracted is not None:
                     files[name] = extracted.read()
     except (binascii.Error, ValueError, OSError, EOFError, tarfile.TarError) as exc:
-        raise PalletError(f"{origin}: the node state is damaged ({exc}); make it again with "
-                          "the script `pallet state-script` prints") from None
+        raise PalletError(f"the node state is damaged ({exc}); make it again with the script "
+                          "`pallet state-script` prints", first) from None
     return _make(files, origin)
 
 
@@ -171,8 +171,8 @@ def read_state_file(path: str) -> NodeState:
     except FileNotFoundError:
         raise PalletError(f"{path}: no such file") from None
     except UnicodeDecodeError:
-        raise PalletError(f"{path}: not a Pallet node state (not text); make one on the node "
-                          "with the script `pallet state-script` prints") from None
+        raise PalletError("not a Pallet node state (not text); make one on the node with the "
+                          "script `pallet state-script` prints", Span(Source(path, ""), 1, 1)) from None
     except OSError as exc:
         raise PalletError(f"{path}: cannot read: {exc.strerror}") from None
     return state_from_text(text, path)

@@ -79,3 +79,38 @@ def check_signature(path: Path, allowed_signers: Path, identity: str | None) -> 
         why = (r.stderr.strip() or r.stdout.strip()).splitlines()
         return False, f"BAD signature ({why[-1] if why else 'exit status ' + str(r.returncode)})"
     return True, f"good signature by {identity}"
+
+
+def run_file_scripts(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """For `pallet check`: a run file's header and the scripts inside it, as (where, name,
+    text) to check, and the problems found in the file itself (its payload, its SHA256SUMS
+    line)."""
+    import gzip
+    import io
+    import tarfile
+    ok, message, values = check_payload(path)
+    if values is None:
+        return [], [f"{path}: {message}"]
+    problems = [] if ok else [f"{path}: {message}"]
+    sums = path.parent / "SHA256SUMS"
+    if sums.is_file():
+        listed = dict(reversed(line.split("  ", 1)) for line in sums.read_text().splitlines()
+                      if "  " in line)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if listed.get(path.name) not in (None, digest):
+            problems.append(f"{path}: its sha256 is not the one {sums} lists")
+        elif path.name not in listed:
+            problems.append(f"{path}: not listed in {sums}")
+    data = path.read_bytes()
+    start, size = int(values["HEADER"]), int(values["SCRIPTS"])
+    texts = [(f"{path}:header", "header.sh", data[:start].decode("utf-8", "replace"))]
+    if not ok:
+        return texts, problems
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data[start:start + size])), mode="r:") as tar:
+        for member in tar:
+            if member.isfile() and member.name.endswith("/run.sh"):
+                extracted = tar.extractfile(member)
+                if extracted is not None:
+                    texts.append((f"{path}:{member.name}", "run.sh",
+                                  extracted.read().decode("utf-8", "replace")))
+    return texts, problems

@@ -77,6 +77,12 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
         if name not in {n.name for n, _ in nodes}:
             raise PalletError(f"--state {name}=...: no node {name!r} to bundle "
                               f"(nodes: {', '.join(n.name for n, _ in nodes)})")
+    from pallet.compiler.bundle import target_of
+    for node, group in nodes:
+        target = target_of(node, group)
+        if target.shell == "powershell":
+            raise PalletError(f"node {node.name}: an offline bundle is a POSIX sh file; "
+                              f"{target.describe()} runs PowerShell (use pallet compile)", node.span)
     plans = project.plan(nodes, wanted)
     from pallet.compiler.bundle import build_bundles
     built = build_bundles(plans, nodes, local_file_reader(spec))

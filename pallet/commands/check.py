@@ -19,11 +19,22 @@ def check_dir(out: Path, verbose: bool = False) -> int:
     from pallet import checks
 
     from .listing import LIST_LIMIT, plural
-    scripts = sorted(p for p in out.rglob("run.*") if p.suffix in (".sh", ".ps1"))
-    alike: dict[tuple[str, str], list[Path]] = {}
-    for path in scripts:
-        alike.setdefault((path.name, path.read_text(encoding="utf-8")), []).append(path)
+    from pallet.runtime.verify import run_file_scripts
+    found = [(str(p), p.name, p.read_text(encoding="utf-8"))
+             for p in sorted(out.rglob("run.*")) if p.suffix in (".sh", ".ps1")]
+    problems: list[str] = []
+    for run in sorted(out.rglob("*.run")):   # offline bundles: the header and every script
+        inside, bad = run_file_scripts(run)
+        found += inside
+        problems += bad
+    scripts = [where for where, _, _ in found]
+    alike: dict[tuple[str, str], list[str]] = {}
+    for where, name, text in found:
+        alike.setdefault((name, text), []).append(where)
     count = failing = 0
+    for problem in problems:      # a run file that fails its own check, or SHA256SUMS
+        click.echo(problem, err=True)
+        count += 1
     summarise = not verbose and len(scripts) > LIST_LIMIT
     reported = []
     for (name, text), paths, findings in _check_all(alike):
@@ -49,7 +60,7 @@ def check_dir(out: Path, verbose: bool = False) -> int:
     return 1 if count else 0
 
 
-def _check_all(alike: dict[tuple[str, str], list[Path]]):
+def _check_all(alike: dict[tuple[str, str], list[str]]):
     """(key, paths, findings) per distinct script, shellcheck runs on every CPU at once (a
     process each; the PowerShell parser is not shared across threads, so it runs here)."""
     import os
