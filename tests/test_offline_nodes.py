@@ -1,0 +1,163 @@
+"""Offline bundles with real Debian packages, on local nodes with no network at all: a network
+namespace of their own with only `lo`, so nothing reaches them but the run file, written into
+their root filesystem. The packages come from Debian's mirror when the bundle is made (on
+this machine), cached by content in $PALLET_CACHE for every later session."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nodes
+
+SPEC = r'''
+(def web
+  (group-spec "web"
+    :extends [(cron/server :jobs {"tidy" {:schedule "0 3 * * *" :user "root"
+                                          :command "find /tmp -mtime +7 -delete"}})]
+    :phases {:configure (phase-fn
+                          (packages ["jq" "tree"])
+                          (user "deploy" :create-home true :shell "/bin/bash")
+                          (directory "/etc/offline")
+                          (remote-file "/etc/offline/motd" :content "converged offline\n"
+                                       :owner "deploy" :mode "640"))}))
+'''
+
+
+def pallet(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pallet", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    """The spec bundled for a clean Debian 12 (the nodes' own root filesystem)."""
+    if os.geteuid() != 0:
+        pytest.skip("local nodes need root (CI runs as root)")
+    base = tmp_path_factory.mktemp("offline")
+    (base / "web.pallet").write_text(SPEC)
+    proc = pallet("bundle", base / "web.pallet", "--os", "debian-12", "-o", base / "out")
+    assert proc.returncode == 0, proc.stderr
+    return base, proc
+
+
+def put(node, data: bytes, path: str = "/root/web.run") -> None:
+    """Into the node's root filesystem (its mount namespace, seen through /proc)."""
+    Path(f"/proc/{node.init_pid}/root{path}").write_bytes(data)
+
+
+def sh(local_nodes, node, command: str, timeout=600) -> subprocess.CompletedProcess:
+    return local_nodes.exec_in(node.name, ["sh", "-c", command], timeout=timeout)
+
+
+def test_converges_with_no_network_from_the_file_alone(bundled, local_nodes, debian_nodes):
+    base, proc = bundled
+    line = proc.stdout.strip()
+    count = int(re.search(r"phases install configure, (\d+) packages", line).group(1))
+    assert count >= 5      # jq, libjq1, libonig5, tree, cron (and what cron needs)
+    run_file = (base / "out/web.run").read_bytes()
+    (node,) = debian_nodes(1, network="none")
+    links = sh(local_nodes, node, "cat /proc/net/dev | tail -n +3 | cut -d: -f1").stdout.split()
+    assert links == ["lo"]
+    before = sh(local_nodes, node, "ls -l /var/lib/apt/lists; cat /etc/apt/sources.list; "
+                                   "ls /etc/apt/sources.list.d; ls /var/cache/apt").stdout
+    put(node, run_file)
+    first = sh(local_nodes, node, "sh /root/web.run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert re.findall(r"^PALLET-PHASE (\S+)$", first.stdout, re.M) == ["install", "configure"]
+    assert re.search(r"^PALLET-ACTION \d+ changed packages cron$", first.stdout, re.M)
+    assert re.search(r"^PALLET-ACTION \d+ changed packages jq tree$", first.stdout, re.M)
+    assert re.findall(r"^PALLET-SUMMARY .*$", first.stdout, re.M)[-1] == \
+        "PALLET-SUMMARY ok=0 changed=5 failed=0"
+    check = sh(local_nodes, node,
+               "jq -n '{a: 1}' -c && tree --version | cut -c1-9 && dpkg-query -W -f '${Status}\\n' cron"
+               " && id -un deploy && stat -c '%U %a' /etc/offline/motd && cat /etc/offline/motd"
+               " && cat /etc/cron.d/tidy | tail -n 1 && dpkg --audit && echo audit-clean")
+    assert check.returncode == 0, check.stderr
+    assert check.stdout == ('{"a":1}\ntree v2.1\ninstall ok installed\ndeploy\ndeploy 640\n'
+                            "converged offline\n0 3 * * * root find /tmp -mtime +7 -delete\n"
+                            "audit-clean\n")
+    after = sh(local_nodes, node, "ls -l /var/lib/apt/lists; cat /etc/apt/sources.list; "
+                                  "ls /etc/apt/sources.list.d; ls /var/cache/apt").stdout
+    assert after == before           # the node's own apt sources, lists and caches: untouched
+    assert sh(local_nodes, node, "ls /tmp").stdout == ""
+    # A second run changes nothing, and does not unpack the packages to see that.
+    started = time.monotonic()
+    second = sh(local_nodes, node, "sh /root/web.run --keep")
+    seconds = time.monotonic() - started
+    assert second.returncode == 0, second.stderr
+    assert re.findall(r"^PALLET-SUMMARY .*$", second.stdout, re.M) == [
+        "PALLET-SUMMARY ok=3 changed=0 failed=0", "PALLET-SUMMARY ok=5 changed=0 failed=0"]
+    kept = re.search(r"kept (\S+)", second.stderr).group(1)
+    listing = sh(local_nodes, node, f"ls {kept}/repo").stdout.split()
+    assert listing == ["Packages", "Release"], listing
+    assert seconds < 30                    # (speed is bench/bench_offline.py's to measure)
+
+
+def test_a_tampered_file_runs_nothing_and_installs_nothing(bundled, local_nodes, debian_nodes):
+    base, _ = bundled
+    data = bytearray((base / "out/web.run").read_bytes())
+    data[len(data) // 2] ^= 0x20           # inside a package
+    (node,) = debian_nodes(1, network="none")
+    put(node, bytes(data))
+    proc = sh(local_nodes, node, "sh /root/web.run")
+    assert proc.returncode == 1
+    assert "the file was changed or damaged; nothing was run" in proc.stderr
+    assert "PALLET-" not in proc.stdout
+    left = sh(local_nodes, node, "for p in jq tree cron; do dpkg-query -W -f '${Status}\\n' $p; done;"
+                                 " id deploy; ls /etc/offline; ls /tmp")
+    assert "install ok installed" not in left.stdout and "no such user" in left.stderr
+    assert "/etc/offline" in left.stderr and "/tmp" not in left.stdout
+
+
+def test_reproducible_with_packages(bundled, tmp_path):
+    base, _ = bundled
+    env = {**os.environ, "PYTHONHASHSEED": "77"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os, sys; os.umask(0o077); from pallet.cli import main; "
+         f"sys.argv = ['pallet', 'bundle', {str(base / 'web.pallet')!r}, '--os', 'debian-12', '-o', {str(tmp_path / 'again')!r}]; main()"],
+        cwd=base, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "again/web.run").read_bytes() == (base / "out/web.run").read_bytes()
+    assert (tmp_path / "again/SHA256SUMS").read_bytes() == (base / "out/SHA256SUMS").read_bytes()
+
+
+def test_state_file_from_the_node_and_state_over_ssh(bundled, local_nodes, debian_nodes, tmp_path):
+    """--state FILE from `pallet state-script` run on a node with no network, and --nodes
+    reading the same over SSH: both resolve what that node lacks (it has jq already)."""
+    base, _ = bundled
+    script = pallet("state-script").stdout
+    (offline,) = debian_nodes(1, network="none")
+    (reachable,) = debian_nodes(1)
+    for node in (offline, reachable):
+        put(node, (base / "out/web.run").read_bytes())
+        assert sh(local_nodes, node, "sh /root/web.run --quiet --phase configure").returncode == 0
+    state = sh(local_nodes, offline, script)
+    assert state.returncode == 0, state.stderr
+    (tmp_path / "node.state").write_text(state.stdout)
+    proc = pallet("bundle", base / "web.pallet", "--state", tmp_path / "node.state",
+                  "-o", tmp_path / "from-state")
+    assert proc.returncode == 0, proc.stderr
+    # jq and tree are there: only cron and what it needs are carried
+    assert re.search(r"phases install configure, (\d+) packages", proc.stdout)
+    listing = subprocess.run(["sh", str(tmp_path / "from-state/web.run"), "--list"],
+                             capture_output=True, text=True).stdout
+    debs = sorted(re.findall(r"repo/(\S+?)_", listing))
+    assert "cron" in debs and "jq" not in debs and "tree" not in debs
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text("[[node]]\n" + "".join(
+        f"{k} = {v!r}\n" if isinstance(v, str) else f"{k} = {v}\n"
+        for k, v in reachable.inventory_entry("web").items()).replace("'", '"'))
+    known = tmp_path / "known_hosts"
+    known.write_text(reachable.known_hosts_line() + "\n")
+    proc = pallet("bundle", base / "web.pallet", "--nodes", inventory, "--known-hosts", known,
+                  "-o", tmp_path / "from-ssh")
+    assert proc.returncode == 0, proc.stderr
+    listing = subprocess.run(["sh", str(tmp_path / f"from-ssh/{reachable.name}.run"), "--list"],
+                             capture_output=True, text=True).stdout
+    assert sorted(re.findall(r"repo/(\S+?)_", listing)) == debs
