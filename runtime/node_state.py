@@ -77,10 +77,12 @@ class NodeState:
         return f"{self.os_family}-{self.os_version}" if self.os_version else self.os_family
 
     def sources_key(self) -> str:
-        """What the package lists depend on: the apt configuration, keyrings, arch."""
+        """What the package lists depend on: the sources, keyrings, arch (not apt.conf.d,
+        which holds such things as the node's proxy)."""
         h = hashlib.sha256(self.arch.encode())
         for name, data in self.files:
-            if name.startswith(("etc/apt/", "usr/share/keyrings/")):
+            if name.startswith(("etc/apt/sources.list", "etc/apt/trusted.gpg", "etc/apt/keyrings/",
+                                "usr/share/keyrings/")):
                 h.update(f"\0{name}\0{len(data)}\0".encode())
                 h.update(data)
         return h.hexdigest()[:32]

@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -122,11 +123,13 @@ class AptResolver:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def _apt(self, config: Path, args: Sequence[str]) -> subprocess.CompletedProcess:
+    def _apt(self, config: Path, args: Sequence[str], tool: str = "apt-get",
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                "APT_CONFIG": str(config), "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
         try:
-            return subprocess.run(["apt-get", *args], env=env, capture_output=True, text=True,
+            return subprocess.run([tool, *host_network_options(), *args], env=env, cwd=cwd,
+                                  capture_output=True, text=True,
                                   timeout=APT_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise PalletError(f"apt-get {args[0]} took longer than {APT_TIMEOUT} s") from None
@@ -172,10 +175,7 @@ class AptResolver:
                                                     self.mtime))
 
     def _index_entries(self, config: Path, chosen: list[tuple[str, str, str]]) -> list["Stanza"]:
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-               "APT_CONFIG": str(config), "LC_ALL": "C"}
-        r = subprocess.run(["apt-cache", "show", "--", *(f"{n}={v}" for n, v, _ in chosen)],
-                           env=env, capture_output=True, text=True, timeout=APT_TIMEOUT)
+        r = self._apt(config, ["show", "--", *(f"{n}={v}" for n, v, _ in chosen)], "apt-cache")
         if r.returncode != 0:
             raise PalletError(f"apt-cache show failed:\n{_tail(r)}")
         wanted = {(n, v, a) for n, v, a in chosen}
@@ -196,12 +196,9 @@ class AptResolver:
         os.chmod(archives, 0o755)
         total = sum(st.size for st in missing)
         self.log(f"pallet: downloading {len(missing)} package(s), {total / 1e6:.1f} MB, for {state.os}")
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-               "APT_CONFIG": str(config), "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
-        r = subprocess.run(["apt-get", "download", "-q", "--",
-                            *(f"{st.package}:{st.arch}={st.version}" for st in missing)],
-                           env=env, cwd=archives, capture_output=True, text=True,
-                           timeout=APT_TIMEOUT, stdin=subprocess.DEVNULL)
+        r = self._apt(config, ["download", "-q", "--",
+                               *(f"{st.package}:{st.arch}={st.version}" for st in missing)],
+                      cwd=archives)
         if r.returncode != 0:
             raise PalletError(f"downloading packages for {state.os} failed:\n{_tail(r)}")
         self.debs.mkdir(parents=True, exist_ok=True)
@@ -257,6 +254,21 @@ class Stanza:
                                                                "SHA1:", "SHA512:"))]
         text = "\n".join(kept) + f"\nFilename: ./{file}\nSize: {st.size}\nSHA256: {st.sha256}\n"
         return cls(st.package, st.version, st.arch, file, st.size, st.sha256, text)
+
+
+_PROXIES = ("Acquire::http::Proxy", "Acquire::https::Proxy", "Acquire::ftp::Proxy",
+            "Acquire::http::Proxy-Auto-Detect", "Acquire::https::Proxy-Auto-Detect")
+
+
+@lru_cache(maxsize=1)
+def host_network_options() -> tuple[str, ...]:
+    """How this machine reaches mirrors: its own apt proxy settings, given on the command line
+    so that they win over the node's (a node's proxy is for the node's network)."""
+    r = subprocess.run(["apt-config", "dump"], capture_output=True, text=True,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"})
+    found = dict(re.findall(r'^(Acquire::\S+) "(.*)";$', r.stdout, re.M))
+    return tuple(arg for name in _PROXIES for arg in
+                 ("-o", f"{name}={found.get(name, 'DIRECT' if name.endswith('Proxy') else '')}"))
 
 
 def repo_index(stanzas: Sequence[str], arch: str, mtime: int = 0) -> dict[str, bytes]:

@@ -41,7 +41,10 @@ GZIP_FROM = 256 * 1024
 
 
 def should_compress(files: dict[str, bytes], script: str) -> bool:
-    return script.endswith(".ps1") or sum(len(d) for d in files.values()) >= GZIP_FROM
+    # An offline run file (`pallet lift --offline`) is compressed inside already: its .deb
+    # files would cost seconds of gzip for nothing.
+    return script.endswith(".ps1") or sum(len(d) for name, d in files.items()
+                                          if not name.endswith(".run")) >= GZIP_FROM
 
 
 def bundle_tar(files: dict[str, bytes], compressed: bool = True) -> bytes:

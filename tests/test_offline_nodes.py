@@ -4,6 +4,7 @@ their root filesystem. The packages come from Debian's mirror when the bundle is
 this machine), cached by content in $PALLET_CACHE for every later session."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -161,3 +162,46 @@ def test_state_file_from_the_node_and_state_over_ssh(bundled, local_nodes, debia
     listing = subprocess.run(["sh", str(tmp_path / f"from-ssh/{reachable.name}.run"), "--list"],
                              capture_output=True, text=True).stdout
     assert sorted(re.findall(r"repo/(\S+?)_", listing)) == debs
+
+
+def _inventory(nodes, path: Path, known: Path) -> None:
+    lines = []
+    for node in nodes:
+        lines.append("[[node]]")
+        for key, value in node.inventory_entry("web").items():
+            lines.append(f"{key} = {value}" if isinstance(value, int) else f'{key} = "{value}"')
+    path.write_text("\n".join(lines) + "\n")
+    known.write_text("".join(n.known_hosts_line() + "\n" for n in nodes))
+
+
+def test_lift_offline_over_ssh_to_nodes_with_no_route_out(bundled, local_nodes, debian_nodes,
+                                                          tmp_path):
+    """Nodes in network namespaces of their own that reach nothing (no mirror, no proxy),
+    reached over SSH: `pallet lift --offline` reads each one's state, makes its run file
+    here and runs it there, one exec per node; the second lift changes nothing."""
+    base, _ = bundled
+    nodes = debian_nodes(2, network="private")
+    unreachable = local_nodes.exec_in(nodes[0].name, ["sh", "-c", "apt-get update -q 2>&1; true"])
+    assert "Err" in unreachable.stdout or "Could not" in unreachable.stdout   # no route out
+    inventory, known = tmp_path / "inventory.toml", tmp_path / "known_hosts"
+    _inventory(nodes, inventory, known)
+    args = ("lift", base / "web.pallet", "--nodes", inventory, "--known-hosts", known,
+            "--offline", "--record-dir", tmp_path / "runs")
+    first = pallet(*args, "--bundles", tmp_path / "kept", "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    report = json.loads(first.stdout)
+    assert report["ok"] is True
+    for node in report["nodes"]:
+        assert [(p["phase"], p["status"]) for p in node["phases"]] == [
+            ("install", "changed"), ("configure", "changed")]
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == sorted(
+        ["SHA256SUMS", *(f"{n.name}.run" for n in nodes)])
+    for node in nodes:
+        done = local_nodes.exec_in(node.name, ["sh", "-c", "jq --version; id -un deploy; dpkg --audit"])
+        assert done.stdout == "jq-1.6\ndeploy\n", done.stderr
+    second = pallet(*args, "--json")
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    for node in again["nodes"]:
+        assert [(p["phase"], p["status"], p["changed"]) for p in node["phases"]] == [
+            ("install", "ok", 0), ("configure", "ok", 0)]

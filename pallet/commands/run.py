@@ -131,7 +131,16 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
             if not records:
                 raise PalletError(f"no nodes of the groups {', '.join(sorted(groups))} in "
                                   f"{provider.name}; converge first, or give --nodes")
-            report = executor.lift(records)
+            if o.get("offline"):
+                from pallet.runtime.offline_lift import lift_offline
+                report = lift_offline(
+                    project, records, phases, local_file_reader(spec), spec,
+                    connect=ssh_process.connect, ssh_options=ssh, parallel=options.parallel,
+                    on_event=progress or (lambda kind, **d: None),
+                    keep=Path(o["bundles"]) if o.get("bundles") else None,
+                    log=lambda msg: click.echo(msg, err=True))
+            else:
+                report = executor.lift(records)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -169,12 +178,20 @@ def _counts(args: tuple[str, ...], project, op) -> dict[str, int]:
 @click.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @run_options
+@click.option("--offline", is_flag=True,
+              help="For nodes with no package mirror: read each node's state, make its "
+                   "NODE.run here (packages inside) and run it there, one exec per node.")
+@click.option("--bundles", type=click.Path(file_okay=False), metavar="DIR",
+              help="With --offline: keep the run files in DIR (a Pallet bundle directory).")
 def lift(spec, **o):
     """Run SPEC's phases on its existing nodes (an inventory with --nodes, or local nodes).
 
     Each phase is a barrier: its bundles run on every node in parallel, then the next phase
-    is planned and compiled (so it can read values earlier phases published). Exit status:
-    0 all ok, 1 a node failed, 2 bad input, 130 interrupted."""
+    is planned and compiled (so it can read values earlier phases published). With
+    --offline each node runs its whole NODE.run (`pallet bundle`) at once instead. Exit
+    status: 0 all ok, 1 a node failed, 2 bad input, 130 interrupted."""
+    if o["bundles"] and not o["offline"]:
+        raise PalletError("--bundles DIR goes with --offline")
     _execute("lift", spec, (), o)
 
 
