@@ -110,6 +110,12 @@ class AptResolver:
                 data = _rewrite_keyring_paths(data.decode("utf-8", "replace"), root).encode()
             if not path.exists() or path.read_bytes() != data:
                 path.write_bytes(data)
+        # The same sources can come with another apt.conf.d (the key leaves it out): only
+        # this state's configuration files stay.
+        wanted = {root / name for name, _ in state.files}
+        for path in (root / "etc/apt").rglob("*"):
+            if path.is_file() and path not in wanted:
+                path.unlink()
         os.chmod(root, 0o755)
         return root
 
@@ -140,35 +146,35 @@ class AptResolver:
             raise PalletError(f"node {node}: {state.os} is not an apt system", None)
         self._need_apt()
         specs = [w.name + (f"={w.version}" if w.version else "") for w in wanted]
-        root = self._scratch(state)
-        key = root.name
-        with tempfile.TemporaryDirectory(prefix="pallet-resolve.") as tmp:
+        key = state.sources_key()
+        with tempfile.TemporaryDirectory(prefix="pallet-resolve.") as tmp, \
+                _locked(self.cache / "apt" / f"{key}.lock"):
+            root = self._scratch(state)
             work = Path(tmp)
             os.chmod(work, 0o755)
             status = work / "status"
             status.write_bytes(state.file("var/lib/dpkg/status") or b"")
             config = self._config(root, status, state.arch)
-            with _locked(self.cache / "apt" / f"{key}.lock"):
-                if key not in self._updated:
-                    self.log(f"pallet: refreshing the package lists for {state.os} ({state.origin})")
-                    r = self._apt(config, ["update", "-q"])
-                    if r.returncode != 0 or re.search(r"^(E|Err|W):", r.stdout + r.stderr, re.M):
-                        raise PalletError(f"apt-get update for {state.os} ({state.origin}) "
-                                          f"failed:\n{_tail(r)}")
-                    self._updated.add(key)
-                # What apt would install on that node, then those versions' index entries
-                # (Filename, Size, SHA256 from the signed lists).
-                r = self._apt(config, ["install", "-s", "-qq", "-y", "--", *specs])
-                if r.returncode != 0:
-                    raise PalletError(f"node {node}: apt cannot install {' '.join(specs)} on "
-                                      f"{state.os} ({state.origin}):\n{_tail(r)}",
-                                      wanted[0].span if wanted else None)
-                chosen = [(m.group(1), m.group(2), m.group(3)) for m in
-                          map(INST_LINE.match, r.stdout.splitlines()) if m]
-                stanzas = self._index_entries(config, chosen) if chosen else []
-                missing = [st for st in stanzas if not (self.debs / f"{st.sha256}.deb").is_file()]
-                if missing:
-                    self._download(config, work, missing, state)
+            if key not in self._updated:
+                self.log(f"pallet: refreshing the package lists for {state.os} ({state.origin})")
+                r = self._apt(config, ["update", "-q"])
+                if r.returncode != 0 or re.search(r"^(E|Err|W):", r.stdout + r.stderr, re.M):
+                    raise PalletError(f"apt-get update for {state.os} ({state.origin}) "
+                                      f"failed:\n{_tail(r)}")
+                self._updated.add(key)
+            # What apt would install on that node, then those versions' index entries
+            # (Filename, Size, SHA256 from the signed lists).
+            r = self._apt(config, ["install", "-s", "-qq", "-y", "--", *specs])
+            if r.returncode != 0:
+                raise PalletError(f"node {node}: apt cannot install {' '.join(specs)} on "
+                                  f"{state.os} ({state.origin}):\n{_tail(r)}",
+                                  wanted[0].span if wanted else None)
+            chosen = [(m.group(1), m.group(2), m.group(3)) for m in
+                      map(INST_LINE.match, r.stdout.splitlines()) if m]
+            stanzas = self._index_entries(config, chosen) if chosen else []
+            missing = [st for st in stanzas if not (self.debs / f"{st.sha256}.deb").is_file()]
+            if missing:
+                self._download(config, work, missing, state)
         packages = tuple(PackageFile(st.file, st.sha256, st.size) for st in stanzas)
         paths = tuple((st.file, self.debs / f"{st.sha256}.deb") for st in stanzas)
         return Resolved(packages, paths, repo_index([st.text for st in stanzas], state.arch,
