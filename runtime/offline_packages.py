@@ -12,8 +12,9 @@ Cache ($PALLET_CACHE, else ~/.cache/pallet):
 
     packages/sha256/<sha256>.deb        a package, named by its content
     packages/sha256/<sha256>.control    its control fields (dpkg-deb -f), for the index
-    apt/<key>/                          package lists, per apt configuration (one update
-                                        refreshes them; a later one fetches only changes)
+    apt/<key>/                          package lists, per set of sources and keys (used as
+                                        they are for 10 minutes after a refresh; see
+                                        PALLET_APT_LISTS_MAX_AGE)
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +38,17 @@ from pallet.errors import PalletError, Span
 from .node_state import NodeState
 
 APT_TIMEOUT = 600
+# Package lists refreshed this recently are used as they are (PALLET_APT_LISTS_MAX_AGE
+# seconds; 0 refreshes every time): bundling several specs in a row fetches them once.
+LISTS_MAX_AGE = 600
+
+
+def lists_max_age() -> float:
+    value = os.environ.get("PALLET_APT_LISTS_MAX_AGE", "")
+    try:
+        return float(value) if value else LISTS_MAX_AGE
+    except ValueError:
+        raise PalletError(f"PALLET_APT_LISTS_MAX_AGE must be a number of seconds, not {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -155,12 +168,21 @@ class AptResolver:
             status = work / "status"
             status.write_bytes(state.file("var/lib/dpkg/status") or b"")
             config = self._config(root, status, state.arch)
-            if key not in self._updated:
+            marker = root / ".updated"
+            age = time.time() - marker.stat().st_mtime if marker.exists() else None
+            if key in self._updated:
+                pass
+            elif age is not None and age < lists_max_age():
+                self.log(f"pallet: using the package lists for {state.os} refreshed "
+                         f"{age:.0f} s ago")
+                self._updated.add(key)
+            else:
                 self.log(f"pallet: refreshing the package lists for {state.os} ({state.origin})")
                 r = self._apt(config, ["update", "-q"])
                 if r.returncode != 0 or re.search(r"^(E|Err|W):", r.stdout + r.stderr, re.M):
                     raise PalletError(f"apt-get update for {state.os} ({state.origin}) "
                                       f"failed:\n{_tail(r)}")
+                marker.write_text("")
                 self._updated.add(key)
             # What apt would install on that node, then those versions' index entries
             # (Filename, Size, SHA256 from the signed lists).
