@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +116,11 @@ class Executor:
         self._closed = False
         self._in_flight: list[PhaseOutcome] = []    # outcomes of the phase Ctrl-C stopped
         self._stop = threading.Event()
+        # Each node's phase is recorded once: by its worker, or, for the nodes a Ctrl-C caught
+        # running, by the main thread as interrupted (the worker's later word is dropped).
+        self._live: dict[tuple[str, str], tuple[PhaseOutcome, float]] = {}
+        self._recorded: set[tuple[str, str]] = set()
+        self._record_lock = threading.Lock()
 
     # ---- operations -------------------------------------------------------------------------
 
@@ -129,6 +135,7 @@ class Executor:
         try:
             self._run(records, running, report, tuple(bootstrap))
         except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C: no traceback
             report.interrupted = True
             report.outcomes += self._in_flight
             self._stop.set()
@@ -294,20 +301,12 @@ class Executor:
         for start in range(0, len(bundles), batch):
             chunk = bundles[start:start + batch]
             pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(chunk))))
-            futures = [pool.submit(self._run_bundle, b) for b in chunk]
+            futures = []
             try:
+                futures += [pool.submit(self._run_bundle, b) for b in chunk]
                 results = [f.result() for f in futures]
             except KeyboardInterrupt:
-                # Closing the connections ends the execs the workers wait on; do not wait
-                # for the nodes to finish their phase.
-                self._stop.set()
-                self.close()
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._in_flight = outcomes + [
-                    f.result()[0] if f.done() and not f.cancelled() and f.exception() is None else
-                    PhaseOutcome(b.node.name, b.group, b.phase, "failed", error="interrupted",
-                                 cause="interrupted")
-                    for f, b in zip(futures, chunk)]
+                self._interrupted(pool, futures, chunk, outcomes)
                 raise
             pool.shutdown()
             for outcome, values in results:
@@ -322,6 +321,50 @@ class Executor:
                 break
         return outcomes
 
+    def _interrupted(self, pool: ThreadPoolExecutor, futures: list, chunk: Sequence[Bundle],
+                     outcomes: list[PhaseOutcome]) -> None:
+        """Ctrl-C while a batch runs: every node of it that had not finished is recorded as
+        interrupted, then the connections are closed (which ends the execs the workers wait
+        on); nobody waits for the nodes."""
+        self._stop.set()
+        now = time.perf_counter()
+        caught = []
+        for i, b in enumerate(chunk):
+            f = futures[i] if i < len(futures) else None
+            if f is not None and f.done() and not f.cancelled() and f.exception() is None:
+                caught.append(f.result()[0])
+                continue
+            key = (b.node.name, b.phase)
+            live, started = self._live.get(key, (None, now))
+            outcome = PhaseOutcome(b.node.name, b.group, b.phase, "failed",
+                                   actions=list(live.actions) if live else [],
+                                   cause="interrupted", seconds=now - started)
+            outcome.count_actions()
+            outcome.error = ("interrupted: Ctrl-C while the phase ran on the node; the "
+                             "connection was closed" if live else
+                             "interrupted: Ctrl-C before the phase started on the node")
+            if live is None:
+                outcome.status, outcome.cause = "skipped", None
+            if not self._record_once(outcome, "", "", force=True) and live is not None:
+                outcome = live           # its worker finished and recorded it meanwhile
+            caught.append(outcome)
+        self._in_flight = outcomes + caught
+        self.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _record_once(self, outcome: PhaseOutcome, stdout: str, stderr: str,
+                     force: bool = False) -> bool:
+        """Record a node's phase result unless it is recorded already, or the run was
+        interrupted (then the main thread records it). Says whether it did."""
+        key = (outcome.node, outcome.phase)
+        with self._record_lock:
+            if key in self._recorded or (self._stop.is_set() and not force):
+                return False
+            self._recorded.add(key)
+        if self.record is not None:
+            self.record.result(outcome, stdout, stderr)
+        return True
+
     def _run_bundle(self, bundle: Bundle) -> tuple[PhaseOutcome, dict[str, str]]:
         outcome = PhaseOutcome(bundle.node.name, bundle.group, bundle.phase, "ok")
         values: dict[str, str] = {}
@@ -331,6 +374,7 @@ class Executor:
         files = {bundle.script_name: bundle.script.encode(), **dict(bundle.files)}
         if self.record is not None:
             self.record.bundle(bundle)
+        self._live[(outcome.node, outcome.phase)] = (outcome, time.perf_counter())
         self.on_event("start", node=outcome.node, phase=outcome.phase)
 
         def on_line(line: str) -> None:
@@ -351,9 +395,8 @@ class Executor:
             outcome.seconds = time.perf_counter() - started
             outcome.count_actions()
             said = getattr(exc, "result", None)
-            if self.record is not None:
-                self.record.result(outcome, said.stdout if said else "", said.stderr if said else "")
-            self.on_event("end", outcome=outcome)
+            if self._record_once(outcome, said.stdout if said else "", said.stderr if said else ""):
+                self.on_event("end", outcome=outcome)
             return outcome, values
         outcome.seconds = time.perf_counter() - started
         outcome.exit_status = result.exit_status
@@ -371,9 +414,8 @@ class Executor:
             outcome.error = _failure(result.stderr, result.exit_status, outcome)
         elif outcome.changed:
             outcome.status = "changed"
-        if self.record is not None:
-            self.record.result(outcome, result.stdout, result.stderr)
-        self.on_event("end", outcome=outcome)
+        if self._record_once(outcome, result.stdout, result.stderr):
+            self.on_event("end", outcome=outcome)
         return outcome, values
 
 

@@ -21,7 +21,10 @@ def default_record_dir() -> Path:
 class RunRecord:
     """Writes happen on threads of their own while the nodes run: a node's exec does not
     wait for the disk, and several files are created at once (on a busy disk each waits on
-    its own). `summary` waits for what is queued, then writes the summary."""
+    its own). Each file is written to a temporary name and renamed, so a run that stops
+    (Ctrl-C) never leaves one half-written. `summary` waits for what is queued, writes the
+    summary and closes the record: what comes later (a node's thread that ends after an
+    interrupted run was summed up) is not written."""
 
     WRITERS = 4
 
@@ -30,40 +33,36 @@ class RunRecord:
         self.path = Path(base) / f"{stamp}-{operation}-{os.getpid()}"
         self.path.mkdir(parents=True, exist_ok=False)
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._writers: list[threading.Thread] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._started = False
+        self._closed = False
         self._made: set[Path] = {self.path}
         self._failure: BaseException | None = None
 
     def _submit(self, write, *args) -> None:
         with self._lock:
-            if not self._writers:
-                self._writers = [threading.Thread(target=self._write_queued, daemon=True,
-                                                  name=f"pallet-record-{i}")
-                                 for i in range(self.WRITERS)]
-                for writer in self._writers:
-                    writer.start()
-        self._queue.put((write, args))
+            if self._closed:
+                return
+            if not self._started:
+                self._started = True
+                for i in range(self.WRITERS):
+                    threading.Thread(target=self._write_queued, daemon=True,
+                                     name=f"pallet-record-{i}").start()
+            self._queue.put((write, args))
 
     def _write_queued(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            write, args = item
+            write, args = self._queue.get()
             try:
                 write(*args)
             except BaseException as exc:  # noqa: BLE001 - kept, raised by flush()
                 self._failure = self._failure or exc
+            finally:
+                self._queue.task_done()
 
     def flush(self) -> None:
         """Wait until everything queued is on disk."""
-        with self._lock:
-            writers, self._writers = self._writers, []
-        for _ in writers:
-            self._queue.put(None)
-        for writer in writers:
-            writer.join()
+        self._queue.join()
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure
@@ -84,11 +83,11 @@ class RunRecord:
         base = self._dir(bundle.node.name, bundle.phase)
         if bundle.files:
             self._dir(bundle.node.name, bundle.phase, "files")
-        (base / bundle.script_name).write_bytes(bundle.script.encode())
+        _write(base / bundle.script_name, bundle.script.encode())
         for name, data in bundle.files:
-            (base / name).write_bytes(data)
+            _write(base / name, data)
         from pallet.compiler.bundle import _dump
-        (base / "manifest.json").write_bytes(_dump(bundle.manifest()))
+        _write(base / "manifest.json", _dump(bundle.manifest()))
 
     def result(self, outcome, stdout: str, stderr: str) -> None:
         data = {"node": outcome.node, "group": outcome.group, **outcome.as_json(),
@@ -98,12 +97,20 @@ class RunRecord:
     def _result(self, node: str, phase: str, stdout: str, stderr: str, data: dict) -> None:
         from pallet.compiler.bundle import _dump
         base = self._dir(node, phase)
-        (base / "stdout.log").write_bytes(stdout.encode())
-        (base / "stderr.log").write_bytes(stderr.encode())
-        (base / "result.json").write_bytes(_dump(data))
+        _write(base / "stdout.log", stdout.encode())
+        _write(base / "stderr.log", stderr.encode())
+        _write(base / "result.json", _dump(data))
 
     def summary(self, report) -> None:
+        with self._lock:
+            self._closed = True       # first: what comes later is not waited for
         self.flush()
         from pallet.compiler.bundle import _dump
-        with self._lock:
-            (self.path / "summary.json").write_bytes(_dump(report.as_json()))
+        _write(self.path / "summary.json", _dump(report.as_json()))
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The file, whole or not at all: a temporary name beside it, then a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import select
 import socket
 import threading
 import time
@@ -186,16 +185,34 @@ def _connect(endpoint: Endpoint, options: SshOptions) -> tuple["paramiko.Transpo
 
 # -- the connection ------------------------------------------------------------------------
 
+class _Wakeup:
+    """What paramiko's BufferedPipe calls when data arrives or the stream closes (`set`) or
+    it is drained (`clear`): it wakes the one reader of both streams, without a descriptor
+    (Channel.fileno makes a pipe per channel, which select() cannot watch above 1,024)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def set(self) -> None:
+        self.event.set()
+
+    def clear(self) -> None:
+        pass        # the reader clears the shared event itself, before it drains both
+
+
 class _ChannelPipes:
-    """Reads an exec channel's stdout and stderr as data arrives (one thread, select on the
-    channel's event pipe, which both streams signal)."""
+    """Reads an exec channel's stdout and stderr as data arrives (one thread, woken by either)."""
 
     def __init__(self, chan: "paramiko.Channel"):
         self.chan = chan
-        self.fd = chan.fileno()
+        self.ready = threading.Event()
+        wakeup = _Wakeup(self.ready)
+        chan.in_buffer.set_event(wakeup)
+        chan.in_stderr_buffer.set_event(wakeup)
 
     def read(self, timeout: float) -> tuple[bytes, bytes, bool]:
         chan = self.chan
+        self.ready.clear()      # first: data that arrives while we drain sets it again
         eof = chan.eof_received or chan.closed
         out, err = bytearray(), bytearray()
         while chan.recv_ready():
@@ -205,7 +222,7 @@ class _ChannelPipes:
         if eof and not chan.recv_ready() and not chan.recv_stderr_ready():
             return bytes(out), bytes(err), True
         if not out and not err:
-            select.select([self.fd], [], [], timeout)
+            self.ready.wait(timeout)
         return bytes(out), bytes(err), False
 
     def exited(self) -> bool:

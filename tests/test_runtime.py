@@ -290,35 +290,49 @@ def test_a_phase_out_of_time_is_stopped_and_reported_for_its_node(debian_nodes, 
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_record(state, tmp_path):
+    """Ctrl-C with four nodes in their phase: exit 130 within 2 s, the summary and every
+    node's result.json say interrupted, twice in a row (the record is not left to a race)."""
     spec = tmp_path / "slow.pallet"
     spec.write_text('(def s (group-spec "slow" :phases {:configure (phase-fn '
                     '(exec-script "wait" (sleep 60)))}))\n')
-    pallet("converge", str(spec), "slow=1", "--phase", "nothing-yet", state_dir=state)  # bad phase: exit 2
-    runs = tmp_path / "runs"
+    code, _, _ = pallet("converge", str(spec), "slow=4", "--phase", "nothing-yet", state_dir=state)
+    assert code == 2                                      # a bad phase: nothing created
     env = {**os.environ, "PALLET_NODES_DIR": str(state)}
-    proc = subprocess.Popen([PALLET, "converge", str(spec), "slow=1", "--json", "--record-dir", str(runs)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(runs.glob("*/slow-1/configure/run.sh")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the phase never started"
-            time.sleep(0.2)
-        time.sleep(1.0)
-        started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert time.monotonic() - started < 20
-    assert proc.returncode == 130, (proc.returncode, stdout[-2000:], stderr[-3000:])
-    assert "Traceback" not in stderr
-    report = json.loads(stdout)
-    assert report["interrupted"] is True
-    record = Path(report["record"])
-    assert json.loads((record / "summary.json").read_text())["interrupted"] is True
-    assert (record / "slow-1" / "configure" / "run.sh").exists()
+    for attempt in ("converge", "lift"):
+        runs = tmp_path / f"runs-{attempt}"
+        args = [PALLET, attempt, str(spec), *(["slow=4"] if attempt == "converge" else []),
+                "--json", "--record-dir", str(runs)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while len(list(runs.glob("*/slow-*/configure/run.sh"))) < 4:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the phase never started"
+                time.sleep(0.1)
+            time.sleep(1.0)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=30)
+            took = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, (proc.returncode, stdout[-2000:], stderr[-3000:])
+        assert took < 2.0, took
+        assert "Traceback" not in stderr
+        report = json.loads(stdout)
+        assert report["interrupted"] is True
+        record = Path(report["record"])
+        assert json.loads((record / "summary.json").read_text())["interrupted"] is True
+        for n in range(1, 5):
+            phase = record / f"slow-{n}" / "configure"
+            assert (phase / "run.sh").exists()
+            result = json.loads((phase / "result.json").read_text())
+            assert result["status"] == "failed" and result["cause"] == "interrupted", result
+            assert result["error"].startswith("interrupted: Ctrl-C while the phase ran")
+        assert not list(record.rglob(".*.tmp"))                # nothing half-written
+        assert {p["cause"] for n in report["nodes"] for p in n["phases"]} == {"interrupted"}
 
 
 def _free_port() -> int:
@@ -407,3 +421,35 @@ def test_lift_uses_the_specs_own_node_list(debian_nodes, tmp_path):
     assert code == 0, out
     assert {k: p["status"] for k, p in phases(report).items()} == {
         ("nl-1", "configure"): "changed", ("nl-2", "configure"): "changed"}
+
+
+def test_a_run_with_1100_inherited_descriptors(debian_nodes, tmp_path):
+    """A fleet of about 900 nodes holds more than 1,024 descriptors: sockets and pipes then
+    get numbers select() cannot watch. With 1,100 descriptors inherited, the run still works."""
+    nodes = debian_nodes(1, prefix="fds")
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory(nodes))
+    known = tmp_path / "known_hosts"
+    known.write_text(nodes[0].known_hosts_line() + "\n")
+    # A launcher takes the numbers 3 to 1102 (inheritable), then execs the command.
+    launcher = ("import os, sys\n"
+                "for _ in range(1100):\n"
+                "    os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n"
+                "os.execv(sys.argv[1], sys.argv[1:])\n")
+    result = subprocess.run(
+        [sys.executable, "-c", launcher, PALLET, "lift", str(ROOT / "examples" / "fleet.pallet"),
+         "--nodes", str(inventory), "--known-hosts", str(known), "--json",
+         "--record-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads(result.stdout)["nodes"][0]["phases"][0]["status"] == "changed"
+
+
+def test_the_descriptor_limit_is_raised_to_what_the_system_allows():
+    """A shell's soft limit of 1,024 descriptors is not the fleet's: lift and converge raise it
+    to the hard limit."""
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit("
+            "resource.RLIMIT_NOFILE)[1]))\n"
+            "from pallet.commands.run import raise_descriptor_limit; raise_descriptor_limit()\n"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); print(soft == hard, soft)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "True", out.stdout

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -62,8 +63,22 @@ def run_options(fn):
     return fn
 
 
+def raise_descriptor_limit() -> None:
+    """Raise the soft limit of open files to the hard one: a fleet holds a socket per node
+    and pipes per exec, and a shell's usual soft limit (1,024) is no limit of the fleet's."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> None:
     from pallet.runtime.ssh_process import SshProcess
+    raise_descriptor_limit()           # before the fork: the helper holds the sockets
     # First, while this process has one thread: the helper that imports paramiko and makes
     # the connections on another CPU while this one loads and compiles the spec.
     # --dry-run and --provision-only make no SSH connection: no helper for them.
@@ -142,6 +157,7 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
             else:
                 report = executor.lift(records)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         report.interrupted = True
     finally:
         report.record = str(record.path)
@@ -154,7 +170,14 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
     if report.error:
         click.echo(report.error, err=True)
         sys.exit(2)
-    sys.exit(130 if report.interrupted else 0 if report.ok else 1)
+    if report.interrupted:
+        # Everything is written (the record is closed): exit now, without waiting for the
+        # threads still waiting on the closed connections.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ssh_process.shutdown()
+        os._exit(130)
+    sys.exit(0 if report.ok else 1)
 
 
 def _counts(args: tuple[str, ...], project, op) -> dict[str, int]:
