@@ -78,7 +78,9 @@ def print_summary(report, stream=None) -> None:
     rows = [(o.node, o.group, f":{o.phase}", o.status, str(o.ok), str(o.changed), str(o.failed),
              f"{o.seconds:.2f}") for o in report.outcomes]
     title = f"pallet {report.operation} {report.spec}"
-    if styled:
+    if not rows:                    # no phase ran (converge --provision-only, no nodes): no table
+        stream.write(title + "\n")
+    elif styled:
         from rich.console import Console
         from rich.table import Table
         console = Console(file=stream, highlight=False)

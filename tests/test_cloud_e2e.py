@@ -93,3 +93,37 @@ cache_dir = "{local_nodes.cache_dir}"
         assert nodes.list() == []
     finally:
         nodes.destroy_all()
+
+
+def test_dry_run_and_provision_only_on_local_nodes(local_nodes, tmp_path):
+    """--dry-run and --provision-only work on the default provider too."""
+    (tmp_path / "site.pallet").write_text(SPEC)
+    state = tmp_path / "nodes"
+    env = {**os.environ, "PALLET_CACHE": str(local_nodes.cache_dir),
+           "PALLET_RECORD_DIR": str(tmp_path / "runs")}
+
+    def pallet(*args):
+        p = subprocess.run([sys.executable, "-m", "pallet", *args, "--state-dir", str(state)],
+                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+                           stdin=subprocess.DEVNULL)
+        assert "Traceback" not in p.stderr, p.stderr
+        return p
+
+    from pallet.runtime.localnodes import LocalNodes
+    nodes = LocalNodes(state, local_nodes.cache_dir)
+    try:
+        p = pallet("converge", "site.pallet", "web=2", "--dry-run")
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.splitlines()[0] == "web on local: 0 -> 2 node(s): create 2"
+        assert nodes.list() == []
+        p = pallet("converge", "site.pallet", "web=2", "--provision-only", "--json")
+        assert p.returncode == 0, p.stderr
+        report = json.loads(p.stdout)
+        assert sorted(report["created"]) == ["web-1", "web-2"]
+        assert all(n["phases"] == [] for n in report["nodes"])        # no phase ran
+        for name in ("web-1", "web-2"):
+            assert nodes.exec_in(name, ["test", "-e", "/etc/bootstrapped"]).returncode == 1
+        p = pallet("converge", "site.pallet", "web=1", "--provision-only", "--json")
+        assert json.loads(p.stdout)["destroyed"] == ["web-2"]
+    finally:
+        nodes.destroy_all()

@@ -47,7 +47,8 @@ class GroupPlan:
     def surplus(self) -> list:
         if len(self.have) <= self.want:
             return []
-        return sorted(self.have, key=lambda r: r.name)[self.want:]
+        # local nodes: the highest numbers go first (web-10 after web-9), as in lift's converge
+        return sorted(self.have, key=lambda r: _natural(r.name))[self.want:]
 
     @property
     def missing(self) -> int:
@@ -63,6 +64,11 @@ class GroupPlan:
                 "location": getattr(t.location, "name", None) if t else None,
                 "inbound_ports": list(t.inbound_ports) if t else None,
                 "login_user": t.login_user if t else None}
+
+
+def _natural(name: str) -> tuple:
+    import re
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
 class Journal:
@@ -174,10 +180,11 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
 
     work = [p for p in plans if p.missing]
     others = [p for p in work if not isinstance(p.provider, CloudProvider)]
+    made_here: list = []                 # nodes the other providers made (local nodes)
     for p in others:                     # local nodes: the provider's own create
         made = p.provider.create_nodes(p.group, p.missing, project.group(p.group).node_spec)
         report.created += [r.name for r in made]
-        p.have += made
+        made_here += made
     clouds = [p for p in work if isinstance(p.provider, CloudProvider)]
     for p in clouds:
         say(f"{p.provider.name}: creating {p.missing} node(s) of {p.group}: {p.template.describe()}")
@@ -261,13 +268,13 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
 
     # 7. phases
     records = [r for p in plans for r in p.have if r.name not in report.destroyed]
-    records += list(ready.values())
+    records += made_here + list(ready.values())
     if provision_only:
         report.nodes = [(r.name, r.group) for r in records]
         _add_failures(report, failures)
         return report
-    report = executor.lift(records + others, report, bootstrap=[r.name for r in ready.values()],
-                           only=set(counts))
+    report = executor.lift(records + others, report,
+                           bootstrap=[r.name for r in [*made_here, *ready.values()]], only=set(counts))
     _add_failures(report, failures)
     return report
 
