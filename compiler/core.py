@@ -15,8 +15,8 @@ Where this library departs from Clojure, on purpose:
 - Sequences are eager and are tuples; lists and vectors are one type, so `conj` always appends.
   A map is a sequence of `[key value]` pairs, a string of one-character strings, nil of nothing.
 - A set is walked in a stable order (sorted by repr) so that output is reproducible.
-- Regular expressions are Python `re` patterns written as strings (there is no `#"..."`
-  syntax); `(re-pattern "...")` makes one explicitly. `split` takes a regular expression, as
+- Regular expressions are Python `re` patterns, written `#"..."` (a `Regex`) or as strings;
+  `(re-pattern "...")` makes one from a string. `split` takes a regular expression, as
   clojure.string/split does; `replace` with a string pattern replaces literal text, with a
   `re-pattern` it replaces matches (`$1` in the replacement names a group, as in Java).
 - `parse-long`, `parse-int`, `parse-double` and `parse-boolean` return nil for text that is not
@@ -43,22 +43,12 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Callable
 
 from pallet.errors import PalletError
-from pallet.grammar.forms import Keyword, ListForm, Symbol, span_of
+from pallet.grammar.forms import Keyword, ListForm, Regex, Symbol, span_of
 
 from .evaluator import ArgError, Builtin, Fn
 
 _MISSING = object()
 _RANGE_LIMIT = 10_000_000
-
-
-@dataclass(frozen=True)
-class Regex:
-    """A regular expression value, made by `re-pattern`."""
-
-    pattern: str
-
-    def describe(self) -> str:
-        return f"the regular expression {pr_str(self)}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -114,7 +114,7 @@ class Evaluator:
         ns = Namespace(ns_name, Env({}, self.core), name)
         ns.env.ns = ns
         self.namespaces[ns_name] = ns
-        forms = read_cached(text, name) if cache else read(text, name)
+        forms = read_cached(text, name, ns_name) if cache else read(text, name, ns_name)
         for index, form in enumerate(forms):
             try:
                 self.eval(form, ns.env)

@@ -260,6 +260,58 @@ def _quoted(form):
     return form
 
 
+def _var(ev, form, env):
+    """(var x), read from #'x: the value x names (a var and its value are one here)."""
+    args = _args(form, 1, 1, "(var name)")
+    if not isinstance(args[0], Symbol):
+        raise PalletError(f"var needs a symbol, found {show(args[0])}", span_of(args[0]))
+    return ev.eval(args[0], env)
+
+
+def _syntax_quote(ev, form, env):
+    """`x, read as (syntax-quote x): x as data, like quote, except that ~e is the value of e,
+    ~@e splices the items of e, and name# is one generated name per syntax-quote. Symbols
+    stay as written (Clojure would qualify them with their namespace)."""
+    args = _args(form, 1, 1, "(syntax-quote x)")
+    gensyms: dict[str, Symbol] = {}
+
+    def walk(f):
+        if isinstance(f, Symbol):
+            if f.name.endswith("#") and len(f.name) > 1:
+                if f.name not in gensyms:
+                    ev.gensym_count = getattr(ev, "gensym_count", 0) + 1
+                    gensyms[f.name] = Symbol(f"{f.name[:-1]}__{ev.gensym_count}__auto__", f.span)
+                return gensyms[f.name]
+            return f
+        if isinstance(f, ListForm) and len(f.items) == 2 and f.items[0] == Symbol("unquote"):
+            return ev.eval(f.items[1], env)
+        if isinstance(f, ListForm) and len(f.items) == 2 and f.items[0] == Symbol("unquote-splicing"):
+            raise PalletError("~@ splices into a list, vector or set; here it stands alone", f.span)
+        if isinstance(f, MapForm):
+            return {walk(k): walk(v) for k, v in f.pairs}
+        if isinstance(f, Atom):
+            return f.value
+        if hasattr(f, "items"):
+            out: list = []
+            for item in f.items:
+                if (isinstance(item, ListForm) and len(item.items) == 2
+                        and item.items[0] == Symbol("unquote-splicing")):
+                    value = ev.eval(item.items[1], env)
+                    if value is None:
+                        continue
+                    if isinstance(value, dict):
+                        value = tuple(value.items())
+                    if not isinstance(value, (tuple, list, frozenset, set, str)):
+                        raise PalletError("~@ needs a collection to splice", item.span)
+                    out.extend(value)
+                else:
+                    out.append(walk(item))
+            return frozenset(out) if type(f).__name__ == "SetForm" else tuple(out)
+        return f
+
+    return walk(args[0])
+
+
 def _and(ev, form, env):
     result: Any = True
     for f in form.items[1:]:
@@ -393,6 +445,7 @@ SPECIAL_FORMS = {
     "def": _def, "defn": _defn, "defn-": _defn, "fn": _fn, "let": _let, "if": _if,
     "when": _when, "when-not": _when_not, "if-let": _if_let, "when-let": _when_let,
     "cond": _cond, "case": _case, "do": _do, "for": _for, "doseq": _doseq, "quote": _quote,
+    "var": _var, "syntax-quote": _syntax_quote,
     "and": _and, "or": _or, "->": _thread, "->>": _thread_last, "require": _require,
     "ns": _ns, "script": _script, "phase-fn": _phase_fn, "plan-fn": _phase_fn,
     "def-crate-fn": _def_crate_fn, "defplan": _def_crate_fn,

@@ -20,10 +20,11 @@ from .forms import Form
 MAX_ENTRIES = 1000
 
 
-def read(text: str, name: str) -> tuple[Form, ...]:
-    """The reader itself (lark is imported on the first call)."""
+def read(text: str, name: str, namespace: str = "user") -> tuple[Form, ...]:
+    """The reader itself (lark is imported on the first call). `namespace` is the one `::kw`
+    belongs to until the text's own (ns ...) names another."""
     from .reader import read as read_text
-    return read_text(text, name)
+    return read_text(text, name, namespace)
 
 _VERSION: bytes | None = None
 
@@ -51,15 +52,16 @@ def _directory() -> Path:
     return Path(base) / "pallet" / "forms"
 
 
-def read_cached(text: str, name: str) -> tuple[Form, ...]:
-    key = hashlib.sha256(_version() + name.encode() + b"\0" + text.encode()).hexdigest()
+def read_cached(text: str, name: str, namespace: str = "user") -> tuple[Form, ...]:
+    key = hashlib.sha256(_version() + name.encode() + b"\0" + namespace.encode() + b"\0"
+                         + text.encode()).hexdigest()
     path = _directory() / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
     except Exception:  # noqa: BLE001  (missing, stale or unreadable: read the text)
         pass
-    forms = read(text, name)
+    forms = read(text, name, namespace)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")

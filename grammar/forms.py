@@ -1,7 +1,9 @@
 """The forms the reader produces: EDN data that remembers where it was written.
 
 Spans never take part in equality, so `Symbol("x")` read from two places compares equal.
-Strings, numbers, booleans and nil are `Atom`s so that they, too, carry a span.
+Strings, numbers, booleans, nil, characters (one-character strings) and regular expressions
+(`Regex`) are `Atom`s so that they, too, carry a span. Metadata written with `^` rides on
+symbols and collections as `meta` (a MapForm), as in Clojure; like spans it is not compared.
 """
 from __future__ import annotations
 
@@ -12,9 +14,21 @@ from pallet.errors import Span
 
 
 @dataclass(frozen=True)
+class Regex:
+    """A regular expression value: read from `#"..."` or made by `re-pattern`. The pattern
+    is Python `re` syntax (a Java-only `(?<name>...)` group is read as `(?P<name>...)`)."""
+
+    pattern: str
+
+    def describe(self) -> str:
+        return f'the regular expression #"{self.pattern}"'
+
+
+@dataclass(frozen=True)
 class Symbol:
     name: str
     span: Span | None = field(default=None, compare=False, repr=False)
+    meta: "MapForm | None" = field(default=None, compare=False, repr=False)
 
     @property
     def namespace(self) -> str | None:
@@ -41,9 +55,9 @@ class Keyword:
 
 @dataclass(frozen=True)
 class Atom:
-    """A string, integer, float, boolean or nil."""
+    """A string, integer, float, boolean, nil or regular expression."""
 
-    value: Union[str, int, float, bool, None]
+    value: Union[str, int, float, bool, None, Regex]
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
@@ -51,6 +65,7 @@ class Atom:
 class ListForm:
     items: tuple["Form", ...]
     span: Span | None = field(default=None, compare=False, repr=False)
+    meta: "MapForm | None" = field(default=None, compare=False, repr=False)
 
     @property
     def head(self) -> "Form | None":
@@ -61,6 +76,7 @@ class ListForm:
 class VectorForm:
     items: tuple["Form", ...]
     span: Span | None = field(default=None, compare=False, repr=False)
+    meta: "MapForm | None" = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,7 @@ class MapForm:
 
     items: tuple["Form", ...]
     span: Span | None = field(default=None, compare=False, repr=False)
+    meta: "MapForm | None" = field(default=None, compare=False, repr=False)
 
     @property
     def pairs(self) -> tuple[tuple["Form", "Form"], ...]:
@@ -80,6 +97,7 @@ class MapForm:
 class SetForm:
     items: tuple["Form", ...]
     span: Span | None = field(default=None, compare=False, repr=False)
+    meta: "MapForm | None" = field(default=None, compare=False, repr=False)
 
 
 Form = Union[Symbol, Keyword, Atom, ListForm, VectorForm, MapForm, SetForm]
@@ -110,6 +128,8 @@ def show(form: object) -> str:
             return "true"
         if v is False:
             return "false"
+        if isinstance(v, Regex):
+            return '#"' + v.pattern + '"'
         if isinstance(v, str):
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         return repr(v)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from pallet.errors import PalletError, Span
-from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
+from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Regex, SetForm, Symbol,
                                   VectorForm, show, span_of)
 
 from . import ast as A
@@ -675,6 +675,8 @@ def _value_text(value: object, form: object) -> str:
         raise _err("this value is nil, which is not a word", form)
     elif isinstance(value, (list, tuple, set, frozenset, dict)):
         raise _err("this value is a collection; splice it with ~@ to get several words", form)
+    elif isinstance(value, Regex):
+        raise _err("a regular expression is not a shell word; write its pattern as a string", form)
     else:
         text = str(value)
     _check_nul(text, form)

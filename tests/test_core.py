@@ -551,6 +551,20 @@ CASES = [
     ('(ex-message (ex-info "boom" {:a 1}))', '"boom"'),
     ('(ex-data (ex-info "boom" {:a 1}))', '{:a 1}'),
     ('(ex-message "not an error")', 'nil'),
+    # the reader's Clojure syntax, evaluated
+    ('(map #(* 2 %) [1 2 3])', '[2 4 6]'),
+    ('(#(str %1 "-" %2 (count %&)) "a" "b" 1 2)', '"a-b2"'),
+    ("(#'inc 1)", '2'),
+    ("(let [b 2 c [3 4]] `(a ~b ~@c))", '[a 2 3 4]'),
+    ("(let [[x y] `(v# v#)] (= x y))", 'true'),
+    ('(re-find #"\\d+" "ab123")', '"123"'),
+    ('(clojure.string/split "a/b/c" #"/")', '["a" "b" "c"]'),
+    ('(clojure.string/replace "a-b" #"-(.)" "$1")', '"ab"'),
+    ('(re-pattern #"x")', '#"x"'),
+    ('(str \\a \\b \\/)', '"ab/"'),
+    ('(apply str (interpose \\, ["a" "b"]))', '"a,b"'),
+    ('::k', ':user/k'),
+    ('(let [^String s "x"] s)', '"x"'),
 ]
 
 

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pallet.errors import PalletError
-from pallet.grammar.forms import Atom, Keyword, ListForm, MapForm, SetForm, Symbol, VectorForm
+from pallet.grammar.forms import (Atom, Keyword, ListForm, MapForm, Regex, SetForm, Symbol,
+                                  VectorForm, show)
 from pallet.grammar.reader import read
 
 FILE = "f.pallet"
@@ -251,10 +252,110 @@ def test_deep_nesting_is_read_or_rejected_cleanly(text):
         pass
 
 
+# --- Clojure's dispatch forms, characters, ::keywords, regular expressions -------------------
+
+
+def test_fn_literal_reads_as_fn_with_numbered_arguments():
+    assert show(read1("#(+ % %2)")) == "(fn [%1 %2] (+ %1 %2))"
+    assert show(read1("#(apply f %&)")) == "(fn [& %&] (apply f %&))"
+    assert show(read1("#(g %3 %&)")) == "(fn [%1 %2 %3 & %&] (g %3 %&))"
+    assert show(read1("#(now)")) == "(fn [] (now))"
+    assert show(read1("#(vector [% {:k #{%}}])")) == "(fn [%1] (vector [%1 {:k #{%1}}]))"
+    form = read1("\n  #(inc %)")
+    assert (form.span.line, form.span.column, form.span.end_column) == (2, 3, 11)
+
+
+def test_fn_literal_nested_is_a_located_error():
+    err = error_of("(map #(map #(inc %) %) xs)")
+    assert "nested #()s are not allowed" in err.message
+    assert (err.span.line, err.span.column) == (1, 12)
+
+
+def test_var_quote_and_syntax_quote():
+    assert show(read1("#'my.ns/f")) == "(var my.ns/f)"
+    assert show(read1("`(a ~b ~@c d#)")) == "(syntax-quote (a (unquote b) (unquote-splicing c) d#))"
+    assert read1("`x").span.end_column == 3
+
+
+def test_metadata_rides_on_symbols_and_collections():
+    form = read1("(defn ^:private ^String f [^long a] ^{:doc \"d\" :x 1} [a])")
+    f, params, body = form.items[1], form.items[2], form.items[3]
+    assert f == Symbol("f") and show(f.meta) == "{:tag String :private true}"
+    assert show(params.items[0].meta) == "{:tag long}"
+    assert show(body.meta) == '{:doc "d" :x 1}'
+    assert show(read1('#^"[B" x').meta) == '{:tag "[B"}'
+    assert show(read1("^:a ^{:a 2} x").meta) == "{:a true}"  # the outer one wins
+    # nothing to attach it to on a string or number: dropped, as it would have no effect
+    assert read(r'^:k "s" ^:k 1', FILE) == (Atom("s"), Atom(1))
+    # equality ignores metadata, as it ignores spans
+    assert read1("^:k [1]") == VectorForm((Atom(1),))
+
+
+def test_metadata_must_be_a_symbol_keyword_string_or_map():
+    err = error_of("^1 x")
+    assert err.message == "metadata must be a symbol, keyword, string or map"
+    assert (err.span.line, err.span.column) == (1, 2)
+
+
+def test_character_literals_are_one_character_strings():
+    assert values(r"\a \/ \( \\ \" \; \, \newline \space \tab \return \u0041 \o101 \é") == [
+        "a", "/", "(", "\\", '"', ";", ",", "\n", " ", "\t", "\r", "A", "A", "é"]
+    assert read1(r"(str \a \))") == ListForm((sym("str"), Atom("a"), Atom(")")))
+
+
+def test_unknown_character_is_a_located_error():
+    err = error_of("(f \\abc)")
+    assert err.message.startswith("unsupported character \\abc")
+    assert (err.span.column, err.span.end_column) == (4, 8)
+
+
+def test_auto_keywords_take_the_namespace_being_read():
+    assert read1("::k") == Keyword("user/k")
+    assert read("::k", FILE, namespace="my.crate") == (Keyword("my.crate/k"),)
+    forms = read("::a (ns web.app (:require [pallet.actions :as actions] [x.y :as-alias xy]))"
+                 " ::b ::actions/c ::xy/d", FILE)
+    assert [show(f) for f in forms if isinstance(f, Keyword)] == [
+        ":user/a", ":web.app/b", ":pallet.actions/c", ":x.y/d"]
+
+
+def test_auto_keyword_with_unknown_alias_is_a_located_error():
+    err = error_of("(ns a)\n::nope/k")
+    assert "no namespace has the alias 'nope'" in err.message
+    assert (err.span.line, err.span.column, err.span.end_column) == (2, 1, 9)
+
+
+def test_regex_literals_keep_their_backslashes():
+    (value,) = values(r'#"\d+\.\s\"(?<n>x)"')
+    assert value == Regex(r'\d+\.\s\"(?P<n>x)')
+    assert show(read1(r'#"a\d"')) == r'#"a\d"'
+    err = error_of('(split s #"(")')
+    assert err.message.startswith("invalid regular expression")
+    assert (err.span.column, err.span.end_column) == (10, 14)
+
+
+def test_symbolic_numbers():
+    inf, ninf, nan = values("##Inf ##-Inf ##NaN")
+    assert inf == float("inf") and ninf == float("-inf") and nan != nan
+
+
+@pytest.mark.parametrize("text, message", [
+    ("#?(:clj 1)", "reader conditionals #?(...) are not supported"),
+    ("#inst \"2020\"", "tagged literals (#inst, #uuid, #name ...) are not supported"),
+    ("#=(x)", "'#' must start a set #{...}, a function #(...)"),
+    ("(f #(g %)", "unclosed '(': expected ')'"),
+    ("#(g %", "unclosed '#(': expected ')'"),
+    ("(a \\( b", "unclosed '(': expected ')'"),
+])
+def test_dispatch_errors_are_located(text, message):
+    assert error_of(text).message.startswith(message)
+
+
 # --- robustness: random text only ever raises PalletError ----------------------------------
 
-SPECIAL = list("()[]{}#_'~@\"\\;:,. \n\t-+0123456789eE/&%<>=!?*abcxyzé")
+SPECIAL = list("()[]{}#_'~@\"\\;:,. \n\t-+0123456789eE/&%<>=!?*abcxyzé^`")
 TOKENS = ["(", ")", "[", "]", "{", "}", "#{", "#_", "#", "'", "~", "~@", "@", '"', "\\",
+          "#(", "%", "%1", "%&", "#'", "^", "#^", "`", "::", "::a/b", '#"', "\\newline", "\\(",
+          "##Inf", "#?", "(ns a.b (:require [c :as d]))", "::d/x",
           '\\"', "\\u00e9", "\\u12", "\\q", ";", "\n", " ", ",", ":", ":k", "::", "1", "-1",
           "1.5", "1.", ".5", "1e3", "12abc", "2>&1", "2>", "->", "nil", "true", "é", "\t"]
 
