@@ -392,6 +392,43 @@ def _script(ev, form, env):
     return ScriptForms(tuple(form.items[1:]), ev.script_resolver(env))
 
 
+def _script_as_form(ev, form, env):
+    """(checked-script "msg" forms...) and (chained-script forms...): script values, as
+    `script` makes, of that one Stevedore form."""
+    return ScriptForms((form,), ev.script_resolver(env))
+
+
+def _combined_scripts(ev, form, env):
+    """Pallet's functions over scripts: (do-script s ...), (chain-commands s ...) and
+    (checked-commands "msg" s ...) of script values (nil ones are left out). Pallet passed
+    shell text; a string here is an error, since it would be pasted as code."""
+    name = form.items[0].name
+    args = [ev.eval(a, env) for a in form.items[1:]]
+    head: list = []
+    if name == "checked-commands":
+        if not args or not isinstance(args[0], str):
+            raise PalletError("checked-commands needs a message string first", form.span)
+        head = [Atom(args.pop(0), form.span)]
+    values: dict[str, ScriptForms] = {}
+    for arg, arg_form in zip(args, form.items[len(form.items) - len(args):]):
+        if arg is None:
+            continue
+        if isinstance(arg, str):
+            raise PalletError(f"{name} takes script values here, such as (script ...): Pallet pasted "
+                              "a string into the script as shell code; write the commands as script "
+                              "forms, or (script (raw \"...\")) for shell text", span_of(arg_form))
+        if not isinstance(arg, ScriptForms):
+            raise PalletError(f"{name} takes script values, such as (script ...)", span_of(arg_form))
+        values[f"pallet-script-{len(values)}"] = arg
+    parts = tuple(ListForm((Symbol("unquote", form.span), Symbol(key, form.span)), form.span)
+                  for key in values)
+    wrap = {"do-script": "do", "chain-commands": "chained-script",
+            "checked-commands": "checked-script"}[name]
+    body = ListForm((Symbol(wrap, form.span), *head, *parts), form.span)
+    return ScriptForms((body,), lambda f: values[f.name] if isinstance(f, Symbol) and f.name in values
+                       else ev.script_resolver(env)(f))
+
+
 def _phase_fn(ev, form, env):
     return PhaseFn(tuple(form.items[1:]), env, form.span)
 
@@ -447,7 +484,10 @@ SPECIAL_FORMS = {
     "cond": _cond, "case": _case, "do": _do, "for": _for, "doseq": _doseq, "quote": _quote,
     "var": _var, "syntax-quote": _syntax_quote,
     "and": _and, "or": _or, "->": _thread, "->>": _thread_last, "require": _require,
-    "ns": _ns, "script": _script, "phase-fn": _phase_fn, "plan-fn": _phase_fn,
+    "ns": _ns, "script": _script,
+    "checked-script": _script_as_form, "chained-script": _script_as_form,
+    "do-script": _combined_scripts, "chain-commands": _combined_scripts,
+    "checked-commands": _combined_scripts, "phase-fn": _phase_fn, "plan-fn": _phase_fn,
     "def-crate-fn": _def_crate_fn, "defplan": _def_crate_fn,
     "exec-script": _exec_script, "exec-checked-script": _exec_script, "publish": _publish, "comment": _comment,
 }

@@ -85,7 +85,15 @@ class RawPart:
     text: str
 
 
-Part = Union[Lit, Var, CmdSub, ArrayRef, ArrayAll, AllArgs, Arith, RawPart]
+@dataclass(frozen=True)
+class MapRef:
+    """One value of an associative array (Stevedore's maps), `${m[key]}`."""
+
+    name: str
+    key: "Word"
+
+
+Part = Union[Lit, Var, CmdSub, ArrayRef, ArrayAll, AllArgs, Arith, RawPart, MapRef]
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,16 @@ class For:
 
 
 @dataclass(frozen=True)
+class ForLines:
+    """A loop over the lines of a command's output (Stevedore's `(doseq [x @(cmd)] ...)`).
+    The output is taken first, so a failing command stops the script as any other would."""
+
+    var: str
+    command: "Block"
+    body: Block
+
+
+@dataclass(frozen=True)
 class CaseClause:
     patterns: tuple[Word, ...]  # literal patterns; empty means the default (`*`)
     body: Block
@@ -243,6 +261,31 @@ class ArraySet:
 
 
 @dataclass(frozen=True)
+class MapAssign:
+    """An associative array made from pairs (bash 4 and PowerShell; no POSIX sh)."""
+
+    name: str
+    pairs: tuple[tuple[Word, Word], ...]
+    local: bool = False  # declared in the function being defined
+    in_function: bool = False  # declared inside a function, yet the script's (as var is)
+
+
+@dataclass(frozen=True)
+class MapSet:
+    name: str
+    key: Word
+    value: Word
+
+
+@dataclass(frozen=True)
+class Alias:
+    """`alias name='command'`: the command's text, quoted as one word."""
+
+    name: str
+    command: "Stmt"
+
+
+@dataclass(frozen=True)
 class FuncDef:
     name: str
     params: tuple[str, ...]
@@ -261,6 +304,7 @@ class Print:
 
     words: tuple[Word, ...]
     newline: bool = True
+    stderr: bool = False
 
 
 @dataclass(frozen=True)
@@ -284,8 +328,9 @@ class Comment:
     text: str
 
 
-Stmt = Union[Command, Test, Not, AndOr, Pipeline, Block, Group, If, While, For, Case, Assign,
-             ArrayAssign, ArraySet, FuncDef, Return, Print, Heredoc, Raw, Comment]
+Stmt = Union[Command, Test, Not, AndOr, Pipeline, Block, Group, If, While, For, ForLines, Case,
+             Assign, ArrayAssign, ArraySet, MapAssign, MapSet, Alias, FuncDef, Return, Print,
+             Heredoc, Raw, Comment]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from pallet.errors import PalletError
+
 from . import ast as A
 
 _SAFE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+\Z")
@@ -96,6 +98,8 @@ class PosixEmitter:
             return "${" + part.name + "[@]}"
         if isinstance(part, A.AllArgs):
             return "$*" if joined else "$@"
+        if isinstance(part, A.MapRef):
+            return "${" + part.name + "[" + self.word(part.key) + "]}"
         raise TypeError(part)
 
     def arith(self, expr: A.ArithExpr, nested: bool = False) -> str:
@@ -204,6 +208,36 @@ class PosixEmitter:
         head = f"for {s.var} in {items}; do" if items else f"for {s.var} in; do"
         return [head, *self.body(s.body), "done"]
 
+    def _ForLines(self, s: A.ForLines) -> list[str]:
+        # The output is taken first (set -e sees a failure), then read line by line in this
+        # shell (a pipe into `while` would run the body in a subshell).
+        lines_var = f"{s.var}_lines"
+        capture = self.word(A.Word((A.CmdSub(s.command),)))
+        # Read from descriptor 3, so that a command in the body reading its standard input
+        # does not eat the lines.
+        return [f"{lines_var}={capture}",
+                f'if [ -n "${{{lines_var}}}" ]; then',
+                *_indent([f"while IFS= read -r {s.var} <&3; do", *self.body(s.body),
+                          "done 3<<EOF"]),
+                _Verbatim(f"${{{lines_var}}}"), _Verbatim("EOF"),
+                "fi"]
+
+    def _MapAssign(self, s: A.MapAssign) -> list[str]:
+        flag = "local -A" if s.local else "declare -gA" if s.in_function else "declare -A"
+        pairs = " ".join(f"[{self.word(k)}]={self.word(v)}" for k, v in s.pairs)
+        return [f"{flag} {s.name}=({pairs})"]
+
+    def _MapSet(self, s: A.MapSet) -> list[str]:
+        return [f"{s.name}[{self.word(s.key)}]={self.word(s.value)}"]
+
+    def _Alias(self, s: A.Alias) -> list[str]:
+        lines = self._compound_item(s.command)
+        if len(lines) != 1:
+            raise PalletError("alias takes one command on one line", None)
+        if _SAFE.match(s.name):
+            return [f"alias {s.name}={quote_literal(lines[0])}"]
+        return [f"alias {quote_literal(s.name + '=' + lines[0])}"]
+
     def _Case(self, s: A.Case) -> list[str]:
         lines = [f"case {self.word(s.subject)} in"]
         for clause in s.clauses:
@@ -267,7 +301,8 @@ class PosixEmitter:
             if i:
                 parts.append(A.Lit(" "))
             parts.extend(w.parts)
-        return [f"printf {fmt} {self.word(A.Word(tuple(parts)), joined=True)}"]
+        to_stderr = " >&2" if s.stderr else ""
+        return [f"printf {fmt} {self.word(A.Word(tuple(parts)), joined=True)}{to_stderr}"]
 
     def _Heredoc(self, s: A.Heredoc) -> list[str]:
         op = ">>" if s.append else ">"

@@ -155,8 +155,10 @@ def _assigned_names(script: A.Script) -> dict[str, str]:
     for node in _walk(script):
         if isinstance(node, A.Assign) and not (node.kind == "export" and node.value is None):
             order.append(node.name)
-        elif isinstance(node, (A.ArrayAssign, A.ArraySet)):
+        elif isinstance(node, (A.ArrayAssign, A.ArraySet, A.MapAssign, A.MapSet)):
             order.append(node.name)
+        elif isinstance(node, A.ForLines):
+            order += [node.var, node.var + "_lines"]
         elif isinstance(node, A.For):
             order.append(node.var)
         elif isinstance(node, A.FuncDef):
@@ -307,6 +309,8 @@ class _Emitter:
             return p.text
         if isinstance(p, A.Lit):
             return _lit(p.text)
+        if isinstance(p, A.MapRef):
+            return f"{self._ref(p.name)}[{self.word(p.key, 'expr')}]"
         raise PalletError(f"unknown word part {type(p).__name__}")
 
     def _dq(self, parts: list[A.Part]) -> str:
@@ -478,6 +482,21 @@ class _Emitter:
             return self._body(head, s.body.stmts, ind)
         if isinstance(s, A.Case):
             return self._case(s, ind)
+        if isinstance(s, A.ForLines):
+            if self.locals is not None:
+                self.locals.update((s.var, s.var + "_lines"))
+            lines_ref = "$" + self.names[s.var + "_lines"]
+            capture = self._set(s.var + "_lines", self._part(A.CmdSub(s.command)))
+            head = f"foreach (${self.names[s.var]} in ({lines_ref} -split '\\r?\\n'))"
+            return [pad + capture, pad + f"if ('' -cne {lines_ref}) {{",
+                    *self._body(head, s.body.stmts, ind + 1), pad + "}"]
+        if isinstance(s, A.MapAssign):  # keys compare case-sensitively, as the shell's do
+            if s.local and self.locals is not None:
+                self.locals.add(s.name)
+            new = self._set(s.name, "[System.Collections.Hashtable]::new([StringComparer]::Ordinal)")
+            return [pad + new, *(pad + self._map_set(A.MapSet(s.name, k, v)) for k, v in s.pairs)]
+        if isinstance(s, A.MapSet):
+            return [pad + self._map_set(s)]
         if isinstance(s, A.Assign):
             return [pad + line for line in self._assign(s)]
         if isinstance(s, A.ArrayAssign):
@@ -506,6 +525,9 @@ class _Emitter:
             text = re.sub(r"[\x00-\x08\x0e-\x1f\x7f]", "?", s.text)  # keep the file text
             return [pad + ("# " + line).rstrip() for line in text.splitlines() or [""]]
         raise PalletError(f"PowerShell cannot express {type(s).__name__}")
+
+    def _map_set(self, s: A.MapSet) -> str:  # in place: any scope
+        return f"{self._ref(s.name)}[{self.word(s.key, 'expr')}] = {self.word(s.value, 'expr')}"
 
     def _if(self, s: A.If, ind: int, keyword: str, test: str | None = None) -> list[str]:
         test = self.cond(s.cond) if test is None else test
@@ -633,7 +655,8 @@ class _Emitter:
             return self._dq(_merge(parts))
         parts += [A.Lit("\n")] if s.newline else []
         # always a string: Write() of an array or $null would print something else
-        return f"[Console]::Out.Write({self._dq(_merge(parts))})"
+        stream = "Error" if s.stderr else "Out"
+        return f"[Console]::{stream}.Write({self._dq(_merge(parts))})"
 
     def _heredoc(self, s: A.Heredoc) -> str:
         path = self.word(s.path, "expr")

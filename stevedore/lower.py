@@ -16,6 +16,9 @@ from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Regex,
 
 from . import ast as A
 from .functions import Impl, ScriptFn, ScriptLibrary
+from . import pallet_forms
+from .names import err as _err
+from .names import munge
 from .target import Target
 
 Resolver = Callable[[Form], object]
@@ -26,9 +29,15 @@ _FD_DUP = re.compile(r"[0-9]*>&[0-9]+\Z")
 _UNARY_TESTS = {"file-exists?": "-e", "directory?": "-d", "symlink?": "-h", "readable?": "-r",
                 "writeable?": "-w", "writable?": "-w", "executable?": "-x", "empty?": "-z",
                 "file?": "-f", "not-empty?": "-n"}
-_BINARY_TESTS = {"=": "=", "!=": "!=", "<": "-lt", ">": "-gt", "<=": "-le", ">=": "-ge"}
-_ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "mod": "%"}
-_WORD_FORMS = {"deref", "str", "quoted", "aget", *_ARITH}  # each made by word()
+_BINARY_TESTS = {"=": "=", "==": "=", "!=": "!=", "<": "-lt", ">": "-gt", "<=": "-le", ">=": "-ge"}
+_ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "mod": "%", "%": "%"}
+_WORD_FORMS = {"deref", "str", "quoted", "aget", "get", *_ARITH}  # each made by word()
+# A value spliced with ~ that carries its own double quotes was shell text in Pallet, which
+# pasted it as it was; here it would be one word with the quotes in it.
+_SHELL_OPERATORS = {"|": "(pipe (a ...) (b ...))", "&&": "(chain-and (a ...) (b ...))",
+                    "||": "(chain-or (a ...) (b ...))", ";": "separate forms",
+                    "&": "(raw \"... &\") to run in the background"}
+_PRE_QUOTED = re.compile(r'"[^"]*"\Z', re.S)
 
 
 @dataclass(frozen=True)
@@ -65,17 +74,6 @@ def _quoted_data(form: Form) -> object:
     return form  # symbols and keywords stay themselves
 
 
-def munge(name: str, span: Span | None, what: str = "variable") -> str:
-    """A Clojure-style name as a shell name: `auth-file` -> `auth_file`."""
-    shell_name = name.replace("-", "_")
-    if not _NAME.match(shell_name):
-        raise PalletError(f"invalid {what} name {name!r}: use letters, digits, '_' and '-', "
-                          "not starting with a digit", span)
-    return shell_name
-
-
-def _err(message: str, form: object) -> PalletError:
-    return PalletError(message, span_of(form))
 
 
 class Lowering:
@@ -95,6 +93,7 @@ class Lowering:
         self._defining: list[str] = []
         self._fn_depth = 0
         self._declared: set[int] = set()
+        self.maps: set[str] = set()  # names made maps (associative arrays) so far
         self._rest_names: list[str | None] = []  # the & rest parameter of each enclosing fn  # ids of defscript/defimpl forms already taken
         # Script functions each implementation calls, transitively, in hoisting order, so
         # that a cached implementation brings all it needs (not only what was new then).
@@ -138,6 +137,9 @@ class Lowering:
                 method = _STATEMENTS.get(head.name)
                 if method is not None:
                     return method(self, form)
+                if head.name.startswith(".") and len(head.name) > 1:
+                    raise _err(f"({head.name} ...) calls a method, which Pallet's Stevedore emitted "
+                               "for other targets than the shell; it is not supported here", head)
                 if head.name in _WORD_FORMS:
                     raise _err(f"({head.name} ...) makes a word, not a command; use it as an "
                                "argument, or print it with println", form)
@@ -149,7 +151,20 @@ class Lowering:
             return self.command(form)
         if isinstance(form, ListForm):
             raise _err("an empty list is not a command", form)
+        if isinstance(form, Symbol) or (isinstance(form, Atom) and isinstance(form.value, bool)):
+            return self.stmt(ListForm((form,), form.span))  # a symbol alone is a command
+        if isinstance(form, Atom) and form.value == "":
+            return None  # Pallet's (script "") is no script at all
+        if isinstance(form, Atom) and isinstance(form.value, str):
+            raise _err("a string here is text, not shell code (Pallet pasted it into the script "
+                       "as it was): write the command as (cmd arg ...), or (raw \"...\") for "
+                       "shell text", form)
         raise _err(f"expected a script form such as (cmd arg ...), found {show(form)}", form)
+
+    def _splice_stmt(self, form):
+        """`~@coll` as a statement: the items are the words of one command, as in Pallet."""
+        words = self.words(form)
+        return A.Command(words, (), form.span) if words else None
 
     def command(self, form: ListForm, name: str | None = None) -> A.Command:
         head = form.items[0]
@@ -172,6 +187,10 @@ class Lowering:
         while i < len(args):
             arg = args[i]
             op = _redirect_op(arg)
+            if op is None and isinstance(arg, Symbol) and arg.name in _SHELL_OPERATORS:
+                raise _err(f"{arg.name} among a command's arguments is a word here (Pallet pasted "
+                           f"it into the script as shell syntax); write {_SHELL_OPERATORS[arg.name]}",
+                           arg)
             if op is None:
                 words.extend(self.words(arg))
                 i += 1
@@ -277,17 +296,23 @@ class Lowering:
             items = tuple(w for item in coll.items for w in self.words(item))
         elif _head(coll) in ("unquote", "unquote-splicing"):
             items = self.words(ListForm((Symbol("unquote-splicing"), coll.items[1]), coll.span))
+        elif _head(coll) == "deref" and len(coll.items) == 2 and isinstance(coll.items[1], ListForm):
+            # over a command's output: one pass per line (Pallet split it at spaces too)
+            command = self.block((coll.items[1],))
+            return A.ForLines(name, command, self.block(args[1:]))
         elif _head(coll) == "deref" and isinstance(coll.items[1], Symbol) and self._is_rest(coll.items[1]):
             items = (A.Word((A.AllArgs(),)),)
         elif _head(coll) == "deref" and isinstance(coll.items[1], Symbol):
             self._require_arrays(coll)
             items = (A.Word((A.ArrayAll(munge(coll.items[1].name, coll.span)),)),)
         else:
-            raise _err("doseq iterates over a vector literal, ~list or an array @a", coll)
+            raise _err("doseq iterates over a vector literal, ~list, an array @a or the lines "
+                       "of a command's output @(cmd ...)", coll)
         return A.For(name, items, self.block(args[1:]))
 
     def _assign(self, form):
-        kind = {"var": "var", "set!": "set", "local": "local", "export": "export"}[form.items[0].name]
+        kind = {"var": "var", "set!": "set", "local": "local", "export": "export",
+                "defvar": "var"}[form.items[0].name]
         high = 2 if kind != "export" else 2
         low = 1 if kind == "export" else 2
         args = self._args(form, low, high, f"({form.items[0]} name value)")
@@ -299,6 +324,8 @@ class Lowering:
         if len(args) == 1:
             return A.Assign(kind, name, None)
         value = args[1]
+        if isinstance(value, MapForm):
+            return pallet_forms.map_assign(self, form, kind, name, value)
         if isinstance(value, VectorForm):
             if kind not in ("var", "set"):
                 raise _err(f"{form.items[0]} cannot hold an array; use var", value)
@@ -392,6 +419,9 @@ class Lowering:
             return self._params(VectorForm(items[:-2], vector.span)) + (
                 "&" + munge(items[-1].name, items[-1].span),)
         for p in items:
+            if isinstance(p, VectorForm) and p.items and isinstance(p.items[0], Keyword):
+                raise _err("shFlags declarations ([:string \"name\" ...] among defn arguments) are "
+                           "a Pallet Stevedore feature not supported here; take plain arguments", p)
             if not isinstance(p, Symbol):
                 raise _err(f"an argument name must be a symbol, found {show(p)}", p)
             names.append(munge(p.name, p.span))
@@ -430,7 +460,7 @@ class Lowering:
 
     def _chain(self, form):
         args = self._args(form, 1, None, f"({form.items[0]} cmd...)")
-        op = "&&" if form.items[0].name in ("chain-and", "and") else "||"
+        op = "&&" if form.items[0].name in ("chain-and", "and", "&&") else "||"
         stmts = tuple(self.stmt(a) for a in args)
         return stmts[0] if len(stmts) == 1 else A.AndOr(op, stmts)
 
@@ -538,6 +568,9 @@ class Lowering:
             return _quiet(block) if value.quiet else block
         if isinstance(value, (list, tuple)) and all(isinstance(v, ScriptForms) for v in value):
             return A.Block(tuple(self._splice_script(v) for v in value))
+        if isinstance(value, tuple) and value and isinstance(value[0], Symbol):
+            # code as data, such as `(do (local x 3)) made in spec code: the forms it spells
+            return self.stmt(_data_form(value, form.span))
         return A.Command((self._value_word(value, form),), (), form.span)
 
     def _splice_script(self, value: ScriptForms) -> A.Block:
@@ -567,8 +600,8 @@ class Lowering:
                 return ()
             if isinstance(value, (list, tuple, set, frozenset)):
                 items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-                return tuple(self._value_word(v, form) for v in items)
-            return (self._value_word(value, form),)
+                return tuple(self._spliced_word(v, form) for v in items)
+            return (self._spliced_word(value, form),)
         return (self.word(form),)
 
     def word(self, form: Form) -> A.Word:
@@ -583,7 +616,7 @@ class Lowering:
             if name == "deref":
                 return A.Word((self._deref(form),))
             if name == "unquote":
-                return self._value_word(self.resolver(form.items[1]), form)
+                return self._spliced_word(self.resolver(form.items[1]), form)
             if name == "unquote-splicing":
                 raise _err("~@ splices several words; it cannot stand where one word is needed", form)
             if name in ("str", "quoted"):
@@ -592,12 +625,17 @@ class Lowering:
                     if name == "quoted" and i:
                         parts.append(A.Lit(" "))
                     for j, w in enumerate(self.words(item)):
-                        if j:
+                        if j and name == "quoted":  # (str ~@xs) joins them, as Clojure's str
                             parts.append(A.Lit(" "))
                         parts.extend(w.parts)
                 return A.Word(_merge_lits(parts))
             if name in _ARITH:
                 return A.Word((A.Arith(self.arith(form)),))
+            if name == "get" or (name == "aget" and len(form.items) == 3 and (
+                    isinstance(form.items[2], (Keyword, Atom)) and not isinstance(
+                        getattr(form.items[2], "value", None), int)
+                    or getattr(form.items[1], "name", None) in self.maps)):
+                return pallet_forms.map_ref(self, form)
             if name == "aget":
                 args = self._args(form, 2, 2, "(aget array index)")
                 self._require_arrays(form)
@@ -609,7 +647,10 @@ class Lowering:
                 if not (isinstance(args[0], Atom) and isinstance(args[0].value, str)):
                     raise _err("raw takes one literal string", args[0])
                 return A.Word((A.RawPart(args[0].value),))
-        if isinstance(form, (VectorForm, MapForm, SetForm)):
+        if isinstance(form, MapForm):
+            raise _err(f"{show(form)} is a map, not a word; make a map variable with (var m {{...}}) "
+                       "and read it with (get m :key)", form)
+        if isinstance(form, (VectorForm, SetForm)):
             raise _err(f"{show(form)} is data, not a word; use ~@ to splice a collection", form)
         raise _err(f"{show(form)} is a command, not a word; write @{show(form)} for its output", form)
 
@@ -651,12 +692,22 @@ class Lowering:
             return A.ArithOp(_ARITH[name], operands)
         if name == "deref" and len(form.items) == 2 and isinstance(form.items[1], Symbol):
             return A.ArithVar(munge(form.items[1].name, form.items[1].span))
+        if isinstance(form, Symbol):  # a name in arithmetic is the variable, as bash reads it
+            return A.ArithVar(munge(form.name, form.span))
         if name == "unquote":
             value = self.resolver(form.items[1])
             if isinstance(value, int) and not isinstance(value, bool):
                 return A.ArithNum(value)
             raise _err(f"arithmetic needs an integer, ~{show(form.items[1])} is {value!r}", form)
         raise _err(f"arithmetic takes integers, @variables and arithmetic forms, found {show(form)}", form)
+
+    def _spliced_word(self, value: object, form: object) -> A.Word:
+        """The word of a value spliced with ~ or ~@."""
+        if isinstance(value, str) and _PRE_QUOTED.match(value) and len(value) >= 2:
+            raise _err(f"~ splices this value as one word, quotes and all: {value!r}. Pallet pasted "
+                       "such text into the script as shell code; write the value without the "
+                       "quotes (it is quoted for you), or use (raw ...) for shell text", form)
+        return self._value_word(value, form)
 
     def _value_word(self, value: object, form: object) -> A.Word:
         if isinstance(value, ScriptForms):
@@ -707,6 +758,20 @@ def _quiet(stmt: A.Stmt) -> A.Stmt:
     if isinstance(stmt, A.Pipeline):
         return A.Pipeline((*stmt.items[:-1], _quiet(stmt.items[-1])))
     return stmt
+
+
+def _data_form(value: object, span: Span | None) -> Form:
+    """Spec data back as a form: a list of a symbol and arguments is a call. Vectors and lists
+    are one type in spec data, so every sequence becomes a list."""
+    if isinstance(value, (Symbol, Keyword)):
+        return value
+    if isinstance(value, tuple):
+        return ListForm(tuple(_data_form(v, span) for v in value), span)
+    if isinstance(value, dict):
+        return MapForm(tuple(_data_form(x, span) for kv in value.items() for x in kv), span)
+    if isinstance(value, (frozenset, set)):
+        return SetForm(tuple(_data_form(v, span) for v in sorted(value, key=str)), span)
+    return Atom(value, span)
 
 
 def _check_nul(text: str, form: object) -> None:
@@ -804,6 +869,8 @@ _STATEMENTS = {
     "chain-and": Lowering._chain, "chain-or": Lowering._chain, "and": Lowering._chain,
     "or": Lowering._chain, "pipe": Lowering._pipe, "not": Lowering._not,
     "defscript": Lowering._defscript, "defimpl": Lowering._defimpl,
-    "unquote": Lowering._unquote_stmt,
+    "unquote": Lowering._unquote_stmt, "unquote-splicing": Lowering._splice_stmt,
+    "&&": Lowering._chain, "||": Lowering._chain,
+    **pallet_forms.STATEMENTS,
     **{name: Lowering._test for name in (*_UNARY_TESTS, *_BINARY_TESTS)},
 }

@@ -7,7 +7,7 @@ from pallet.grammar.forms import Atom, ListForm, Symbol
 from pallet.stevedore import target_for
 from pallet.stevedore.lower import _WORD_FORMS, Lowering
 
-SAMPLE_ARGS = {"deref": (Symbol("x"),), "aget": (Symbol("a"), Atom(0))}
+SAMPLE_ARGS = {"deref": (Symbol("x"),), "aget": (Symbol("a"), Atom(0)), "get": (Symbol("m"), Atom("k"))}
 
 
 @pytest.mark.parametrize("name", sorted(_WORD_FORMS))
