@@ -16,7 +16,7 @@ from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Regex,
 
 from . import ast as A
 from .functions import Impl, ScriptFn, ScriptLibrary
-from . import pallet_forms
+from . import pallet_forms, script_lib
 from .names import err as _err
 from .names import munge
 from .target import Target
@@ -133,6 +133,9 @@ class Lowering:
     def stmt(self, form: Form) -> A.Stmt | None:
         if isinstance(form, ListForm) and form.items:
             head = form.items[0]
+            lib = script_lib.lib_name(self, head) if type(head) is not Atom else None
+            if lib is not None:
+                return script_lib.call(self, lib, form, as_word=False)
             if isinstance(head, Symbol):
                 method = _STATEMENTS.get(head.name)
                 if method is not None:
@@ -594,6 +597,9 @@ class Lowering:
 
     def words(self, form: Form) -> tuple[A.Word, ...]:
         """Words for a place that takes several (command arguments, doseq items)."""
+        if isinstance(form, ListForm) and form.items and script_lib.lib_name(self, form.items[0]):
+            word = self.word(form)
+            return () if word.literal == "" else (word,)  # Pallet's "" values add no word
         if _head(form) == "unquote-splicing":
             value = self.resolver(form.items[1])
             if value is None:
@@ -611,6 +617,10 @@ class Lowering:
             return self._value_word(form.value, form)
         if isinstance(form, (Symbol, Keyword)):
             return A.Word((A.Lit(form.name),))
+        if isinstance(form, ListForm) and form.items:
+            lib = script_lib.lib_name(self, form.items[0])
+            if lib is not None:
+                return script_lib.call(self, lib, form, as_word=True)
         if isinstance(form, ListForm) and form.items and isinstance(form.items[0], Symbol):
             name = form.items[0].name
             if name == "deref":
