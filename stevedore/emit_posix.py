@@ -99,7 +99,7 @@ class PosixEmitter:
         if isinstance(part, A.AllArgs):
             return "$*" if joined else "$@"
         if isinstance(part, A.MapRef):
-            return "${" + part.name + "[" + self.word(part.key) + "]}"
+            return "${" + part.name + "[" + self._key(part.key, in_dq=True) + "]}"
         raise TypeError(part)
 
     def arith(self, expr: A.ArithExpr, nested: bool = False) -> str:
@@ -222,13 +222,28 @@ class PosixEmitter:
                 _Verbatim(f"${{{lines_var}}}"), _Verbatim("EOF"),
                 "fi"]
 
+    def _key(self, key: A.Word, in_dq: bool = False) -> str:
+        """A map subscript. A literal key is single-quoted (a `'` as '\\''), which bash
+        reads the same inside "${m[...]}", where a double-quoted key holding `}` would end
+        the expansion; there a `"` is written '\\"' so that it does not end the outer
+        quotes. A bare @ or * would mean every value."""
+        text = key.literal
+        if text is None:
+            return self.word(key)
+        if _SAFE.match(text) and text != "@":
+            return text
+        quoted = "'" + text.replace("'", "'\\''") + "'"
+        return quoted.replace('"', "'\\\"'") if in_dq else quoted
+
     def _MapAssign(self, s: A.MapAssign) -> list[str]:
         flag = "local -A" if s.local else "declare -gA" if s.in_function else "declare -A"
-        pairs = " ".join(f"[{self.word(k)}]={self.word(v)}" for k, v in s.pairs)
-        return [f"{flag} {s.name}=({pairs})"]
+        # One assignment per pair: inside declare's compound (...) bash mangles some bytes
+        # (a DEL arrives with a \x01 before it).
+        return [f"{flag} {s.name}=()",
+                *(f"{s.name}[{self._key(k)}]={self.word(v)}" for k, v in s.pairs)]
 
     def _MapSet(self, s: A.MapSet) -> list[str]:
-        return [f"{s.name}[{self.word(s.key)}]={self.word(s.value)}"]
+        return [f"{s.name}[{self._key(s.key)}]={self.word(s.value)}"]
 
     def _Alias(self, s: A.Alias) -> list[str]:
         lines = self._compound_item(s.command)

@@ -138,9 +138,10 @@ def map_assign(low, form, kind: str, name: str, value: MapForm):
 
 
 def map_key(low, form: Form) -> A.Word:
-    if isinstance(form, Keyword):
-        return A.lit(form.name)
-    return low.word(form)
+    word = A.lit(form.name) if isinstance(form, Keyword) else low.word(form)
+    if word.literal == "":
+        raise err("a map key cannot be empty (bash refuses an empty subscript)", form)
+    return word
 
 
 def _map_name(low, form: Form) -> str:

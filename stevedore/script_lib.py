@@ -58,9 +58,11 @@ class LibFn:
 def lib_name(low, head: Form) -> str | None:
     """The library function a form's head names (`lib/x`, `pallet.script.lib/x`, `~lib/x`),
     or None when it names none (then it is an ordinary command, such as lib/run.sh)."""
-    if head_name(head) == "unquote" and len(head.items) == 2 and isinstance(head.items[1], Symbol):
+    if type(head) is ListForm:  # the common case first: a plain command name
+        if head_name(head) != "unquote" or len(head.items) != 2:
+            return None
         head = head.items[1]
-    if not isinstance(head, Symbol) or head.namespace not in ALIASES:
+    if type(head) is not Symbol or "/" not in head.name or head.namespace not in ALIASES:
         return None
     if head.local in FUNCTIONS:
         return head.local

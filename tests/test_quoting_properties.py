@@ -93,3 +93,26 @@ def test_literals_never_upset_shellcheck(value):
         result = subprocess.run([shellcheck_exe(), "-s", shell, "-"], input=script.encode(),
                                 capture_output=True)
         assert result.returncode == 0, (script, result.stdout.decode())
+
+
+@settings(max_examples=60)
+@given(key=VALUES, value=VALUES)
+def test_map_keys_and_values_arrive_byte_for_byte(key, value):
+    """A map (bash associative array) holds any non-empty key and any value exactly, whether
+    made with var, set with assoc! or read with get."""
+    if key == "":
+        return  # bash refuses an empty subscript: a compile error (tests/golden)
+    k, v = show(Atom(key)), show(Atom(value))
+    source = f"""(var m {{{k} {v} "other" "x"}})
+(printf "%s" (get m {k}))
+(printf "\\\\0")
+(assoc! m {k} (str {v} "+"))
+(printf "%s" (get m {k}))
+(printf "\\\\0")
+(printf "%s" (get m "other"))"""
+    script = compile_forms(read(source, "map.pallet"), Target(shell="bash"))
+    result = run_shell("bash", script)
+    assert result.returncode == 0, (script, result.stderr)
+    expected = (value if key != "other" else "x") + SEP + value + "+" + SEP + (
+        value + "+" if key == "other" else "x")
+    assert result.stdout == expected.encode(), script
