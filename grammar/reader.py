@@ -63,8 +63,16 @@ def read(text: str, name: str = "<string>", namespace: str = DEFAULT_NAMESPACE) 
             raise _syntax_error(source, exc) from None
         except VisitError as exc:
             if isinstance(exc.orig_exc, PalletError):
-                raise exc.orig_exc from None
+                raise _brackets_first(source, exc.orig_exc) from None
             raise
+        except PalletError as exc:
+            raise _brackets_first(source, exc) from None
+
+
+def _brackets_first(source: Source, exc: PalletError) -> PalletError:
+    """An unbalanced bracket anywhere explains the errors found inside what it misgroups
+    (an odd map, say): report it first."""
+    return _scan_brackets(source) or exc
 
 
 def read_file(path: str | Path) -> tuple[Form, ...]:
