@@ -23,7 +23,6 @@ from .target import Target
 
 Resolver = Callable[[Form], object]
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _REDIRECTS_WITH_TARGET = {">", ">>", "<", "1>", "1>>", "2>", "2>>", "&>", "&>>"}
 _FD_DUP = re.compile(r"[0-9]*>&[0-9]+\Z")
 _UNARY_TESTS = {"file-exists?": "-e", "directory?": "-d", "symlink?": "-h", "readable?": "-r",
@@ -32,11 +31,12 @@ _UNARY_TESTS = {"file-exists?": "-e", "directory?": "-d", "symlink?": "-h", "rea
 _BINARY_TESTS = {"=": "=", "==": "=", "!=": "!=", "<": "-lt", ">": "-gt", "<=": "-le", ">=": "-ge"}
 _ARITH = {"+": "+", "-": "-", "*": "*", "/": "/", "mod": "%", "%": "%"}
 _WORD_FORMS = {"deref", "str", "quoted", "aget", "get", *_ARITH}  # each made by word()
+# Shell operators among a command's words, which Pallet pasted as syntax, and what to write.
+_SHELL_OPERATORS = {"|": "(pipe (a ...) (b ...))", "&&": "(chain-and (a ...) (b ...))",
+                    "||": "(chain-or (a ...) (b ...))",
+                    "&": "(raw \"... &\") to run in the background"}
 # A value spliced with ~ that carries its own double quotes was shell text in Pallet, which
 # pasted it as it was; here it would be one word with the quotes in it.
-_SHELL_OPERATORS = {"|": "(pipe (a ...) (b ...))", "&&": "(chain-and (a ...) (b ...))",
-                    "||": "(chain-or (a ...) (b ...))", ";": "separate forms",
-                    "&": "(raw \"... &\") to run in the background"}
 _PRE_QUOTED = re.compile(r'"[^"]*"\Z', re.S)
 
 
@@ -72,8 +72,6 @@ def _quoted_data(form: Form) -> object:
     if isinstance(form, Atom):
         return form.value
     return form  # symbols and keywords stay themselves
-
-
 
 
 class Lowering:
