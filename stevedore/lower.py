@@ -35,9 +35,6 @@ _WORD_FORMS = {"deref", "str", "quoted", "aget", "get", *_ARITH}  # each made by
 _SHELL_OPERATORS = {"|": "(pipe (a ...) (b ...))", "&&": "(chain-and (a ...) (b ...))",
                     "||": "(chain-or (a ...) (b ...))",
                     "&": "(raw \"... &\") to run in the background"}
-# A value spliced with ~ that carries its own double quotes was shell text in Pallet, which
-# pasted it as it was; here it would be one word with the quotes in it.
-_PRE_QUOTED = re.compile(r'"[^"]*"\Z', re.S)
 
 
 @dataclass(frozen=True)
@@ -604,8 +601,8 @@ class Lowering:
                 return ()
             if isinstance(value, (list, tuple, set, frozenset)):
                 items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-                return tuple(self._spliced_word(v, form) for v in items)
-            return (self._spliced_word(value, form),)
+                return tuple(self._value_word(v, form) for v in items)
+            return (self._value_word(value, form),)
         return (self.word(form),)
 
     def word(self, form: Form) -> A.Word:
@@ -624,7 +621,7 @@ class Lowering:
             if name == "deref":
                 return A.Word((self._deref(form),))
             if name == "unquote":
-                return self._spliced_word(self.resolver(form.items[1]), form)
+                return self._value_word(self.resolver(form.items[1]), form)
             if name == "unquote-splicing":
                 raise _err("~@ splices several words; it cannot stand where one word is needed", form)
             if name in ("str", "quoted"):
@@ -708,14 +705,6 @@ class Lowering:
                 return A.ArithNum(value)
             raise _err(f"arithmetic needs an integer, ~{show(form.items[1])} is {value!r}", form)
         raise _err(f"arithmetic takes integers, @variables and arithmetic forms, found {show(form)}", form)
-
-    def _spliced_word(self, value: object, form: object) -> A.Word:
-        """The word of a value spliced with ~ or ~@."""
-        if isinstance(value, str) and _PRE_QUOTED.match(value) and len(value) >= 2:
-            raise _err(f"~ splices this value as one word, quotes and all: {value!r}. Pallet pasted "
-                       "such text into the script as shell code; write the value without the "
-                       "quotes (it is quoted for you), or use (raw ...) for shell text", form)
-        return self._value_word(value, form)
 
     def _value_word(self, value: object, form: object) -> A.Word:
         if isinstance(value, ScriptForms):
