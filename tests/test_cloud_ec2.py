@@ -140,9 +140,15 @@ def test_nodes_and_destroy(cloud):
     assert len(cloud.instances("listing")) == 2
     p = cloud.pallet("destroy", "--compute", "lab", "web")
     assert p.returncode == 2 and "needs confirmation: add --yes" in p.stderr
-    p = cloud.pallet("destroy", "--compute", "lab", "web", "--yes")
+    other = cloud.spec("listing_other", WEB)
+    assert cloud.pallet("converge", other, "web=1", "--compute", "lab", "--provision-only").returncode == 0
+    p = cloud.pallet("destroy", "--compute", "lab", "web", "--spec", "listing", "--yes")
     assert p.returncode == 0
     assert [i for i in cloud.instances("listing")] == []
+    assert len(cloud.instances("listing_other")) == 1         # another spec's group "web"
+    assert cloud.pallet("destroy", "--compute", "lab", "--all", "--spec", "listing_other",
+                        "--yes").returncode == 0
+    assert cloud.instances("listing_other") == []
 
 
 def test_a_failing_create_in_the_middle_of_a_batch(proxied):

@@ -19,8 +19,10 @@ from .nodes import services_option, state_dir_option
               help="An inventory (node-list): refused, its servers are not Pallet's to destroy.")
 @state_dir_option
 @services_option
+@click.option("--spec", "spec_tag", metavar="NAME",
+              help="On a service: only the nodes of this spec (its file name without .pallet).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def destroy(targets, everything, compute, inventory, state_dir, services, yes):
+def destroy(targets, everything, compute, inventory, state_dir, services, spec_tag, yes):
     """Destroy local nodes: those of each GROUP named, each NODE named, or --all.
     Their processes are stopped and their files (all changes made on them) removed.
     With --compute SERVICE: that service's Pallet nodes (by group, name or id, or --all)."""
@@ -28,7 +30,9 @@ def destroy(targets, everything, compute, inventory, state_dir, services, yes):
 
     provider = provider_for(compute, inventory, state_dir, services=services)
     if hasattr(provider, "cloud_nodes"):
-        return _destroy_cloud(provider, targets, everything, yes)
+        return _destroy_cloud(provider, targets, everything, yes, spec_tag)
+    if spec_tag:
+        raise PalletError("--spec selects the nodes of a compute service: give --compute SERVICE")
     if not isinstance(provider, LocalProvider):
         provider.destroy_nodes(list(targets))         # says why it cannot
         return
@@ -59,13 +63,13 @@ def destroy(targets, everything, compute, inventory, state_dir, services, yes):
     click.echo(f"destroyed {len(chosen)} node(s): {', '.join(chosen)}")
 
 
-def _destroy_cloud(provider, targets, everything, yes) -> None:
+def _destroy_cloud(provider, targets, everything, yes, spec_tag=None) -> None:
     if everything and targets:
         raise PalletError("give GROUP/NODE names or --all, not both")
     if not everything and not targets:
         raise PalletError(f"nothing to destroy: name groups or nodes (see `pallet nodes --compute "
                           f"{provider.name}`), or give --all")
-    known = provider.cloud_nodes(every_spec=True)
+    known = [n for n in provider.cloud_nodes(every_spec=True) if spec_tag is None or n.spec == spec_tag]
     if everything:
         chosen = known
     else:
