@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from pallet.checks import format_findings, parse_powershell, shellcheck
 from pallet.compiler.model import Action
@@ -957,6 +957,8 @@ def _library(*names: str) -> str:
 @settings(max_examples=60, deadline=None)
 @given(a=st.binary(max_size=300), b=st.binary(max_size=300), same=st.booleans(),
        big=st.sampled_from([0, 0, 32767, 32768, 40000]))
+# In a UTF-8 locale bash's read swallowed a NUL after an incomplete sequence, and the rest.
+@example(a=b"\xc2\x00a", b=b"\xc2\x00b", same=False, big=0)
 def test_bash_compares_files_in_the_shell_exactly_as_cmp(tmp_path_factory, a, b, same, big):
     """bash's pallet_same reads small files without a process: it must agree with byte
     equality for any content (NUL bytes, newlines at the end, invalid UTF-8, past the limit)."""
@@ -985,6 +987,7 @@ def test_bash_compare_of_a_missing_file_differs(tmp_path):
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=400), big=st.sampled_from([0, 0, 32767, 32768, 40000]))
+@example(data=b"\xc2\x00", big=0)
 def test_bash_copies_files_in_the_shell_byte_for_byte(tmp_path_factory, data, big):
     """bash's pallet_copy_into writes small files without a process: every byte arrives
     (NUL bytes, newlines at the end, invalid UTF-8, past the limit: then cp)."""
