@@ -35,6 +35,7 @@ from .offline_packages import AptResolver, Resolved, Wanted, repo_index
 NAMESPACE = "pallet-bundle"
 OUTPUT_FILES = re.compile(r"^(SHA256SUMS|.+\.run|.+\.run\.sig|.+\.user-data)$")
 DEFAULT_MAX_USER_DATA = 16 * 1024
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 USER_DATA_PATH = "/var/lib/pallet/offline"
 
 
@@ -246,7 +247,11 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
     mtime = source_date_epoch()
     resolver = AptResolver(log=log, mtime=mtime)
     plans = []
+    memo: dict[tuple, Resolved] = {}     # nodes alike (a fleet) are resolved once
     for node in nodes:   # every check and download before anything is written
+        if not SAFE_NAME.fullmatch(node.name):
+            raise PalletError(f"node {node.name!r}: an offline bundle is named after its node "
+                              "(NODE.run); use letters, digits, '.', '_' and '-'")
         target = node.bundles[0].target
         os_name = "-".join(p for p in (target.os_family, target.os_version) if p)
         resolved = None
@@ -265,7 +270,11 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
             if state.packager != "apt" or state.os_family != target.os_family:
                 refuse_packages(node, wanted, f"its state ({state.origin}) is of {state.os} "
                                 f"({state.packager}), not {os_name}")
-            resolved = resolver.resolve(state, wanted, node.name)
+            key = (hashlib.sha256(repr(state.files).encode()).hexdigest(), state.arch,
+                   tuple((w.name, w.version) for w in wanted))
+            if key not in memo:
+                memo[key] = resolver.resolve(state, wanted, node.name)
+            resolved = memo[key]
         elif packages and target.packager == "apt":
             resolved = Resolved((), (), repo_index([], "all", mtime))
         plans.append((node, os_name, target.packager or "", resolved))
