@@ -138,7 +138,7 @@ class AptResolver:
                  'Acquire::Languages "none";', 'Dpkg::Use-Pty "false";']
         if archives is not None:
             lines.append(f'Dir::Cache::Archives "{archives}/";')
-        path = status.parent / "apt.conf"
+        path = self._work / "apt.conf"
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -165,8 +165,15 @@ class AptResolver:
             root = self._scratch(state)
             work = Path(tmp)
             os.chmod(work, 0o755)
-            status = work / "status"
-            status.write_bytes(state.file("var/lib/dpkg/status") or b"")
+            self._work = work
+            # One path per status content, written once: apt then keeps its cache of the
+            # lists and that status (pkgcache.bin) from one bundle to the next.
+            data = state.file("var/lib/dpkg/status") or b""
+            status = root / "status" / hashlib.sha256(data).hexdigest()[:32]
+            if not status.is_file():
+                status.parent.mkdir(exist_ok=True)
+                status.with_suffix(".tmp").write_bytes(data)
+                os.replace(status.with_suffix(".tmp"), status)
             config = self._config(root, status, state.arch)
             marker = root / ".updated"
             age = time.time() - marker.stat().st_mtime if marker.exists() else None
