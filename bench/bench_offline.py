@@ -107,7 +107,8 @@ def row(name, ours, theirs, goal) -> str:
 
 def main() -> None:
     if os.geteuid() != 0:
-        raise SystemExit("bench_offline needs root (a local node for the repeat run)")
+        print("bench_offline: skipped: it needs root (a local node for the repeat run)")
+        return
     if not shutil.which("makeself"):
         raise SystemExit("makeself is not installed (apt-get install makeself)")
     from pallet.runtime.localnodes import LocalNodes
