@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import re
 import tarfile
 from dataclasses import dataclass

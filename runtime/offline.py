@@ -27,7 +27,7 @@ from pallet.compiler.bundle import Bundle
 from pallet.compiler.model import Action
 from pallet.compiler.runfile import (PackageFile, RunInfo, header, packages_size,
                                      packages_tar_layout, phase_files, scripts_part)
-from pallet.errors import PalletError, Span
+from pallet.errors import PalletError
 
 from .node_state import NodeState
 from .offline_packages import AptResolver, Resolved, Wanted, repo_index
@@ -46,7 +46,7 @@ class NodeBundle:
     name: str
     group: str
     bundles: list[Bundle] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
+    actions: list[list[Action]] = field(default_factory=list)   # each phase's
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def wanted_packages(node: NodeBundle) -> list[Wanted]:
     every crate, which come down to them), in first-asked order."""
     from pallet.crates.action_content import gather_packages
     out: dict[str, Wanted] = {}
-    for bundle, actions in zip(node.bundles, _phase_actions(node)):
+    for bundle, actions in zip(node.bundles, node.actions):
         package_actions = [a for a in actions if a.kind in ("package", "packages")]
         if not package_actions:
             continue
@@ -84,10 +84,6 @@ def wanted_packages(node: NodeBundle) -> list[Wanted]:
                         package_actions[0].span)
             out.setdefault(name, Wanted(name, version, span))
     return list(out.values())
-
-
-def _phase_actions(node: NodeBundle) -> list[list[Action]]:
-    return node.actions  # type: ignore[return-value]
 
 
 def _names_package(action: Action, name: str) -> bool:
@@ -102,7 +98,7 @@ def refuse_packages(node: NodeBundle, wanted: list[Wanted], why: str) -> None:
 
 
 def check_package_sources(node: NodeBundle) -> None:
-    for actions in _phase_actions(node):
+    for actions in node.actions:
         for a in actions:
             if a.kind == "package-source":
                 raise PalletError(f"node {node.name}: package-source in an offline bundle: the "
