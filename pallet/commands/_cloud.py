@@ -8,7 +8,7 @@ own `:compute`; else the operation's (`(converge ... :compute aws-ec2)`); else l
 from __future__ import annotations
 
 import json
-import sys
+import signal
 from pathlib import Path
 
 import click
@@ -88,13 +88,12 @@ def execute(operation, spec, counts, o, project, op, routes, ssh_process) -> Non
 def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> None:
     from pallet.runtime.cloud import converge as cloud
     from pallet.runtime.cloud.provider import CloudProvider
-    from pallet.runtime.executor import Executor, RunOptions, RunReport
-    from pallet.runtime.model import SshOptions
+    from pallet.runtime.executor import Executor, RunReport
     from pallet.runtime.record import RunRecord, default_record_dir
-    from pallet.runtime.report import Progress, print_summary
+    from pallet.runtime.report import Progress
 
     from ._spec import local_file_reader
-    from .run import _counts
+    from .run import _counts, finish, options_for_run, ssh_options
 
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     clouds = [p for p in routes.values() if isinstance(p, CloudProvider)]
@@ -102,13 +101,11 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
                                        getattr(next(iter(routes.values())), "known_hosts", None))
     if known_hosts and clouds and not o["known_hosts"]:
         Path(known_hosts).parent.mkdir(parents=True, exist_ok=True)
-    ssh = SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
-                     # the nodes a service makes are new hosts: their keys are recorded at
-                     # first contact in Pallet's own file (a changed key is still refused)
-                     accept_new_host_keys=o["accept_new_host_keys"] or bool(clouds and not o["known_hosts"]),
-                     connect_timeout=o["connect_timeout"], retries=o["retries"])
-    options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
-                         keep_going=o["keep_going"], ssh=ssh)
+    # the nodes a service makes are new hosts: their keys are recorded at first contact in
+    # Pallet's own file (a changed key is still refused)
+    ssh = ssh_options(o, known_hosts,
+                      o["accept_new_host_keys"] or bool(clouds and not o["known_hosts"]))
+    options = options_for_run(o, phases, ssh)
     say = _say(o["as_json"])
 
     if operation == "converge":
@@ -150,18 +147,12 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
                                   f"{where}; converge first")
             report = executor.lift(records)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         report.interrupted = True
     finally:
         report.record = str(record.path)
         record.summary(report)
-    if o["as_json"]:
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
-        print_summary(report)
-    if report.error:
-        click.echo(report.error, err=True)
-        sys.exit(2)
-    sys.exit(130 if report.interrupted else 0 if report.ok else 1)
+    finish(report, o, ssh_process)
 
 
 def _phase_names(project, groups, phases) -> list[str]:

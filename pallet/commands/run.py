@@ -76,6 +76,42 @@ def raise_descriptor_limit() -> None:
             pass
 
 
+def ssh_options(o: dict, known_hosts, accept_new_host_keys: bool):
+    """The SshOptions of the command line (for every kind of compute)."""
+    from pallet.runtime.model import SshOptions
+    return SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
+                      accept_new_host_keys=accept_new_host_keys,
+                      connect_timeout=o["connect_timeout"], retries=o["retries"])
+
+
+def options_for_run(o: dict, phases: tuple[str, ...], ssh):
+    """The RunOptions of the command line (for every kind of compute)."""
+    from pallet.runtime.executor import RunOptions
+    return RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
+                      keep_going=o["keep_going"], ssh=ssh, phase_timeout=o["phase_timeout"] or None)
+
+
+def finish(report, o: dict, ssh_process) -> None:
+    """Print the report and exit with its status."""
+    if o["as_json"]:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        from pallet.runtime.report import print_summary
+        print_summary(report)
+    if report.error:
+        click.echo(report.error, err=True)
+        sys.exit(2)
+    if report.interrupted:
+        # Everything is written (the record is closed): exit now, without waiting for the
+        # threads still waiting on the closed connections.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if ssh_process is not None:
+            ssh_process.shutdown()
+        os._exit(130)
+    sys.exit(0 if report.ok else 1)
+
+
 def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> None:
     from pallet.runtime.ssh_process import SshProcess
     raise_descriptor_limit()           # before the fork: the helper holds the sockets
@@ -94,9 +130,7 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
                   ssh_process) -> None:
     from pallet.compiler.project import load_project
     from pallet.compiler.specs import ComputeRef
-    from pallet.runtime.executor import Executor, RunOptions, RunReport
-    from pallet.runtime.model import SshOptions
-    from pallet.runtime.providers import provider_for
+    from pallet.runtime.executor import Executor, RunReport
     from pallet.runtime.record import RunRecord, default_record_dir
     from pallet.runtime.report import Progress
 
@@ -124,12 +158,8 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
         provider = WithEndpointDefaults(provider, jump, sudo_password)
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     known_hosts = o["known_hosts"] or getattr(provider, "known_hosts", None)  # local nodes' own
-    ssh = SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
-                     accept_new_host_keys=o["accept_new_host_keys"],
-                     connect_timeout=o["connect_timeout"], retries=o["retries"])
-    options = RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
-                         keep_going=o["keep_going"], ssh=ssh,
-                         phase_timeout=o["phase_timeout"] or None)
+    ssh = ssh_options(o, known_hosts, o["accept_new_host_keys"])
+    options = options_for_run(o, phases, ssh)
     record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
     # --json prints one document: no live progress, and no rich to import for it.
     progress = None if o["as_json"] else Progress()
@@ -162,22 +192,7 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
     finally:
         report.record = str(record.path)
         record.summary(report)
-    if o["as_json"]:
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
-        from pallet.runtime.report import print_summary
-        print_summary(report)
-    if report.error:
-        click.echo(report.error, err=True)
-        sys.exit(2)
-    if report.interrupted:
-        # Everything is written (the record is closed): exit now, without waiting for the
-        # threads still waiting on the closed connections.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        ssh_process.shutdown()
-        os._exit(130)
-    sys.exit(0 if report.ok else 1)
+    finish(report, o, ssh_process)
 
 
 def _counts(args: tuple[str, ...], project, op) -> dict[str, int]:
