@@ -150,6 +150,10 @@ class Redirect:
     target: Word | None  # None for fd duplication such as 2>&1
 
 
+# Standard output to standard error (`>&2`): a Print's redirections for a message.
+TO_STDERR = (Redirect(">&2", None),)
+
+
 @dataclass(frozen=True)
 class Command:
     words: tuple[Word, ...]
@@ -300,11 +304,12 @@ class Return:
 
 @dataclass(frozen=True)
 class Print:
-    """Print the words joined by single spaces, with or without a final newline."""
+    """Print the words joined by single spaces, with or without a final newline, to standard
+    output or where its redirections send it."""
 
     words: tuple[Word, ...]
     newline: bool = True
-    stderr: bool = False
+    redirects: tuple[Redirect, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -132,9 +132,10 @@ class PosixEmitter:
 
     def _Command(self, s: A.Command) -> list[str]:
         words = [self.word(s.words[0], command_name=True)] + [self.word(w) for w in s.words[1:]]
-        for r in s.redirects:
-            words.append(r.op if r.target is None else f"{r.op} {self.word(r.target)}")
-        return [" ".join(words)]
+        return [" ".join(words + self._redirects(s.redirects))]
+
+    def _redirects(self, redirects: tuple[A.Redirect, ...]) -> list[str]:
+        return [r.op if r.target is None else f"{r.op} {self.word(r.target)}" for r in redirects]
 
     def _Test(self, s: A.Test) -> list[str]:
         args = [self.word(w) for w in s.args]
@@ -309,15 +310,15 @@ class PosixEmitter:
 
     def _Print(self, s: A.Print) -> list[str]:
         fmt = "'%s\\n'" if s.newline else "'%s'"
+        redirects = self._redirects(s.redirects)
         if not s.words:
-            return ["printf '\\n'"] if s.newline else [":"]
+            return [" ".join(["printf '\\n'" if s.newline else ":", *redirects])]
         parts: list[A.Part] = []
         for i, w in enumerate(s.words):
             if i:
                 parts.append(A.Lit(" "))
             parts.extend(w.parts)
-        to_stderr = " >&2" if s.stderr else ""
-        return [f"printf {fmt} {self.word(A.Word(tuple(parts)), joined=True)}{to_stderr}"]
+        return [" ".join([f"printf {fmt} {self.word(A.Word(tuple(parts)), joined=True)}", *redirects])]
 
     def _Heredoc(self, s: A.Heredoc) -> list[str]:
         op = ">>" if s.append else ">"

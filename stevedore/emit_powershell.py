@@ -641,7 +641,7 @@ class _Emitter:
                 if isinstance(item, A.Command) and (n == 0 or not any(
                         r.op == "<" for r in item.redirects)):
                     stages.append(self._command(item))
-                elif n == 0 and isinstance(item, A.Print) and self.pipe_print:
+                elif n == 0 and isinstance(item, A.Print) and self.pipe_print and not item.redirects:
                     stages.append(self._print(item))
                 else:  # other statements become a script block, as a shell runs a subshell
                     stages.append("& " + self._braced((item,)))
@@ -651,12 +651,52 @@ class _Emitter:
         parts: list[A.Part] = []
         for n, w in enumerate(s.words):
             parts += ([A.Lit(" ")] if n else []) + list(w.parts)
-        if self.pipe_print:  # a line for the next stage, which adds its own line end
+        if self.pipe_print and not s.redirects:  # a line for the next stage, which ends it
             return self._dq(_merge(parts))
         parts += [A.Lit("\n")] if s.newline else []
-        # always a string: Write() of an array or $null would print something else
-        stream = "Error" if s.stderr else "Out"
-        return f"[Console]::{stream}.Write({self._dq(_merge(parts))})"
+        text = self._dq(_merge(parts))
+        if not s.redirects:
+            # always a string: Write() of an array or $null would print something else
+            return f"[Console]::Out.Write({text})"
+        return "; ".join(self._print_redirected(s, text))
+
+    def _print_redirected(self, s: A.Print, text: str) -> list[str]:
+        """println's redirections, as the shell applies them in order: each file a `>` names
+        is created (emptied) or a `>>` names is created if missing, where standard output (and
+        error) point moves, and the text is written where standard output points at the end.
+        Standard error gets nothing: printf writes only to standard output."""
+        out, err = ("console", "Out"), ("console", "Error")
+        lines: list[str] = []
+        for r in s.redirects:
+            if r.op in ("2>&1",):
+                err = out
+                continue
+            if r.op in _TO_STDERR:
+                out = err
+                continue
+            if r.op not in (">", ">>", "1>", "1>>", "2>", "2>>"):
+                raise PalletError(f"PowerShell has no redirection {r.op!r}")
+            if r.target is None:
+                raise PalletError(f"redirection {r.op} needs a file")
+            if r.target.literal == "/dev/null":
+                sink = ("null", "")
+            else:
+                path = self.word(r.target, "expr")
+                full = f"$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath({path})"
+                method = "AppendAllText" if r.op.endswith(">>") else "WriteAllText"
+                lines.append(f"[System.IO.File]::{method}({full}, '')")
+                sink = ("file", len(lines) - 1)  # the line that opens it
+            if r.op.startswith("2"):
+                err = sink
+            else:
+                out = sink
+        kind, where = out
+        if kind == "console":
+            lines.append(f"[Console]::{where}.Write({text})")
+        elif kind == "file":  # the text goes in as the file is opened
+            assert isinstance(where, int)
+            lines[where] = lines[where][:-len(", '')")] + f", {text})"
+        return lines or ["# printed to /dev/null: nothing to do"]
 
     def _heredoc(self, s: A.Heredoc) -> str:
         path = self.word(s.path, "expr")

@@ -179,8 +179,15 @@ class Lowering:
             words = [self.word(head)]
         else:
             raise _err(f"a command name must be a symbol or a string, found {show(head)}", head)
+        args, redirects = self._words_and_redirects(form.items[1:])
+        return A.Command(tuple(words) + args, redirects, form.span)
+
+    def _words_and_redirects(self, forms) -> tuple[tuple[A.Word, ...], tuple[A.Redirect, ...]]:
+        """The words of a command's (or println's) arguments, and the redirections among them
+        (`>` `>>` `2>&1` ..., as symbols or those exact strings), in the order written."""
+        words: list[A.Word] = []
         redirects: list[A.Redirect] = []
-        args = list(form.items[1:])
+        args = list(forms)
         i = 0
         while i < len(args):
             arg = args[i]
@@ -205,7 +212,7 @@ class Lowering:
             else:
                 redirects.append(A.Redirect(op, target))
             i += 2
-        return A.Command(tuple(words), tuple(redirects), form.span)
+        return tuple(words), tuple(redirects)
 
     def _args(self, form: ListForm, low: int, high: int | None, usage: str) -> tuple[Form, ...]:
         args = form.items[1:]
@@ -432,8 +439,11 @@ class Lowering:
         return A.Return(self.word(args[0]) if args else None)
 
     def _println(self, form):
-        return A.Print(tuple(w for f in form.items[1:] for w in self.words(f)),
-                       newline=form.items[0].name == "println")
+        # Stevedore's println was echo: its redirections redirect, as a command's do.
+        words, redirects = self._words_and_redirects(form.items[1:])
+        if any(r.op == "<" for r in redirects):
+            raise _err(f"{form.items[0]} reads no input: a < redirection does nothing here", form)
+        return A.Print(words, newline=form.items[0].name == "println", redirects=redirects)
 
     def _heredoc(self, form):
         args = self._args(form, 2, 4, "(heredoc path content :append true?)")
@@ -744,6 +754,10 @@ def _quiet(stmt: A.Stmt) -> A.Stmt:
             return stmt
         # first, so that a 2>&1 written after it sends standard error to /dev/null as well
         return A.Command(stmt.words, (_DEV_NULL, *stmt.redirects), stmt.span)
+    if isinstance(stmt, A.Print):
+        if any(_STDOUT_REDIRECTS.match(r.op) for r in stmt.redirects):
+            return stmt
+        return A.Print(stmt.words, stmt.newline, (_DEV_NULL, *stmt.redirects))
     if isinstance(stmt, A.Block):
         return A.Block(tuple(_quiet(s) for s in stmt.stmts))
     if isinstance(stmt, A.Group):

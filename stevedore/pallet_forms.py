@@ -112,7 +112,7 @@ def _checked_script(low, form):
     chained = _chained_script(low, ListForm((Symbol("chained-script"), *args[1:]), form.span))
     if chained is None:
         return None
-    fail = A.Group(A.Block((A.Print((A.lit(f"#> {message} : FAIL"),), stderr=True),
+    fail = A.Group(A.Block((A.Print((A.lit(f"#> {message} : FAIL"),), redirects=A.TO_STDERR),
                             A.Command((A.lit("exit"), A.lit("1"))))))
     return A.Block((A.Print((A.lit(f"{message}..."),)),
                     A.AndOr("||", (A.Group(A.Block((chained,))), fail)),

@@ -417,7 +417,7 @@ def _download_file(c: _Call):
     wget = cmd("wget", "-O", c.word(path), "--tries", "5", "--no-verbose",
                *(["-e", f"http_proxy = {proxy}", "-e", f"ftp_proxy = {proxy}"] if proxy else []),
                *(["--no-check-certificate"] if insecure else []), c.word(url))
-    fail = A.Block((A.Print((A.lit("No download utility available"),), stderr=True),
+    fail = A.Block((A.Print((A.lit("No download utility available"),), redirects=A.TO_STDERR),
                     cmd("exit", "1")))
     has = lambda name: cmd("command", "-v", name, redirects=(A.Redirect(">", A.lit("/dev/null")),))
     return A.If(has("curl"), A.Block((curl,)),
