@@ -159,6 +159,9 @@ class Command:
     words: tuple[Word, ...]
     redirects: tuple[Redirect, ...] = ()
     span: Span | None = field(default=None, compare=False, repr=False)
+    # The program of that name, never a function the script defines (`command ls` in the
+    # shells): a string command named like a script function, in that function's body say.
+    external: bool = False
 
 
 @dataclass(frozen=True)

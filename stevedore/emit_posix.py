@@ -132,6 +132,8 @@ class PosixEmitter:
 
     def _Command(self, s: A.Command) -> list[str]:
         words = [self.word(s.words[0], command_name=True)] + [self.word(w) for w in s.words[1:]]
+        if s.external:  # the program, not the script's function of that name
+            words.insert(0, "command")
         return [" ".join(words + self._redirects(s.redirects))]
 
     def _redirects(self, redirects: tuple[A.Redirect, ...]) -> list[str]:

@@ -605,11 +605,14 @@ class _Emitter:
             if code is None or not re.fullmatch(r"[0-9]*", code):
                 code = f"([int]{self.word(c.words[1], 'expr')})"
             return f"exit {code}".rstrip()
-        if name is not None and _BARE_NAME.fullmatch(name) and name.lower() not in _KEYWORDS:
+        if c.external:  # the application, not the script's function (or an alias) of that name
+            program = self.word(head, "expr") if name is None else _lit(name)
+            text = f"& (Get-Command -Name {program} -CommandType Application -TotalCount 1)"
+        elif name is not None and _BARE_NAME.fullmatch(name) and name.lower() not in _KEYWORDS:
             text = name
         else:
             text = "& " + (self.word(head, "expr") if name is None else _lit(name))
-        mode = "arg" if name in self.functions else "native"
+        mode = "arg" if name in self.functions and not c.external else "native"
         text = " ".join([text] + [self.word(w, mode) for w in c.words[1:]])
         before, after = "", ""
         for r in c.redirects:

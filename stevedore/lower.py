@@ -180,7 +180,18 @@ class Lowering:
         else:
             raise _err(f"a command name must be a symbol or a string, found {show(head)}", head)
         args, redirects = self._words_and_redirects(form.items[1:])
-        return A.Command(tuple(words) + args, redirects, form.span)
+        # A string command is a program: named like a function of the script (as
+        # `(defimpl ls ... ("ls" @args))` is, inside ls itself), it must not call the function.
+        external = (name is None and isinstance(head, Atom)
+                    and words[0].literal in self._function_names())
+        return A.Command(tuple(words) + args, redirects, form.span, external)
+
+    def _function_names(self) -> set[str]:
+        """The shell names of the functions this script may define: script functions and
+        defns (their names as munge makes them)."""
+        names = {n.replace("/", "__").replace("-", "_") for n in self.library.functions}
+        names.update(n.replace("-", "_") for n in self._user_fns)
+        return names
 
     def _words_and_redirects(self, forms) -> tuple[tuple[A.Word, ...], tuple[A.Redirect, ...]]:
         """The words of a command's (or println's) arguments, and the redirections among them
@@ -753,7 +764,7 @@ def _quiet(stmt: A.Stmt) -> A.Stmt:
         if any(_STDOUT_REDIRECTS.match(r.op) for r in stmt.redirects):
             return stmt
         # first, so that a 2>&1 written after it sends standard error to /dev/null as well
-        return A.Command(stmt.words, (_DEV_NULL, *stmt.redirects), stmt.span)
+        return A.Command(stmt.words, (_DEV_NULL, *stmt.redirects), stmt.span, stmt.external)
     if isinstance(stmt, A.Print):
         if any(_STDOUT_REDIRECTS.match(r.op) for r in stmt.redirects):
             return stmt
