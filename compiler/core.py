@@ -45,6 +45,8 @@ from typing import Any, Callable
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, ListForm, Regex, Symbol, span_of
 
+from pallet.stevedore import ScriptForms
+
 from .evaluator import ArgError, Builtin, Fn
 
 _MISSING = object()
@@ -100,7 +102,7 @@ def describe(value: Any) -> str:
     if kind is None:
         if hasattr(value, "describe"):
             return value.describe()
-        return f"a {type(value).__name__}"
+        return "a value of the compiler's own"
     try:
         text = pr_str(value)
     except RecursionError:
@@ -143,8 +145,18 @@ def _set_order(s) -> list:
     return sorted(s, key=repr)
 
 
-def pr_str(x: Any, readably: bool = True) -> str:
-    """A value printed back as EDN text."""
+class NotText(Exception):
+    """A value that has no text (a function, a spec, a node...), met by `str` and friends."""
+
+    def __init__(self, value: Any):
+        super().__init__()
+        self.value = value
+
+
+def pr_str(x: Any, readably: bool = True, strict: bool = False) -> str:
+    """A value printed back as EDN text. Values that are not data (functions, specs, nodes,
+    scripts) print as `#<what they are>` in messages; with `strict` (the language's str,
+    pr-str, format...) they raise NotText instead."""
     t = type(x)
     if t is str:
         if not readably:
@@ -169,27 +181,31 @@ def pr_str(x: Any, readably: bool = True) -> str:
     if t is Symbol:
         return x.name
     if t is tuple or t is list:
-        return "[" + " ".join(pr_str(i, readably) for i in x) + "]"
+        return "[" + " ".join(pr_str(i, readably, strict) for i in x) + "]"
     if t is dict:
-        return "{" + ", ".join(pr_str(k, readably) + " " + pr_str(v, readably) for k, v in x.items()) + "}"
+        return "{" + ", ".join(pr_str(k, readably, strict) + " " + pr_str(v, readably, strict)
+                               for k, v in x.items()) + "}"
     if t is frozenset or t is set:
-        return "#{" + " ".join(pr_str(i, readably) for i in _set_order(x)) + "}"
+        return "#{" + " ".join(pr_str(i, readably, strict) for i in _set_order(x)) + "}"
     if t is Regex:
         return '#"' + x.pattern + '"'
-    if isinstance(x, (Fn, Builtin)):
-        return f"#<fn {x.name}>"
     if isinstance(x, ExInfo):
-        return f"#error {{:message {pr_str(x.message)}, :data {pr_str(x.data)}}}"
+        return (f"#error {{:message {pr_str(x.message)}, "
+                f":data {pr_str(x.data, readably, strict)}}}")
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, int):
         return str(x)
-    name = getattr(x, "name", None)
-    return f"#<{type(x).__name__}{' ' + name if isinstance(name, str) else ''}>"
+    if strict:
+        raise NotText(x)
+    if isinstance(x, (Fn, Builtin)):
+        return f"#<fn {x.name}>"
+    return f"#<{describe(x)}>"
 
 
-def str_of(x: Any) -> str:
-    """One value as `str` shows it: nil is empty, strings as they are, the rest as pr-str."""
+def str_of(x: Any, strict: bool = False) -> str:
+    """One value as `str` shows it: nil is empty, strings as they are, the rest as pr-str
+    (with `strict`, a value that is not data raises NotText)."""
     t = type(x)
     if t is str:
         return x
@@ -203,7 +219,31 @@ def str_of(x: Any) -> str:
         return x.pattern
     if isinstance(x, ExInfo):
         return x.message
-    return pr_str(x)
+    return pr_str(x, True, strict)
+
+
+def _not_text(value: Any) -> str:
+    """Why a value cannot be text, and what to write instead."""
+    if isinstance(value, ScriptForms):
+        return ("a (script ...) inside a collection is not text; (str the-script) makes its "
+                "text, and ~ splices it into another script")
+    if isinstance(value, (Fn, Builtin)):
+        return f"{describe(value)} is not text; call it: ({value.name} ...)"
+    hint = getattr(value, "text_hint", None)
+    return f"{describe(value)} is not text" + (f"; {hint}" if hint else "")
+
+
+def text_of(ev, x: Any, index: int | None, readably: bool | None = None) -> str:
+    """The language's text of a value, for str, pr-str, print-str, format and join: a script
+    is its shell text for the node being planned; a value that is not data is an error (at
+    argument `index`); readably None is str's way (strings as they are), else pr-str's."""
+    if type(x) is ScriptForms:
+        from .script_text import script_text
+        x = script_text(ev, x, index)
+    try:
+        return str_of(x, True) if readably is None else pr_str(x, readably, True)
+    except NotText as exc:
+        raise ArgError(_not_text(exc.value), index) from None
 
 
 # ---- equality and ordering ----------------------------------------------------------------------
@@ -683,7 +723,8 @@ def _type(x):
             name = "fn"
         else:  # PhaseFn -> :phase-fn, ScriptForms -> :script, other values by their class
             name = re.sub(r"(?<!^)(?=[A-Z])", "-", t.__name__).lower()
-            name = {"script-forms": "script"}.get(name, name)
+            name = {"script-forms": "script", "node-facts": "node", "compute-ref": "compute",
+                    "node-list-service": "compute"}.get(name, name)
     return Keyword(name)
 
 
@@ -1599,19 +1640,23 @@ def _fnil(f, *defaults):
 # ---- strings ------------------------------------------------------------------------------------
 
 
-@core("str")
-def _str(*xs):
-    return "".join(str_of(x) for x in xs)
+@core("str", contextual=True)
+def _str(ev, form, *xs):
+    out = []
+    for i, x in enumerate(xs):
+        t = type(x)
+        out.append(x if t is str else "" if x is None else text_of(ev, x, i))
+    return "".join(out)
 
 
-@core("pr-str")
-def _pr_str(*xs):
-    return " ".join(pr_str(x) for x in xs)
+@core("pr-str", contextual=True)
+def _pr_str(ev, form, *xs):
+    return " ".join(text_of(ev, x, i, readably=True) for i, x in enumerate(xs))
 
 
-@core("print-str")
-def _print_str(*xs):
-    return " ".join(pr_str(x, readably=False) for x in xs)
+@core("print-str", contextual=True)
+def _print_str(ev, form, *xs):
+    return " ".join(text_of(ev, x, i, readably=False) for i, x in enumerate(xs))
 
 
 @core("subs")
@@ -1629,10 +1674,10 @@ def _subs(s, start, end=_MISSING):
     return s[start:end]
 
 
-@_string_fn("join")
-def _join(a, b=_MISSING):
-    sep, coll, ci = ("", a, 0) if b is _MISSING else (str_of(a), b, 1)
-    return sep.join(str_of(x) for x in seq_of(coll, ci))
+@_string_fn("join", contextual=True)
+def _join(ev, form, a, b=_MISSING):
+    sep, coll, ci = ("", a, 0) if b is _MISSING else (text_of(ev, a, 0), b, 1)
+    return sep.join(text_of(ev, x, ci) for x in seq_of(coll, ci))
 
 
 _JAVA_NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?=[A-Za-z])")
@@ -1929,7 +1974,7 @@ def _java_parse_double(s):
 
 @core("fail", contextual=True)
 def _fail(ev, form, message, *args):
-    text = _format(message, *args) if args else str_of(message)
+    text = _format_text(ev, form, message, *args) if args else text_of(ev, message, 0)
     raise PalletError(text, span_of(form))
 
 
@@ -2070,7 +2115,9 @@ def _float_conversion(conv: str, x, flags: str, width, precision) -> str:
     return _signed(negative, body, flags, width)
 
 
-def _format(fmt, *args) -> str:
+def _format(fmt, *args, ev=None) -> str:
+    """java.util.Formatter's format. With `ev` (the language's format), %s of a script is its
+    text and %s of a value that is not data is an error; without, a message's best text."""
     _string(fmt, 0)
     out: list[str] = []
     pos = 0
@@ -2115,7 +2162,7 @@ def _format(fmt, *args) -> str:
         where = index + 1
         lower = conv.lower()
         if lower == "s":
-            text = "null" if x is None else str_of(x)
+            text = "null" if x is None else str_of(x) if ev is None else text_of(ev, x, where)
             if precision is not None:
                 text = text[:precision]
             text = _pad(text, width, "-" in flags)
@@ -2163,4 +2210,6 @@ def _format(fmt, *args) -> str:
     return "".join(out)
 
 
-core("format")(_format)
+@core("format", contextual=True)
+def _format_text(ev, form, fmt, *args):
+    return _format(fmt, *args, ev=ev)

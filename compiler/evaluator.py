@@ -36,6 +36,9 @@ class Builtin:
     # receive it, and the call form, as their first two arguments.
     contextual: bool = False
 
+    def describe(self) -> str:
+        return f"the function {self.name}"
+
 
 @dataclass(eq=False)
 class Fn:
@@ -47,6 +50,9 @@ class Fn:
     doc: str | None = None
     kind: str = "fn"              # "fn", "crate-fn"
     meta: Form | None = None      # the attr-map written before the arguments, unevaluated
+
+    def describe(self) -> str:
+        return f"the function {self.name}"
 
 
 @dataclass(eq=False)
@@ -81,6 +87,9 @@ class Namespace:
     env: Env
     file: str
     aliases: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"the namespace {self.name}"
 
 
 class Recur(Exception):
@@ -339,11 +348,13 @@ class Evaluator:
 
     def script_resolver(self, env: Env) -> Callable[[Form], Any]:
         """`~x` inside a script reaches the values of the spec code around it, and the node
-        being planned (scripts are lowered after the phase has run)."""
+        being planned (scripts are lowered after the phase has run); a script made outside a
+        phase, the node of the phase it is made text in (str)."""
         plan = self.plan
 
         def resolve(form: Form) -> Any:
-            saved, self.plan = self.plan, plan
+            saved = self.plan
+            self.plan = plan if plan is not None else saved
             try:
                 return self.eval(form, env)
             finally:
@@ -447,7 +458,8 @@ def _describe(value: Any) -> str:
         return "a vector"
     if isinstance(value, dict):
         return "a map"
-    return getattr(value, "describe", lambda: type(value).__name__)()
+    from .core import describe
+    return describe(value)
 
 
 def _python_error(exc: Exception) -> str:

@@ -60,3 +60,9 @@ class NodeFacts:
     private_key: str | None = None
     # Where the node was described (its inventory entry), for errors about it.
     span: Span | None = field(default=None, compare=False, repr=False)
+
+    # How the spec language names a node in messages, and what to write for its text.
+    text_hint = "(node-name n) is its name, (node-ip n) its address"
+
+    def describe(self) -> str:
+        return f"the node {self.name!r}"

@@ -184,6 +184,9 @@ class Operation:
     compute: Any = None
     span: Span | None = field(default=None, compare=False)
 
+    def describe(self) -> str:
+        return f"a {self.kind} operation"
+
 
 def _options(args: tuple, allowed: set[str], what: str, offset: int = 0) -> dict[str, Any]:
     """Keyword options `:key value ...`; errors point at the offending keyword."""

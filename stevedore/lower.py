@@ -48,6 +48,9 @@ class ScriptForms:
     # the script reports (exec-checked-script's :unless).
     quiet: bool = False
 
+    def describe(self) -> str:
+        return "a (script ...)"
+
 
 def literal_resolver(form: Form) -> object:
     """The resolver of a plain script file: `~` accepts literal data only."""
@@ -746,8 +749,11 @@ def _value_text(value: object, form: object) -> str:
         raise _err("this value is a collection; splice it with ~@ to get several words", form)
     elif isinstance(value, Regex):
         raise _err("a regular expression is not a shell word; write its pattern as a string", form)
-    else:
-        text = str(value)
+    else:  # a function, a node, a spec...: its Python text would reach the shell
+        what = value.describe() if hasattr(value, "describe") else "this value"
+        hint = getattr(value, "text_hint", None)
+        raise _err(f"{what} is not a shell word (strings, numbers, keywords and symbols are)"
+                   + (f"; {hint}" if hint else ""), form)
     _check_nul(text, form)
     return text
 
