@@ -34,7 +34,8 @@ def _program(value: str, path: str) -> str:
     """Source text writing `value` every way the language allows, NUL-separated."""
     v = show(Atom(value))  # the value as a string literal of the language
     # LANGUAGE.md makes the exact strings ">", ">>", "2>&1"... redirections in a command's
-    # arguments (the talk writes ">>"); as a plain argument such a value is written with str.
+    # and println's arguments (the talk writes ">>"); as a plain argument such a value is
+    # written with str.
     arg = f"(str {v})" if _redirect_op(Atom(value)) else v
     return f"""
 (printf "%s" {arg})
@@ -44,7 +45,7 @@ def _program(value: str, path: str) -> str:
 (var x {v})
 (printf "%s" (str "<" @x {v} ">"))
 (printf "\\\\0")
-(println {v})
+(println {arg})
 (printf "\\\\0")
 (print (quoted {v} @x))
 (printf "\\\\0")
