@@ -181,7 +181,7 @@ def test_a_node_that_does_not_boot_is_destroyed_and_reported(proxied):
         if ids and not stopped:       # the first look after the nodes were made: the wait
             stopped.append(sorted(ids)[0])
             ec2.stop_instances(InstanceIds=stopped)
-    cloud.proxy.hooks["DescribeInstances"] = stop_one
+    cloud.proxy.hooks["DescribeInstanceStatus"] = stop_one     # the wait's poll
     spec = cloud.spec("noboot", WEB)
     p, doc = run_json(cloud, "converge", spec, "web=3", "--compute", "lab", "--provision-only")
     assert p.returncode == 1, p.stderr

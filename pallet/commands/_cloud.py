@@ -113,7 +113,7 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
         project.check_phases(tuple((None, project.group(g)) for g in wanted), options.phases)
         routes = {g: routes[g] for g in wanted}
         if o.get("dry_run"):
-            plans, _ = cloud.plan(project, routes, wanted, every_template=True)
+            plans, _ = cloud.plan(project, routes, wanted, every_template=True, addresses=False)
             order = [] if o.get("provision_only") else _phase_names(project, wanted, phases)
             if o["as_json"]:
                 click.echo(json.dumps({"dry_run": True, "spec": spec,

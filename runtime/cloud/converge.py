@@ -79,24 +79,38 @@ class Journal:
         self._lock = threading.Lock()
 
     def write(self, event: str, service: str, node: CloudNode | None = None, **extra) -> None:
-        if self.path is None:
-            return
         entry = {"event": event, "service": service, **extra}
         if node is not None:
             entry.update(id=node.id, name=node.name, group=node.group)
+        self.write_entries([entry])
+
+    def write_nodes(self, event: str, service: str, nodes, **extra) -> None:
+        """One line per node (CloudNode, or NodeRecord without an id), synced once."""
+        self.write_entries([{"event": event, "service": service, **extra,
+                             **({"id": n.id} if hasattr(n, "id") else {}),
+                             "name": n.name, "group": n.group} for n in nodes])
+
+    def write_entries(self, entries: list[dict]) -> None:
+        if self.path is None or not entries:
+            return
         with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+            f.write("".join(json.dumps(e) + "\n" for e in entries))
             f.flush()
             os.fsync(f.fileno())
 
 
 def plan(project, routes: dict[str, object], counts: dict[str, int],
-         every_template: bool = False) -> tuple[list[GroupPlan], list]:
+         every_template: bool = False, addresses: bool = True) -> tuple[list[GroupPlan], list]:
     """Steps 1 and 2: what each group has and needs, with its template; and the nodes of
-    the spec's other groups on the same services (relationships see them)."""
+    the spec's other groups on the same services (relationships see them). Without
+    `addresses` (--dry-run, --provision-only: no connection), a cloud's nodes are listed
+    without them."""
     listed: dict[int, list] = {}
     for provider in {id(p): p for p in routes.values()}.values():
-        listed[id(provider)] = list(provider.list_nodes())
+        if isinstance(provider, CloudProvider):
+            listed[id(provider)] = list(provider.list_nodes(addresses=addresses))
+        else:
+            listed[id(provider)] = list(provider.list_nodes())
     plans = []
     for group, count in counts.items():
         provider = routes[group]
@@ -141,7 +155,7 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
     """Steps 4 to 7 (the plan first)."""
     say = say or (lambda text: None)
     report = RunReport("converge", project.file)
-    plans, others = plan(project, routes, counts)
+    plans, others = plan(project, routes, counts, addresses=not provision_only)
     journal = Journal(record_path)
     failures: list[PhaseOutcome] = []
     stop = threading.Event()
@@ -158,15 +172,14 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
         names = [r.name for r in records]
         say(f"{provider.name}: destroying {len(names)} node(s): {', '.join(names)}")
         provider.destroy_nodes(names)
-        for r in records:
-            journal.write("destroyed", provider.name, name=r.name, group=r.group)
+        journal.write_nodes("destroyed", provider.name, records)
         report.destroyed += names
 
     # 5. create
     def created(provider, nodes):
         with lock:
+            journal.write_nodes("created", provider.name, nodes)     # before anything else
             for n in nodes:
-                journal.write("created", provider.name, n)
                 new[n.name] = n
                 new_by.setdefault(provider.name, []).append(n)
                 report.created.append(n.name)
@@ -222,7 +235,7 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
     try:
         for pname, nodes in new_by.items():
             provider = providers[pname]
-            up, down = provider.wait_running(nodes, stop)
+            up, down = provider.wait_running(nodes, stop, addresses=not provision_only)
             for n in up:
                 ready[n.name] = provider.record(n)
                 new[n.name] = n
@@ -254,9 +267,8 @@ def converge(executor, project, routes: dict[str, object], counts: dict[str, int
                 except PalletError as exc:
                     say(f"{pname}: could not destroy {', '.join(n.name for n in nodes)}: {exc.message}")
                     continue
-                for n in nodes:
-                    journal.write("destroyed", pname, n, why="failed to boot")
-                    report.destroyed.append(n.name)
+                journal.write_nodes("destroyed", pname, nodes, why="failed to boot")
+                report.destroyed += [n.name for n in nodes]
 
     except KeyboardInterrupt:
         # Every node made is in nodes.jsonl already; the report says which, and stops here.

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from pallet.errors import PalletError
 
+from .libcloud_loader import import_libcloud
 from .services import Service, resolve_value
 
 SECRET_WORDS = re.compile(r"password|secret|key|token|credential", re.I)
@@ -70,6 +71,7 @@ class _Normalised:
 
 def make_driver(service: Service):
     """The NodeDriver of a service, credentials resolved (errors name the option at fault)."""
+    import_libcloud()
     from libcloud.compute.providers import get_driver, set_driver
     module, klass = service.get("driver-module"), service.get("driver-class")
     if module:
@@ -154,3 +156,66 @@ def ec2_list_nodes(driver, filters: dict | None = None, ids: list | None = None)
         token = findtext(element=elem, xpath="nextToken", namespace=NAMESPACE)
         if not token:
             return nodes
+
+
+def not_found(exc: BaseException) -> bool:
+    """EC2's answer for an id it does not show (yet: a new instance can take a moment; or
+    no longer: a terminated one is forgotten after a while)."""
+    return "InvalidInstanceID.NotFound" in str(getattr(exc, "value", None) or exc)
+
+
+_INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+
+
+def ec2_instance_states(driver, ids: list) -> dict[str, str]:
+    """{id: state} of instances: DescribeInstanceStatus with every state, 100 ids a call,
+    their states only (not the whole instances DescribeInstances answers with). Ids EC2
+    says it does not show are left out, the others asked again; an answer naming no id
+    raises."""
+    from libcloud.compute.drivers.ec2 import NAMESPACE
+    from libcloud.utils.xml import findall, findtext
+    states: dict[str, str] = {}
+    for i in range(0, len(ids), 100):
+        chunk = list(ids[i:i + 100])
+        while chunk:
+            params = {"Action": "DescribeInstanceStatus", "IncludeAllInstances": "true",
+                      **driver._pathlist("InstanceId", chunk)}
+            try:
+                elem = driver.connection.request(driver.path, params=params).object
+            except Exception as exc:  # noqa: BLE001
+                gone = set(_INSTANCE_ID.findall(str(getattr(exc, "value", None) or exc))) & set(chunk)
+                if not (not_found(exc) and gone):
+                    raise
+                chunk = [x for x in chunk if x not in gone]
+                continue
+            for item in findall(element=elem, xpath="instanceStatusSet/item", namespace=NAMESPACE):
+                node_id = findtext(element=item, xpath="instanceId", namespace=NAMESPACE)
+                state = findtext(element=item, xpath="instanceState/name", namespace=NAMESPACE)
+                if node_id and state:
+                    states[node_id] = state
+            break
+    return states
+
+
+def ec2_tags(driver, filters: dict) -> dict[str, dict[str, str]]:
+    """{instance id: {key: value}} of the tags DescribeTags finds (every page): ids and
+    tags without the instances (which DescribeInstances answers whole, kilobytes each)."""
+    from libcloud.compute.drivers.ec2 import NAMESPACE
+    from libcloud.utils.xml import findall, findtext
+    found: dict[str, dict[str, str]] = {}
+    token = None
+    while True:
+        params = {"Action": "DescribeTags", "MaxResults": "1000",
+                  **driver._build_filters({"resource-type": "instance", **filters})}
+        if token:
+            params["NextToken"] = token
+        elem = driver.connection.request(driver.path, params=params).object
+        for item in findall(element=elem, xpath="tagSet/item", namespace=NAMESPACE):
+            node_id = findtext(element=item, xpath="resourceId", namespace=NAMESPACE)
+            key = findtext(element=item, xpath="key", namespace=NAMESPACE)
+            if node_id and key is not None:
+                found.setdefault(node_id, {})[key] = findtext(element=item, xpath="value",
+                                                              namespace=NAMESPACE) or ""
+        token = findtext(element=elem, xpath="nextToken", namespace=NAMESPACE)
+        if not token:
+            return found

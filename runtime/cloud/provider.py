@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -210,8 +210,15 @@ class CloudProvider:
             return name
 
     # -- listing -------------------------------------------------------------------------
-    def cloud_nodes(self, every_spec: bool = False) -> list[CloudNode]:
+    def cloud_nodes(self, every_spec: bool = False, addresses: bool = True) -> list[CloudNode]:
+        """The live nodes with Pallet's tags (of this spec, unless `every_spec`). Without
+        `addresses` (a run that connects to none), EC2's are read from their tags and
+        states alone: no address, size or image."""
         d = self.driver
+        if self.service.provider == "ec2" and not addresses:
+            nodes = self._ec2_tagged_nodes(every_spec)
+            self._last.update({n.name: n for n in nodes})
+            return sorted(nodes, key=lambda n: (n.group or "", n.name))
         if self.service.provider == "ec2":
             filters = {"instance-state-name": ["pending", "running"], f"tag-key": GROUP_TAG}
             if self.spec_tag and not every_spec:
@@ -231,6 +238,32 @@ class CloudProvider:
             nodes.append(self._node(n, tags))
         self._last.update({n.name: n for n in nodes})
         return sorted(nodes, key=lambda n: (n.group or "", n.name))
+
+    def _ec2_tagged_nodes(self, every_spec: bool) -> list[CloudNode]:
+        """DescribeTags for the ids (of the spec), DescribeInstanceStatus for which of them
+        live, DescribeTags for their group and name: a few hundred bytes a node where
+        DescribeInstances answers kilobytes."""
+        from .drivers import ec2_instance_states, ec2_tags
+        d = self.driver
+        by_spec = bool(self.spec_tag and not every_spec)
+        first = {"key": SPEC_TAG, "value": self.spec_tag} if by_spec else {"key": GROUP_TAG}
+        ids = list(self.call("listing nodes", ec2_tags, d, first))
+        states = self.call("listing nodes", ec2_instance_states, d, ids)
+        live = [i for i in ids if states.get(i) in LIVE_STATES]
+        tags: dict[str, dict[str, str]] = {}
+        for i in range(0, len(live), 200):
+            tags.update(self.call("listing nodes", ec2_tags, d, {
+                "resource-id": live[i:i + 200], "key": [GROUP_TAG, SPEC_TAG, LOGIN_TAG, "pallet-name"]}))
+        nodes = []
+        for node_id in live:
+            t = tags.get(node_id, {})
+            if GROUP_TAG not in t or (by_spec and t.get(SPEC_TAG) != self.spec_tag):
+                continue
+            group = t[GROUP_TAG]
+            nodes.append(CloudNode(node_id, t.get("pallet-name") or _name_from_id(group, node_id), group,
+                                   t.get(SPEC_TAG), states[node_id], None, None, 22, None, None,
+                                   t.get(LOGIN_TAG)))
+        return nodes
 
     def _node(self, n, tags=None) -> CloudNode:
         tags = tags if tags is not None else _tags(n)
@@ -261,8 +294,8 @@ class CloudProvider:
                             user=user, private_key=self.private_key())
         return NodeRecord(node.name, node.group or "", endpoint, self.name, private_ip=node.private_ip)
 
-    def list_nodes(self) -> list[NodeRecord]:
-        return [self.record(n) for n in self.cloud_nodes()]
+    def list_nodes(self, addresses: bool = True) -> list[NodeRecord]:
+        return [self.record(n) for n in self.cloud_nodes(addresses=addresses)]
 
     # -- templates -----------------------------------------------------------------------
     def template(self, group, node_spec, span=None) -> Template:
@@ -403,38 +436,42 @@ class CloudProvider:
         return nodes
 
     def wait_running(self, nodes: list[CloudNode], stop: threading.Event | None = None,
-                     timeout: float | None = None) -> tuple[list[CloudNode], dict[str, str]]:
-        """Poll until each node runs with an address: (running nodes, {name: why} of the
-        others: failed to boot, or not running within the boot timeout)."""
+                     timeout: float | None = None, addresses: bool = True
+                     ) -> tuple[list[CloudNode], dict[str, str]]:
+        """Poll until each node runs (with an address unless `addresses` is False: a run
+        that makes no connection needs none): (running nodes, {name: why} of the others:
+        failed to boot, or not running within the boot timeout).
+
+        EC2: the poll is DescribeInstanceStatus (the states of the ids, a few hundred bytes
+        a node); DescribeInstances (a few kilobytes a node) is asked once for the nodes
+        that run, for the addresses a node gets when it runs. Ids not visible yet (EC2 is
+        eventually consistent) are asked again."""
         deadline = time.monotonic() + (timeout or self.boot_timeout)
-        waiting = {n.id: n for n in nodes}
-        ready: list[CloudNode] = []
+        # A node the create call already reports running (with an address) is not asked again.
+        def up(n: CloudNode) -> bool:
+            return n.state == "running" and (bool(n.address) or not addresses)
+        ready = [n for n in nodes if up(n)]
+        waiting = {n.id: n for n in nodes if not up(n)}
         failed: dict[str, str] = {}
         while waiting:
             try:
-                if self.service.provider == "ec2":
-                    from .drivers import ec2_list_nodes
-                    raw = ec2_list_nodes(self.driver, ids=list(waiting))
-                else:
-                    raw = [n for n in self.driver.list_nodes() if str(n.id) in waiting]
+                fresh = self._poll(waiting, addresses)
             except Exception as exc:  # noqa: BLE001
                 raise self.error("waiting for the nodes to run", exc) from None
-            for r in raw:
-                node = waiting.get(str(r.id))
-                if node is None:
+            for node_id, node in list(waiting.items()):
+                now = fresh.get(node_id)
+                if now is None:
+                    if self.service.provider != "ec2":
+                        failed[node.name] = "did not boot: the provider no longer lists it"
+                        del waiting[node_id]
                     continue
-                fresh = self._node(r)
-                fresh.name, fresh.group = node.name, node.group or fresh.group
-                if fresh.state == "running" and fresh.address:
-                    ready.append(fresh)
-                    del waiting[node.id]
-                elif fresh.state in ("terminated", "error", "stopped", "stopping", "suspended"):
-                    failed[node.name] = f"did not boot: the provider says {fresh.state}"
-                    del waiting[node.id]
-            seen = {str(r.id) for r in raw}
-            for node_id in [i for i in waiting if i not in seen and self.service.provider != "ec2"]:
-                failed[waiting[node_id].name] = "did not boot: the provider no longer lists it"
-                del waiting[node_id]
+                now.name, now.group = node.name, node.group or now.group
+                if up(now):
+                    ready.append(now)
+                    del waiting[node_id]
+                elif now.state in ("terminated", "error", "stopped", "stopping", "suspended", "shutting-down"):
+                    failed[node.name] = f"did not boot: the provider says {now.state}"
+                    del waiting[node_id]
             if not waiting:
                 break
             if time.monotonic() > deadline or (stop is not None and stop.is_set()):
@@ -444,6 +481,36 @@ class CloudProvider:
                 break
             time.sleep(self.poll_interval)
         return ready, failed
+
+    def _poll(self, waiting: dict[str, CloudNode], addresses: bool) -> dict[str, CloudNode]:
+        """{id: the node as the provider reports it now} of the waiting nodes it reports."""
+        if self.service.provider != "ec2":
+            return {str(r.id): self._node(r) for r in self.driver.list_nodes() if str(r.id) in waiting}
+        from .drivers import ec2_instance_states, ec2_list_nodes, not_found
+        try:
+            states = ec2_instance_states(self.driver, list(waiting))
+        except Exception as exc:  # noqa: BLE001
+            if not not_found(exc):
+                raise
+            return {}                               # not visible yet: asked again
+        fresh = {}
+        for node_id, state in states.items():
+            fresh[node_id] = replace(waiting[node_id], state=state)
+        running = [i for i, state in states.items() if state == "running"]
+        if addresses and running:
+            try:
+                raw = ec2_list_nodes(self.driver, ids=running)
+            except Exception as exc:  # noqa: BLE001
+                if not not_found(exc):
+                    raise
+                raw = []
+            described = {str(r.id): self._node(r) for r in raw}
+            for i in running:
+                if i in described:
+                    fresh[i] = described[i]
+                else:
+                    del fresh[i]                # asked again at the next poll
+        return fresh
 
     def create_nodes(self, group: str, names, node_spec=None) -> list[NodeRecord]:
         """The Provider interface: create nodes of a group, waiting until they run; any node
@@ -469,6 +536,15 @@ class CloudProvider:
         d = self.driver
         if self.service.provider == "ec2":
             ids = [n.id for n in nodes]
+            unknown = [n.id for n in nodes if not n.address]
+            if unknown and self._host_key_lines():
+                # listed without addresses: their host keys are forgotten below by address,
+                # which is theirs only until they are terminated
+                from .drivers import ec2_list_nodes
+                addresses = {str(r.id): self._node(r) for r in
+                             self.call("listing nodes", ec2_list_nodes, d, ids=unknown)}
+                nodes = [replace(n, address=addresses[n.id].address, port=addresses[n.id].port)
+                         if n.id in addresses else n for n in nodes]
             for i in range(0, len(ids), 500):
                 params = {"Action": "TerminateInstances", **d._pathlist("InstanceId", ids[i:i + 500])}
                 self.call("destroying nodes", d.connection.request, d.path, params=params)
@@ -497,11 +573,16 @@ class CloudProvider:
             raise PalletError(f"{self.name}: no node named {', '.join(unknown)}")
         self.destroy([self._last[n] for n in names])
 
+    def _host_key_lines(self) -> list[str]:
+        try:
+            return self.known_hosts.read_text().splitlines(keepends=True)
+        except OSError:
+            return []
+
     def _forget_host_keys(self, nodes: Sequence[CloudNode]) -> None:
         # Addresses are reused by the provider: a later node at the same one has another key.
-        try:
-            lines = self.known_hosts.read_text().splitlines(keepends=True)
-        except OSError:
+        lines = self._host_key_lines()
+        if not lines:
             return
         gone = {n.address if n.port == 22 else f"[{n.address}]:{n.port}" for n in nodes if n.address}
         kept = [line for line in lines if line.split(" ", 1)[0] not in gone]

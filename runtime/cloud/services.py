@@ -129,6 +129,8 @@ def resolve_value(raw, key: str, service: Service) -> str:
 
 def known_providers() -> list[str]:
     """libcloud's compute provider names, with those registered by set_driver."""
+    from .libcloud_loader import import_libcloud
+    import_libcloud()
     from libcloud.compute.providers import DRIVERS
     names = {getattr(k, "value", k) for k in DRIVERS}
     return sorted(str(n) for n in names)
