@@ -101,6 +101,7 @@ class CloudProvider:
         self._key_name: str | None = None
         self._groups_lock = threading.Lock()
         self._firewalls: dict[str, str] = {}
+        self._looked_up: dict[str, object] = {}     # read-only look-ups made ahead (futures)
         self._last: dict[str, CloudNode] = {}
         self.accept_new_host_keys = True       # nodes this provider makes are new hosts
 
@@ -170,7 +171,8 @@ class CloudProvider:
             digest = hashlib.sha256(" ".join(pub.split()[:2]).encode()).hexdigest()[:16]
             name = f"pallet-{digest}"
             try:
-                pairs = self.driver.list_key_pairs()
+                looked_up = self._looked_up.pop("key pairs", None)
+                pairs = looked_up.result() if looked_up is not None else self.driver.list_key_pairs()
             except NotImplementedError:
                 self._key_name = ""
                 return None
@@ -182,17 +184,22 @@ class CloudProvider:
             return name
 
     # -- firewall ------------------------------------------------------------------------
+    def firewall_name(self, group: str) -> str:
+        return f"pallet-{self.spec_tag or 'spec'}-{_stem(group)}"[:255]
+
     def firewall(self, group: str, ports: Sequence[int]) -> str | None:
         """The group's security group, with a rule per inbound port (EC2); None elsewhere."""
         if self.service.provider != "ec2":
             return None
-        name = f"pallet-{self.spec_tag or 'spec'}-{_stem(group)}"[:255]
+        name = self.firewall_name(group)
         with self._groups_lock:
             if name in self._firewalls:
                 return name
             d = self.driver
-            found = self.call("listing security groups", d.ex_get_security_groups,
-                              filters={"group-name": name})
+            looked_up = self._looked_up.pop(name, None)
+            found = (looked_up.result() if looked_up is not None else
+                     self.call("listing security groups", d.ex_get_security_groups,
+                               filters={"group-name": name}))
             if not found:
                 self.call("creating the security group", d.ex_create_security_group, name,
                           f"Pallet: inbound ports of group {group}")
@@ -240,20 +247,27 @@ class CloudProvider:
         return sorted(nodes, key=lambda n: (n.group or "", n.name))
 
     def _ec2_tagged_nodes(self, every_spec: bool) -> list[CloudNode]:
-        """DescribeTags for the ids (of the spec), DescribeInstanceStatus for which of them
-        live, DescribeTags for their group and name: a few hundred bytes a node where
-        DescribeInstances answers kilobytes."""
+        """DescribeTags for the ids (of the spec), then at once DescribeInstanceStatus for
+        which of them live and DescribeTags for their group and name: a few hundred bytes
+        a node where DescribeInstances answers kilobytes."""
         from .drivers import ec2_instance_states, ec2_tags
         d = self.driver
         by_spec = bool(self.spec_tag and not every_spec)
         first = {"key": SPEC_TAG, "value": self.spec_tag} if by_spec else {"key": GROUP_TAG}
         ids = list(self.call("listing nodes", ec2_tags, d, first))
-        states = self.call("listing nodes", ec2_instance_states, d, ids)
+        if not ids:
+            return []
+        keys = [GROUP_TAG, SPEC_TAG, LOGIN_TAG, "pallet-name"]
+        with ThreadPoolExecutor(max_workers=4) as pool:       # round trips at once
+            status = pool.submit(self.call, "listing nodes", ec2_instance_states, d, ids)
+            parts = [pool.submit(self.call, "listing nodes", ec2_tags, d,
+                                 {"resource-id": ids[i:i + 200], "key": keys})
+                     for i in range(0, len(ids), 200)]
+            states = status.result()
+            tags: dict[str, dict[str, str]] = {}
+            for part in parts:
+                tags.update(part.result())
         live = [i for i in ids if states.get(i) in LIVE_STATES]
-        tags: dict[str, dict[str, str]] = {}
-        for i in range(0, len(live), 200):
-            tags.update(self.call("listing nodes", ec2_tags, d, {
-                "resource-id": live[i:i + 200], "key": [GROUP_TAG, SPEC_TAG, LOGIN_TAG, "pallet-name"]}))
         nodes = []
         for node_id in live:
             t = tags.get(node_id, {})
@@ -304,14 +318,22 @@ class CloudProvider:
         if name in self._templates:
             return self._templates[name]
         d = self.driver
-        if not hasattr(self, "_catalogue"):
-            kwargs = {}
-            if self.service.provider == "ec2":
-                owners = self.service.get("image-owners")
-                kwargs["ex_filters"] = {"state": "available", "image-type": "machine",
-                                        **({"owner-id": owners} if owners else {})}
-            # Three calls at once: on a real cloud each is a round trip.
-            with ThreadPoolExecutor(max_workers=3) as pool:
+        # The calls at once (on a real cloud each is a round trip), with the read-only
+        # look-ups creating needs next: the key pairs, the group's security group.
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            if "key pairs" not in self._looked_up and self._key_name is None:
+                self._looked_up["key pairs"] = pool.submit(d.list_key_pairs)
+            firewall = self.firewall_name(name)
+            if self.service.provider == "ec2" and firewall not in self._firewalls:
+                self._looked_up[firewall] = pool.submit(self.call, "listing security groups",
+                                                        d.ex_get_security_groups,
+                                                        filters={"group-name": firewall})
+            if not hasattr(self, "_catalogue"):
+                kwargs = {}
+                if self.service.provider == "ec2":
+                    owners = self.service.get("image-owners")
+                    kwargs["ex_filters"] = {"state": "available", "image-type": "machine",
+                                            **({"owner-id": owners} if owners else {})}
                 images = pool.submit(self.call, "listing images", d.list_images, **kwargs)
                 sizes = pool.submit(self.call, "listing sizes", d.list_sizes)
                 locations = pool.submit(self.call, "listing locations", d.list_locations)
