@@ -207,8 +207,11 @@ def test_ctrl_c_while_creating_leaves_no_node_unrecorded(proxied):
     deadline = time.monotonic() + 60
     while cloud.proxy.done.get("RunInstances", 0) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)                                # the second call is in flight
-    assert cloud.proxy.calls.get("RunInstances") == 2
+    # the second call in flight (awaited, not slept for: on a loaded machine the process
+    # takes its time to record the first call's nodes and make the second)
+    while cloud.proxy.calls.get("RunInstances", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert cloud.proxy.calls.get("RunInstances") == 2 and cloud.proxy.done["RunInstances"] == 1
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
