@@ -32,6 +32,10 @@ def services(path, check, as_json):
             provider = CloudProvider(svc)
             try:
                 locations = provider.call("listing locations", provider.driver.list_locations)
+                if svc.provider == "openstack":
+                    # libcloud's OpenStack locations ask nothing of the API: log in and list sizes
+                    from pallet.runtime.cloud.drivers import list_sizes
+                    provider.call("listing sizes", list_sizes, provider.driver)
                 row["check"] = "ok"
                 row["locations"] = [str(getattr(x, "name", None) or x.id) for x in locations]
             except PalletError as exc:

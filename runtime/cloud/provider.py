@@ -317,6 +317,7 @@ class CloudProvider:
         name = getattr(group, "name", group)
         if name in self._templates:
             return self._templates[name]
+        from .drivers import list_sizes
         d = self.driver
         # The calls at once (on a real cloud each is a round trip), with the read-only
         # look-ups creating needs next: the key pairs, the group's security group.
@@ -335,7 +336,7 @@ class CloudProvider:
                     kwargs["ex_filters"] = {"state": "available", "image-type": "machine",
                                             **({"owner-id": owners} if owners else {})}
                 images = pool.submit(self.call, "listing images", d.list_images, **kwargs)
-                sizes = pool.submit(self.call, "listing sizes", d.list_sizes)
+                sizes = pool.submit(self.call, "listing sizes", list_sizes, d)
                 locations = pool.submit(self.call, "listing locations", d.list_locations)
                 self._catalogue = (images.result(), sizes.result(), locations.result())
         images, sizes, locations = self._catalogue
