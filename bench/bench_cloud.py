@@ -246,6 +246,9 @@ def report(title: str, result: dict, goal: bool) -> None:
     verdict = (" (goal: at least 5x): " + ("met" if result["ratio"] >= 5 else "NOT met")) if goal else ""
     print(f"  pallet is {result['ratio']:.1f}x faster than the loop{verdict}")
     print(f"  the loop over the floor: {result['ceiling']:.1f}x, the most any client could reach here")
+    total = {who: med[who]["cpu"] + med[who]["moto_cpu"] for who in med}
+    print(f"  cpu of client and moto together: loop {total['loop']:.2f} s, pallet {total['pallet']:.2f} s "
+          f"({total['loop'] / total['pallet']:.1f}x), floor {total['floor']:.2f} s")
 
 
 def main() -> None:
