@@ -420,14 +420,16 @@ class Executor:
 
 
 def _failure(stderr: str, status: int, outcome: PhaseOutcome) -> str:
-    """The line the bundle wrote about its failed action, or the last of stderr."""
+    """The line the bundle wrote about its failed action with its cause: the last line written
+    to stderr before it (`No space left on device`, `command not found`, remote-file's drift
+    guard); else the last line of stderr."""
     lines = [line for line in stderr.splitlines() if line.strip()]
     located = [i for i, line in enumerate(lines) if " failed (exit status " in line]
     if located:
-        # with the action's own word on why, the line just before (remote-file's drift guard)
         i = located[-1]
-        if i > 0 and lines[i - 1].startswith("pallet: "):
-            return f"{lines[i]}: {lines[i - 1][len('pallet: '):]}"
+        if i > 0 and " failed (exit status " not in lines[i - 1]:
+            cause = lines[i - 1].strip()
+            return f"{lines[i]}: {cause.removeprefix('pallet: ')}"
         return lines[i]
     failed = [label for _, s, label in outcome.actions if s == "failed"]
     if failed:

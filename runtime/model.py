@@ -13,6 +13,8 @@ from typing import Callable, Protocol, Sequence
 from pallet.errors import PalletError
 
 PHASE_TIMEOUT = 3600.0       # the default bound of one node's phase, in seconds (--phase-timeout)
+KEEPALIVE_INTERVAL = 15.0    # seconds between keepalive requests that need a reply (--keepalive-interval)
+KEEPALIVE_COUNT = 3          # unanswered keepalives in a row that end a connection (--keepalive-count)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class SshOptions:
     connect_timeout: float = 10.0
     retries: int = 2                      # further attempts after a failed connect
     use_agent: bool = True
+    keepalive_interval: float = KEEPALIVE_INTERVAL    # 0: no keepalives
+    keepalive_count: int = KEEPALIVE_COUNT
 
 
 @dataclass(frozen=True)

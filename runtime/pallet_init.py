@@ -15,7 +15,7 @@ daemons `service` starts have an init that reaps them. Standard library only.
 import ctypes
 import fcntl
 import os
-import select
+import selectors
 import signal
 import socket
 import struct
@@ -100,23 +100,28 @@ def proxy(conn: socket.socket, allowed: dict[str, tuple[str, int]], hostns: int)
 
 
 def pump(a: socket.socket, b: socket.socket) -> None:
+    # selectors (epoll), not select(): a descriptor above 1,024 is no error
     peers = {a: b, b: a}
-    open_ = [a, b]
+    sel = selectors.DefaultSelector()
+    for s in (a, b):
+        sel.register(s, selectors.EVENT_READ)
     try:
-        while open_:
-            ready, _, _ = select.select(open_, [], [], 600)
+        while sel.get_map():
+            ready = sel.select(600)
             if not ready:
                 break
-            for s in ready:
+            for key, _ in ready:
+                s = key.fileobj
                 data = s.recv(65536)
                 if data:
                     peers[s].sendall(data)
                 else:                   # one side is done: pass the end of stream on
-                    open_.remove(s)
+                    sel.unregister(s)
                     peers[s].shutdown(socket.SHUT_WR)
     except OSError:
         pass
     finally:
+        sel.close()
         a.close()
         b.close()
 

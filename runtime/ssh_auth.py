@@ -130,11 +130,12 @@ def _authenticate_with(transport: "paramiko.Transport", endpoint: Endpoint, opti
         except paramiko.BadAuthenticationType as e:
             allowed = list(e.allowed_types)
             continue
-        except paramiko.AuthenticationException:
+        except paramiko.AuthenticationException as e:
+            if _broken(transport, e):
+                raise _broke(transport, endpoint, e) from None
             continue
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise transport_error("auth", f"{where_of(endpoint)}: the connection broke during authentication "
-                                          f"({e or type(e).__name__}); tried {', '.join(tried)}") from None
+            raise _broke(transport, endpoint, e) from None
         if not more:
             return
         allowed = list(more)     # partial success: the server wants another method too
@@ -148,9 +149,24 @@ def _authenticate_with(transport: "paramiko.Transport", endpoint: Endpoint, opti
             allowed = list(more)
         except paramiko.BadAuthenticationType as e:
             allowed = list(e.allowed_types)
-        except paramiko.AuthenticationException:
-            pass
+        except paramiko.AuthenticationException as e:
+            if _broken(transport, e):
+                raise _broke(transport, endpoint, e) from None
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise transport_error("auth", f"{where_of(endpoint)}: the connection broke during authentication "
-                                          f"({e or type(e).__name__})") from None
+            raise _broke(transport, endpoint, e) from None
     raise fail()
+
+
+def _broken(transport: "paramiko.Transport", e: Exception) -> bool:
+    """An AuthenticationException that is no refusal: the server took too long to answer, or
+    the connection ended."""
+    return str(e) == "Authentication timeout." or not transport.is_active()
+
+
+def _broke(transport: "paramiko.Transport", endpoint: Endpoint, e: Exception) -> TransportError:
+    """The connection failed during authentication: a network fault, retried like one."""
+    if str(e) == "Authentication timeout.":
+        return transport_error("timeout", f"{where_of(endpoint)}: the server did not answer "
+                                          f"authentication within {transport.auth_timeout:g} s")
+    return transport_error("unreachable", f"{where_of(endpoint)}: the connection broke during "
+                                          f"authentication ({e or type(e).__name__})")

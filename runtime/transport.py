@@ -7,8 +7,11 @@ of ONE exec, in the form runtime/wire.py makes; stdout lines stream to a callbac
 arrive (runtime/exchange.py). With a timeout, the node stops a bundle that runs longer and the
 call raises TransportError("timeout").
 
-Unreachable and timed-out attempts to connect are retried; authentication and host-key
-failures never are.
+Every failure to connect is a TransportError of a kind: unreachable and timeout (the network,
+a server too slow or gone: retried, `options.retries` times), auth and host-key-* (never
+retried). A connection that broke since its last use is made again, with the same retries,
+before the next exec on it (a node rebooted between phases). Keepalive requests that need an
+answer (runtime/heartbeat.py) end a connection whose node stopped answering.
 
 paramiko is imported inside the functions that need it, so importing this module is cheap.
 """
@@ -22,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from .exchange import EXIT_GRACE, TIMEOUT_SLACK, OutputCollector, feed_stdin, sudo_failure, timed_out
+from .heartbeat import Heartbeat
 from .known_hosts import (check_host_key, known_hosts_files, known_hosts_name, prefer_known_types,
                           read_known_hosts)
 from .model import Endpoint, ExecResult, SshOptions, TransportError, transport_error, where_of
@@ -34,7 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["open_connection", "SshConnection"]
 
 BACKOFF = 0.25               # seconds before the first retry; doubled each time, at most 2 s
-KEEPALIVE = 15               # seconds between SSH keepalives on an idle connection
 TCP_USER_TIMEOUT_MS = 120_000   # unacknowledged data this long: the connection is dead
 
 
@@ -113,11 +116,17 @@ def _handshake(endpoint: Endpoint, options: SshOptions, sock) -> "paramiko.Trans
         prefer_known_types(transport, known)
         try:
             transport.start_client(timeout=2 * options.connect_timeout)
+            # start_client returns quietly when its time is up: the exchange is not done.
+            if not transport.initial_kex_done or not transport.is_active():
+                raise socket.timeout("timed out")
+            server_key = transport.get_remote_server_key()
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise _handshake_error(e, where, options.connect_timeout) from None
-        check_host_key(endpoint, options, transport.get_remote_server_key(), known, file)
-        authenticate(transport, endpoint, options)
-        transport.set_keepalive(KEEPALIVE)
+        check_host_key(endpoint, options, server_key, known, file)
+        try:
+            authenticate(transport, endpoint, options)
+        except (paramiko.SSHException, EOFError, OSError) as e:   # what ssh_auth does not map
+            raise _handshake_error(e, where, options.connect_timeout) from None
         ok = True
         return transport
     finally:
@@ -236,10 +245,35 @@ class SshConnection:
                  jumps: list):
         self.endpoint = endpoint
         self.options = options
-        self._transport = transport
-        self._jumps = jumps
         self._lock = threading.Lock()
         self.connect_seconds = 0.0
+        self.reconnects = 0          # connections made again after one broke between uses
+        self._use(transport, jumps)
+
+    def _use(self, transport: "paramiko.Transport", jumps: list) -> None:
+        self._transport = transport
+        self._jumps = jumps
+        interval = self.options.keepalive_interval
+        self._heartbeat = (Heartbeat(transport, interval, self.options.keepalive_count)
+                           if interval and interval > 0 else None)
+
+    def _gone_why(self) -> str:
+        """Why the transport is closed, as far as known."""
+        dead = self._heartbeat.dead if self._heartbeat is not None else None
+        return dead or "the connection broke"
+
+    def _reconnect(self, why: str) -> None:
+        """The connection broke since its last use (a node rebooted between phases): make it
+        again, with the usual retries. A failure then is the node's failure."""
+        self._close_transports()
+        try:
+            transport, jumps = _connect(self.endpoint, self.options)
+        except TransportError as e:
+            raise transport_error(e.kind, f"{where_of(self.endpoint)}: {why} since its last use, and "
+                                          f"connecting again failed: {e.message}",
+                                  attempts=getattr(e, "attempts", 1)) from None
+        self.reconnects += 1
+        self._use(transport, jumps)
 
     @classmethod
     def open(cls, endpoint: Endpoint, options: SshOptions) -> "SshConnection":
@@ -264,9 +298,16 @@ class SshConnection:
         return self.endpoint.user == "root"
 
     def _session(self) -> "paramiko.Channel":
+        """A new channel; a connection found broken (nothing runs on it yet) is made again."""
         import paramiko
         if not self._transport.is_active():
-            raise transport_error("dropped", f"{where_of(self.endpoint)}: the connection is closed")
+            self._reconnect(self._gone_why())
+        try:
+            return self._transport.open_session(timeout=self.options.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            first = e
+        # The channel was refused or not answered: nothing ran. Once more on a new connection.
+        self._reconnect(f"the connection failed to open a session ({first or type(first).__name__})")
         try:
             return self._transport.open_session(timeout=self.options.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as e:
@@ -338,7 +379,7 @@ class SshConnection:
                 break
             time.sleep(0.01)
             alive = self._transport.is_active()
-        why = ("the connection broke" if not alive
+        why = (self._gone_why() if not alive
                else "the remote command ended without an exit status (killed by a signal?)")
         return transport_error("dropped", f"{where_of(self.endpoint)}: {why} while {what}",
                                result=collector.result(-1))
@@ -374,6 +415,11 @@ class SshConnection:
             return collector.result(status)
 
     def close(self) -> None:
+        self._close_transports()
+
+    def _close_transports(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self._transport.close()
         for t in reversed(self._jumps):
             t.close()

@@ -240,6 +240,42 @@ def test_a_dropped_connection_is_reported_for_its_node(debian_nodes, tmp_path):
     assert by[("drop-2", "configure")]["status"] == "changed"
 
 
+def test_the_cause_of_a_failed_step_is_in_the_summary_and_json(debian_nodes, local_nodes, tmp_path):
+    """A missing command and a full disk: the last line the failing step wrote to stderr is
+    in --json's error and the summary, not only in the record's stderr.log. The file on the
+    full filesystem keeps its old content, and no temporary file is left beside it."""
+    nodes = debian_nodes(2, prefix="cause")
+    local_nodes.exec_in("cause-2", ["sh", "-c", "mkdir -p /srv/full && mount -t tmpfs -o size=64k "
+                                    "tmpfs /srv/full && echo old > /srv/full/app.conf"], check=True)
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_inventory(nodes).replace('group = "fleet"', 'group = "c"'))
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(n.known_hosts_line() + "\n" for n in nodes))
+    spec = tmp_path / "cause.pallet"
+    spec.write_text('''
+(def c (group-spec "c" :phases {:configure (phase-fn
+  (if (= (target-name) "cause-1")
+    (exec-script "missing" (no-such-command-here "x"))
+    (remote-file "/srv/full/app.conf" :content (apply str (repeat 20000 "0123456789")))))}))
+''')
+    args = ("lift", str(spec), "--nodes", str(inventory), "--known-hosts", str(known),
+            "--record-dir", str(tmp_path / "runs"))
+    code, report, out = pallet(*args, "--json")
+    assert code == 1, out
+    by = phases(report)
+    missing, full = by[("cause-1", "configure")], by[("cause-2", "configure")]
+    assert re.search(r"action 1 failed \(exit status 127\): exec-script missing: .*"
+                     r"no-such-command-here: command not found$", missing["error"]), missing
+    assert re.search(r"action 1 failed \(exit status 1\): remote-file /srv/full/app.conf: "
+                     r".*No space left on device$", full["error"]), full
+    assert local_nodes.exec_in("cause-2", ["cat", "/srv/full/app.conf"]).stdout == "old\n"
+    assert local_nodes.exec_in("cause-2", ["ls", "-A", "/srv/full"]).stdout == "app.conf\n"
+    code, _, out = pallet(*args)
+    assert code == 1
+    assert re.search(r"failed cause-1 :configure: .*no-such-command-here: command not found", out), out
+    assert re.search(r"failed cause-2 :configure: .*No space left on device", out), out
+
+
 def test_a_phase_out_of_time_is_stopped_and_reported_for_its_node(debian_nodes, local_nodes, tmp_path):
     """A 120 s step with --phase-timeout 5: its node fails with a timeout cause in seconds,
     the other node finishes, nothing of the bundle runs on the node afterwards, exit 1."""

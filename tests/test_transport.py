@@ -28,6 +28,8 @@ from pallet.runtime.known_hosts import fingerprint
 from pallet.runtime.transport import SshConnection, open_connection
 from pallet.runtime.wire import GZIP_FROM, prepare_bundle
 
+from faults import DelayProxy, freeze_sessions, reboot, thaw
+
 PALLET = str(Path(sys.executable).parent / "pallet")
 SUDO_PASSWORD = "s3cret pass'\"$x"        # quotes and a dollar: it must never meet a shell
 
@@ -511,11 +513,93 @@ def test_connection_dropped_mid_exec(nodes, options, local_nodes):
         assert e.value.kind == "dropped" and "connection broke" in e.value.message
         assert e.value.result.stdout.startswith("session ")       # what came before
         assert time.monotonic() - start < 4
-        with pytest.raises(TransportError) as e:                  # the connection is gone
-            conn.run("true")
-        assert e.value.kind == "dropped"
+        # The connection is made again for the next use (nothing of it had run yet).
+        assert conn.run("echo again").stdout == "again\n" and conn.reconnects == 1
     finally:
         conn.close()
+
+
+@pytest.mark.nodes
+def test_a_frozen_session_is_given_up_after_its_unanswered_keepalives(debian_nodes, local_nodes, tmp_path):
+    """SIGSTOP on the session's sshd and everything under it: the kernel still ACKs, only a
+    keepalive that needs a reply notices. 3 unanswered at 0.5 s apart: dropped within
+    0.5 x 4 s (plus the load's slack), saying why; the next use connects again."""
+    (node,) = debian_nodes(1, prefix="frz")
+    known = tmp_path / "known_hosts"
+    known.write_text(node.known_hosts_line() + "\n")
+    opts = SshOptions(known_hosts=known, use_agent=False, keepalive_interval=0.5, keepalive_count=3)
+    frozen: list[int] = []
+    marks: dict[str, float] = {}
+
+    def on_line(line):
+        if line == "running":
+            frozen.extend(freeze_sessions(local_nodes, node.name))
+            marks["frozen"] = time.monotonic()
+
+    conn = open_connection(endpoint(node), opts)
+    try:
+        with pytest.raises(TransportError) as e:
+            conn.run_bundle(script("echo running; sleep 30; echo never"), "run.sh", "bash",
+                            on_line=on_line)
+        took = time.monotonic() - marks["frozen"]
+        assert frozen, "nothing was frozen"
+        assert e.value.kind == "dropped", e.value.message
+        assert "stopped answering: no reply to 3 keepalive requests sent 0.5 s apart" in e.value.message
+        assert 1.0 <= took < 2.0 + 4, took
+        assert conn.run("echo back").stdout == "back\n" and conn.reconnects == 1
+    finally:
+        thaw(local_nodes, node.name, frozen)
+        conn.close()
+
+
+@pytest.mark.nodes
+def test_a_handshake_slower_than_the_connect_timeout_is_a_retried_timeout(nodes, tmp_path):
+    """250 ms each way (a delaying proxy): with --connect-timeout 0.4 the key exchange cannot
+    finish in time. That is a typed, retried timeout naming the step, never paramiko's
+    `No existing session`; with a timeout that allows it, the same link works."""
+    a, _ = nodes
+    proxy = DelayProxy(a.port, 0.25)
+    try:
+        known = tmp_path / "known_hosts"
+        known.write_text(a.known_hosts_line().replace(f"]:{a.port} ", f"]:{proxy.port} ") + "\n")
+        slow = Endpoint("127.0.0.1", proxy.port, private_key=a.private_key)
+        with pytest.raises(TransportError) as e:
+            open_connection(slow, SshOptions(known_hosts=known, use_agent=False, connect_timeout=0.4,
+                                             retries=1))
+        assert e.value.kind == "timeout" and e.value.attempts == 2, e.value.message
+        assert "no SSH banner or handshake within 0.4 s (2 attempts)" in e.value.message
+        assert "No existing session" not in e.value.message
+        with open_connection(slow, SshOptions(known_hosts=known, use_agent=False,
+                                              connect_timeout=5)) as conn:
+            assert conn.run("echo slow").stdout == "slow\n"
+    finally:
+        proxy.close()
+
+
+@pytest.mark.nodes
+def test_a_connection_broken_between_uses_is_made_again_with_retries(debian_nodes, local_nodes, tmp_path):
+    """The node reboots between two uses: the next use connects again. While the node is
+    down, the error is the connect's own (unreachable, its attempts) and says what broke."""
+    (node,) = debian_nodes(1, prefix="rbt")
+    known = tmp_path / "known_hosts"
+    known.write_text(node.known_hosts_line() + "\n")
+    opts = SshOptions(known_hosts=known, use_agent=False, retries=1)
+    with open_connection(endpoint(node), opts) as conn:
+        assert conn.run("echo one").stdout == "one\n"
+        reboot(local_nodes, node.name)
+        assert conn.run_bundle(script("echo two"), "run.sh", "bash").stdout == "two\n"
+        assert conn.reconnects == 1
+        os.kill(local_nodes.get(node.name).init_pid, 9)          # down, and it stays down
+        deadline = time.monotonic() + 10
+        while local_nodes.get(node.name).running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(TransportError) as e:
+            conn.run("echo three")
+        assert e.value.kind == "unreachable" and e.value.attempts == 2, e.value.message
+        assert "the connection broke since its last use, and connecting again failed" in e.value.message
+        assert "refused the connection" in e.value.message and "(2 attempts)" in e.value.message
+        local_nodes.start(node.name)
+        assert conn.run("echo four").stdout == "four\n" and conn.reconnects == 2
 
 
 # -- phase timeout ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from pallet.errors import PalletError
-from pallet.runtime.model import PHASE_TIMEOUT
+from pallet.runtime.model import KEEPALIVE_COUNT, KEEPALIVE_INTERVAL, PHASE_TIMEOUT
 
 from ._spec import local_file_reader, search_path
 
@@ -49,6 +49,13 @@ def run_options(fn):
         click.option("--connect-timeout", default=10.0, show_default=True, metavar="S"),
         click.option("--retries", default=2, show_default=True, metavar="N",
                      help="Further connection attempts to an unreachable node."),
+        click.option("--keepalive-interval", default=KEEPALIVE_INTERVAL, show_default=True,
+                     metavar="S", type=click.FloatRange(min=0),
+                     help="Seconds between SSH keepalive requests that need an answer; 0: none."),
+        click.option("--keepalive-count", default=KEEPALIVE_COUNT, show_default=True, metavar="N",
+                     type=click.IntRange(min=1),
+                     help="Unanswered keepalives in a row after which a node is given up on "
+                          "(a frozen node is reported within INTERVAL x (N+1) s)."),
         click.option("--phase-timeout", default=PHASE_TIMEOUT, show_default=True, metavar="SECONDS",
                      type=click.FloatRange(min=0),
                      help="Stop a node's phase that runs longer (its processes on the node), "
@@ -81,7 +88,8 @@ def ssh_options(o: dict, known_hosts, accept_new_host_keys: bool):
     from pallet.runtime.model import SshOptions
     return SshOptions(known_hosts=Path(known_hosts) if known_hosts else None,
                       accept_new_host_keys=accept_new_host_keys,
-                      connect_timeout=o["connect_timeout"], retries=o["retries"])
+                      connect_timeout=o["connect_timeout"], retries=o["retries"],
+                      keepalive_interval=o["keepalive_interval"], keepalive_count=o["keepalive_count"])
 
 
 def options_for_run(o: dict, phases: tuple[str, ...], ssh):
