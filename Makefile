@@ -4,6 +4,7 @@
 #                example on three local Debian nodes, lift it again, show the nodes
 #   make test    set up .venv, run every test (pytest)
 #   make conformance  every crate on fresh local Debian nodes (part of make test too)
+#   make faults  every fault of FAULT-NOTES.md on local nodes, one table (part of make test too)
 #   make golden  rewrite the golden files from the current compiler output, then test
 #   make bench   run the benchmarks in bench/ (installs the extra `bench`: pyinfra, Ansible)
 #
@@ -30,7 +31,7 @@ DEMO_NODES ?= $(CURDIR)/demo-out/nodes
 DEMO_ENV   := PALLET_NODES_DIR=$(DEMO_NODES)
 PYTEST_ARGS ?=
 
-.PHONY: venv sysdeps test golden demo bench conformance clean
+.PHONY: venv sysdeps test golden demo bench conformance faults clean
 .DEFAULT_GOAL := test
 
 venv: $(STAMP)
@@ -76,6 +77,13 @@ test: venv sysdeps
 # built is checked from outside (tests/conformance; also part of `make test`).
 conformance: venv sysdeps
 	$(PY) -m pytest tests/conformance $(PYTEST_ARGS)
+
+# Each fault (dropped, reset, blackhole, frozen session, latency, loss, slow link, host keys,
+# refused key, closed port, full disk, reboot between phases, Ctrl-C) made for real on local
+# nodes while a run goes: one table of what was reported, how fast, what the node holds after
+# (tests/fault_suite.py; as root; also tests/test_faults.py in `make test`).
+faults: venv sysdeps
+	$(PY) tests/fault_suite.py $(FAULTS_ARGS)
 
 golden: venv
 	PALLET_UPDATE_GOLDEN=1 $(PY) -m pytest $(PYTEST_ARGS)

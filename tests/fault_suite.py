@@ -50,7 +50,8 @@ SPEC = r'''
 '''
 
 ROWS: dict[str, tuple[str, object]] = {}
-HOLD = {"reboot": 8, "sshdrestart": 5}      # rows whose step must hold longer than 3 s
+HOLD = {"reboot": 8, "sshdrestart": 5}
+WORK = ""                   # the row's work directory, left out of the messages shown      # rows whose step must hold longer than 3 s
 
 
 def row(name: str, fault: str):
@@ -166,13 +167,23 @@ def outcome(report: dict, node: str, phase: str = "configure") -> dict:
     raise Failed(f"no outcome for {node} :{phase} in {report}")
 
 
-def short(error: str | None, limit: int = 110) -> str:
+def short(error: str | None, limit: int = 120) -> str:
+    """The message's head and its tail (where a cause is), without the row's work paths."""
     error = (error or "").replace("\n", " ")
-    return error if len(error) <= limit else error[:limit - 3] + "..."
+    if WORK:
+        error = error.replace(WORK + "/", "")
+    return error if len(error) <= limit else f"{error[:limit // 2 - 3]} ... {error[-(limit // 2 - 2):]}"
 
 
-def nft(rules: str) -> None:
-    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
+def nft(*rules: str) -> None:
+    """A table `fault` whose output hook applies `rules` (on loopback, output sees both ways)."""
+    text = ("table inet fault {\n chain out {\n  type filter hook output priority 0;\n"
+            + "".join(f"  {r}\n" for r in rules) + " }\n}\n")
+    subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True, capture_output=True)
+
+
+def nft_off() -> None:
+    subprocess.run(["nft", "delete", "table", "inet", "fault"], check=True, capture_output=True)
 
 
 def mid_phase(scene: Scene, inject, *options: str, cleanup=None) -> tuple[dict, float]:
@@ -201,6 +212,15 @@ def mid_phase(scene: Scene, inject, *options: str, cleanup=None) -> tuple[dict, 
 QUICK = ("--keepalive-interval", "1", "--keepalive-count", "3")
 
 
+@row("none", "none (the same run without a fault, for comparison)")
+def none(scene: Scene) -> tuple[str, float, str]:
+    code, report = scene.run()
+    v = outcome(report, scene.v)
+    expect(code == 0 and v["status"] == "changed", str(v))
+    expect(outcome(report, scene.v, "start")["status"] == "changed", str(report))
+    return "changed (ok)", scene.ended - scene.started, scene.holds(scene.v)
+
+
 @row("dropped", "connection dropped mid-phase (kill -9 the session's sshd)")
 def dropped(scene: Scene) -> tuple[str, float, str]:
     from faults import drop_sessions
@@ -213,10 +233,8 @@ def dropped(scene: Scene) -> tuple[str, float, str]:
 @row("reset", "reset (nft: reject with tcp reset)")
 def reset(scene: Scene) -> tuple[str, float, str]:
     port = scene.ports[scene.v]
-    rule = (f"table inet fault {{ chain out {{ type filter hook output priority 0; "
-            f"tcp dport {port} tcp flags != rst reject with tcp reset; }} }}")
-    v, took = mid_phase(scene, lambda: nft(rule), *QUICK,
-                        cleanup=lambda: nft("delete table inet fault"))
+    v, took = mid_phase(scene, lambda: nft(f"tcp dport {port} tcp flags != rst reject with tcp reset"),
+                        *QUICK, cleanup=nft_off)
     expect(v["cause"] == "dropped", v["error"])
     expect(took < 10, f"{took:.1f} s")
     return short(v["error"]), took, scene.holds(scene.v)
@@ -225,10 +243,8 @@ def reset(scene: Scene) -> tuple[str, float, str]:
 @row("blackhole", "blackhole (nft: drop both ways)")
 def blackhole(scene: Scene) -> tuple[str, float, str]:
     port = scene.ports[scene.v]
-    rule = (f"table inet fault {{ chain out {{ type filter hook output priority 0; "
-            f"tcp dport {port} drop; tcp sport {port} drop; }} }}")
-    v, took = mid_phase(scene, lambda: nft(rule), *QUICK,
-                        cleanup=lambda: nft("delete table inet fault"))
+    v, took = mid_phase(scene, lambda: nft(f"tcp dport {port} drop", f"tcp sport {port} drop"),
+                        *QUICK, cleanup=nft_off)
     expect(v["cause"] == "dropped" and "stopped answering: no reply to 3 keepalive requests "
            "sent 1 s apart" in v["error"], v["error"])
     expect(2 <= took < 12, f"{took:.1f} s")
@@ -280,13 +296,12 @@ def latency(scene: Scene) -> tuple[str, float, str]:
 @row("loss", "loss 10% each way (nft numgen)")
 def loss(scene: Scene) -> tuple[str, float, str]:
     port = scene.ports[scene.v]
-    nft(f"table inet fault {{ chain out {{ type filter hook output priority 0; "
-        f"tcp dport {port} numgen random mod 100 < 10 drop; "
-        f"tcp sport {port} numgen random mod 100 < 10 drop; }} }}")
+    nft(f"tcp dport {port} numgen random mod 100 < 10 drop",
+        f"tcp sport {port} numgen random mod 100 < 10 drop")
     try:
         code, report = scene.run()
     finally:
-        nft("delete table inet fault")
+        nft_off()
     v = outcome(report, scene.v)
     expect(code == 0 and v["status"] == "changed", str(v))
     return f"changed (ok), {v['seconds']:.1f} s for the phase", scene.ended - scene.started, \
@@ -387,7 +402,7 @@ def tmpfull(scene: Scene) -> tuple[str, float, str]:
 
 
 def between_phases(scene: Scene, fault) -> tuple[str, float, str]:
-    """v's :configure ends at once; w's holds the barrier for 4 s, during which v suffers
+    """v's :configure ends at once; w's holds the barrier (HOLD s), during which v suffers
     the fault; v must run :start on a new connection."""
     scene.spec.write_text(scene.spec.read_text().replace(
         f'(when (= (target-name) "{scene.v}")\n      (exec-script "hold"',
@@ -398,7 +413,6 @@ def between_phases(scene: Scene, fault) -> tuple[str, float, str]:
         while not list(scene.record.glob(f"*/{scene.v}/configure/result.json")):
             expect(proc.poll() is None and time.monotonic() < deadline, "v's :configure never ended")
             time.sleep(0.05)
-        at = time.monotonic()
         away = fault()
         code, report = scene.finish(proc)
     finally:
@@ -407,7 +421,8 @@ def between_phases(scene: Scene, fault) -> tuple[str, float, str]:
     expect(code == 0, f"exit {code}: {report}")
     v = outcome(report, scene.v, "start")
     expect(v["status"] == "changed", str(v))
-    return f"{v['status']} (ok): :start ran on a new connection{away}", scene.ended - at, \
+    # took: v's :start, connecting again included
+    return f"{v['status']} (ok): :start ran on a new connection{away}", v["seconds"], \
         scene.holds(scene.v)
 
 
@@ -428,7 +443,7 @@ def sshdrestart(scene: Scene) -> tuple[str, float, str]:
     from faults import drop_sessions, listener_pid
 
     def fault():
-        drop_sessions(scene.manager, scene.v)
+        expect(bool(drop_sessions(scene.manager, scene.v)), "no session to drop")
         # SIGHUP: sshd re-executes itself, as `service ssh restart` would restart it
         scene.sh(scene.v, f"kill -HUP {listener_pid(scene.manager, scene.v)}", check=True)
         return ""
@@ -461,7 +476,9 @@ def ctrlc(scene: Scene) -> tuple[str, float, str]:
 
 def run_row(name: str, work: Path) -> dict:
     """Inside the row's own network namespace: make the scene, run the row, report it."""
+    global WORK
     fault, fn = ROWS[name]
+    WORK = str(work)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     result = {"row": name, "fault": fault, "ok": False, "reported": "", "seconds": None, "node": ""}
     scene = None

@@ -65,11 +65,14 @@ def thaw(manager: LocalNodes, name: str, pids: list[int]) -> None:
     signal_in(manager, name, "CONT", pids)
 
 
-def drop_sessions(manager: LocalNodes, name: str) -> None:
-    """kill -9 every session's sshd (the listener's children): their connections drop."""
+def drop_sessions(manager: LocalNodes, name: str) -> list[int]:
+    """kill -9 every session's sshd (the listener's children): their connections drop.
+    Returns the pids killed."""
     rows = node_ps(manager, name)
     listener = _listener(rows)
-    signal_in(manager, name, "KILL", [pid for pid, ppid, _ in rows if ppid == listener])
+    pids = [pid for pid, ppid, args in rows if ppid == listener and "ps -e -o" not in args]
+    signal_in(manager, name, "KILL", pids)
+    return pids
 
 
 def reboot(manager: LocalNodes, name: str) -> float:
