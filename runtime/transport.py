@@ -248,6 +248,7 @@ class SshConnection:
         self._lock = threading.Lock()
         self.connect_seconds = 0.0
         self.reconnects = 0          # connections made again after one broke between uses
+        self._closed = False         # closed by its user: never made again
         self._use(transport, jumps)
 
     def _use(self, transport: "paramiko.Transport", jumps: list) -> None:
@@ -264,16 +265,22 @@ class SshConnection:
 
     def _reconnect(self, why: str) -> None:
         """The connection broke since its last use (a node rebooted between phases): make it
-        again, with the usual retries. A failure then is the node's failure."""
+        again, with the usual retries. A failure then is the node's failure. A connection its
+        user closed (the run was interrupted) stays closed."""
+        if self._closed:
+            raise transport_error("dropped", f"{where_of(self.endpoint)}: the connection is closed")
         self._close_transports()
         try:
             transport, jumps = _connect(self.endpoint, self.options)
         except TransportError as e:
-            raise transport_error(e.kind, f"{where_of(self.endpoint)}: {why} since its last use, and "
-                                          f"connecting again failed: {e.message}",
+            raise transport_error(e.kind, f"{where_of(self.endpoint)}: {why}, and connecting again "
+                                          f"failed: {e.message}",
                                   attempts=getattr(e, "attempts", 1)) from None
-        self.reconnects += 1
         self._use(transport, jumps)
+        if self._closed:         # closed while connecting again
+            self._close_transports()
+            raise transport_error("dropped", f"{where_of(self.endpoint)}: the connection is closed")
+        self.reconnects += 1
 
     @classmethod
     def open(cls, endpoint: Endpoint, options: SshOptions) -> "SshConnection":
@@ -301,13 +308,13 @@ class SshConnection:
         """A new channel; a connection found broken (nothing runs on it yet) is made again."""
         import paramiko
         if not self._transport.is_active():
-            self._reconnect(self._gone_why())
+            self._reconnect(f"{self._gone_why()} since its last use")
         try:
             return self._transport.open_session(timeout=self.options.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as e:
             first = e
         # The channel was refused or not answered: nothing ran. Once more on a new connection.
-        self._reconnect(f"the connection failed to open a session ({first or type(first).__name__})")
+        self._reconnect(f"opening a session failed ({first or type(first).__name__})")
         try:
             return self._transport.open_session(timeout=self.options.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as e:
@@ -415,6 +422,7 @@ class SshConnection:
             return collector.result(status)
 
     def close(self) -> None:
+        self._closed = True
         self._close_transports()
 
     def _close_transports(self) -> None:

@@ -600,6 +600,11 @@ def test_a_connection_broken_between_uses_is_made_again_with_retries(debian_node
         assert "refused the connection" in e.value.message and "(2 attempts)" in e.value.message
         local_nodes.start(node.name)
         assert conn.run("echo four").stdout == "four\n" and conn.reconnects == 2
+        conn.close()             # closed by its user (Ctrl-C): never made again
+        with pytest.raises(TransportError) as e:
+            conn.run("echo five")
+        assert e.value.kind == "dropped" and "the connection is closed" in e.value.message
+        assert conn.reconnects == 2
 
 
 # -- phase timeout ---------------------------------------------------------------------------
