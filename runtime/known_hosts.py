@@ -3,8 +3,11 @@
 (`SshOptions.accept_new_host_keys`).
 
 A host is looked up as `host` (port 22) or `[host]:port`, in plain or hashed (`|1|salt|hash`)
-entries, with `*`/`?` patterns and negations; `@revoked` keys are refused; a key that differs
-from a recorded one is refused even with accept-new. New keys are appended (the file is made
+entries, with `*`/`?` patterns and negations; `@revoked` keys (and keys certified by a revoked
+CA) are refused; a host certificate is accepted when a `@cert-authority` line for the host
+names its CA and it vouches for the host (runtime/host_certs.py), else its key is checked as
+a plain one, as OpenSSH does; a key that differs from a recorded one is refused even with
+accept-new. New keys are appended (the file is made
 with mode 600), hashed when the file already holds only hashed entries. A file is parsed once
 per run (cached by inode, mtime and size), with an index by host name.
 """
@@ -18,6 +21,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,13 +29,15 @@ from typing import TYPE_CHECKING
 
 from pallet.errors import PalletError
 
+from .host_certs import (CERT_SUFFIX, CertificateError, HostCertificate, certificate_problem,
+                         parse_certificate)
 from .model import Endpoint, SshOptions, transport_error
 
 if TYPE_CHECKING:  # pragma: no cover
     import paramiko
 
 __all__ = ["known_hosts_name", "fingerprint", "check_host_key", "known_hosts_files",
-           "read_known_hosts", "prefer_known_types"]
+           "read_known_hosts", "host_keys_of", "host_key_order", "ordered_transport"]
 
 
 def known_hosts_name(host: str, port: int) -> str:
@@ -160,25 +166,52 @@ def read_known_hosts(path: Path, name: str) -> tuple[list[_KnownKey], bool]:
     return found, parsed.only_hashed
 
 
-_KEY_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
+# paramiko's host key algorithms, in OpenSSH's order; each has a certificate form.
+_PLAIN_ALGORITHMS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                     "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256")
+_CERT_ALGORITHMS = tuple(a + CERT_SUFFIX for a in _PLAIN_ALGORITHMS)
 
 
-def prefer_known_types(transport: "paramiko.Transport", known: list[_KnownKey]) -> None:
-    """Ask the server for a host key of a type we have on record (as OpenSSH does), so a
-    host with several keys is not taken for a changed one."""
-    wanted: list[str] = []
-    for key in known:
-        if key.marker is None:
-            for algo in _KEY_ALGORITHMS.get(key.keytype, (key.keytype,)):
-                if algo not in wanted:
-                    wanted.append(algo)
-    if not wanted:
-        return
-    opts = transport.get_security_options()
-    available = list(opts.key_types)
-    first = [a for a in wanted if a in available]
-    if first:
-        opts.key_types = first + [a for a in available if a not in first]
+def _key_type_of(algorithm: str) -> str:
+    return "ssh-rsa" if algorithm.startswith("rsa-sha2-") else algorithm
+
+
+def host_key_order(known: list[_KnownKey]) -> tuple[str, ...]:
+    """The host key algorithms to ask for, as OpenSSH orders them for this host: every
+    certificate algorithm first when a `@cert-authority` line names the host, then those of
+    the keys on record (so a host with several keys is not taken for a changed one), then
+    the rest (certificates before plain keys)."""
+    has_ca = any(k.marker == "@cert-authority" for k in known)
+    recorded = {k.keytype for k in known if k.marker is None}
+    first = [*(_CERT_ALGORITHMS if has_ca else ()),
+             *(a for a in _PLAIN_ALGORITHMS if _key_type_of(a) in recorded)]
+    return (*first, *(a for a in (*_CERT_ALGORITHMS, *_PLAIN_ALGORITHMS) if a not in first))
+
+
+@lru_cache(maxsize=1)
+def _ordered_transport_class():
+    import paramiko
+
+    class OrderedTransport(paramiko.Transport):
+        """A client Transport that asks for host key algorithms in a given order (paramiko's
+        own list puts every certificate algorithm after every plain one)."""
+
+        host_key_algorithms: tuple[str, ...] = ()
+
+        @property
+        def preferred_keys(self):
+            default = super().preferred_keys
+            return tuple(a for a in self.host_key_algorithms if a in default) or default
+
+    return OrderedTransport
+
+
+def ordered_transport(sock, known: list[_KnownKey]) -> "paramiko.Transport":
+    """A paramiko Transport on `sock` that asks for the host's key algorithms in
+    `host_key_order(known)`."""
+    transport = _ordered_transport_class()(sock)
+    transport.host_key_algorithms = host_key_order(known)
+    return transport
 
 
 _record_lock = threading.Lock()
@@ -213,35 +246,108 @@ def _record_host_key(path: Path, name: str, key: "paramiko.PKey") -> None:
             os.fsync(f.fileno())
 
 
+def _certificate_of(key: "paramiko.PKey") -> HostCertificate | str | None:
+    """The certificate a server offered with its key (or why it cannot be read), if any."""
+    blob = getattr(key, "public_blob", None)
+    if blob is None or not blob.key_type.endswith(CERT_SUFFIX):
+        return None
+    try:
+        return parse_certificate(blob.key_blob)
+    except CertificateError as e:
+        return str(e)
+
+
+def _certificate_status(cert: HostCertificate, blob: bytes, known: list[_KnownKey], host: str,
+                        now: float) -> tuple[str, object]:
+    """OpenSSH's verdict on a certificate against one name's entries: ("ok", None),
+    ("revoked", entry), ("invalid", why: a CA of the host signed it but it does not vouch for
+    the host) or ("new", None: no @cert-authority line of the host names its CA)."""
+    for entry in known:
+        if entry.marker == "@revoked" and entry.blob in (blob, cert.ca_blob):
+            return "revoked", entry
+    authorities = [k for k in known if k.marker == "@cert-authority" and k.blob == cert.ca_blob]
+    if not authorities:
+        return "new", None
+    problem = certificate_problem(cert, host, now)
+    if problem is None:
+        return "ok", None
+    return "invalid", f"its host certificate from the CA of {authorities[0].path} line " \
+                      f"{authorities[0].line} is refused: {problem}"
+
+
+def _key_status(blob: bytes, known: list[_KnownKey]) -> tuple[str, object]:
+    """OpenSSH's verdict on a plain key against one name's entries: ("ok", None),
+    ("revoked", entry), ("changed", the keys recorded) or ("new", None)."""
+    for entry in known:
+        if entry.marker == "@revoked" and entry.blob == blob:
+            return "revoked", entry
+    recorded = [k for k in known if k.marker is None]
+    if any(k.blob == blob for k in recorded):
+        return "ok", None
+    return ("changed", recorded) if recorded else ("new", None)
+
+
 def check_host_key(endpoint: Endpoint, options: SshOptions, key: "paramiko.PKey",
-                    known: list[_KnownKey], file: Path) -> None:
+                   known: list[_KnownKey], file: Path, portless: list[_KnownKey] = (),
+                   now: float | None = None) -> None:
+    """Accept the server's key as `ssh -o StrictHostKeyChecking=yes` would (accept-new with
+    `options.accept_new_host_keys`), else raise host-key-changed or host-key-unknown.
+
+    `known` holds the entries for the host's known_hosts name (`[host]:port` off port 22),
+    `portless` those for the bare host name. As OpenSSH does: a certificate is accepted when
+    a `@cert-authority` line names its CA and it vouches for the host; else its key is
+    checked as a plain key. A key or CA found under neither form is looked up under the
+    bare name too (accepted there, never recorded there). `@revoked` refuses at once."""
     name = known_hosts_name(endpoint.host, endpoint.port)
     blob = key.asbytes()
     offered = f"{key.get_name()} {fingerprint(blob)}"
-    for entry in known:
-        if entry.marker == "@revoked" and entry.blob == blob:
-            raise transport_error("host-key-changed",
-                                  f"{name} offers the host key {offered}, which {entry.path} line "
-                                  f"{entry.line} marks as @revoked; refusing to connect")
-    recorded = [k for k in known if k.marker is None]
-    if any(k.blob == blob for k in recorded):
+    now = time.time() if now is None else now
+    cert = _certificate_of(key)
+    why_not = ""             # why a certificate offered was not enough, for the message
+    if isinstance(cert, str):
+        why_not = f"; its host certificate cannot be read: {cert}"
+    elif cert is not None:
+        status, detail = _certificate_status(cert, blob, known, endpoint.host, now)
+        if status == "ok":
+            return
+        if status == "revoked":
+            what = "key" if detail.blob == blob else f"CA's key ({fingerprint(cert.ca_blob)})"
+            raise _revoked(name, offered, detail, what)
+        if status == "new" and portless and \
+                _certificate_status(cert, blob, portless, endpoint.host, now)[0] == "ok":
+            return
+        why_not = (f"; {detail}" if status == "invalid" else
+                   f"; it offers a host certificate signed by the CA {fingerprint(cert.ca_blob)}, "
+                   f"which no @cert-authority line for {name} names")
+    status, detail = _key_status(blob, known)
+    if status == "ok":
         return
-    if recorded:
+    if status == "revoked":
+        raise _revoked(name, offered, detail, "key")
+    if status == "changed":
         lines = "; ".join(f"{k.path} line {k.line} records {k.keytype} {fingerprint(k.blob)}"
-                          for k in recorded)
+                          for k in detail)
         raise transport_error("host-key-changed",
-                              f"the host key of {name} has CHANGED: it now offers {offered}, but {lines}. "
-                              "Someone may be intercepting the connection. If the host was reinstalled or "
-                              f"its key was replaced, delete that line (ssh-keygen -R '{name}' -f "
-                              f"{recorded[0].path}) and connect again to record the new key "
+                              f"the host key of {name} has CHANGED: it now offers {offered}, but {lines}"
+                              f"{why_not}. Someone may be intercepting the connection. If the host was "
+                              f"reinstalled or its key was replaced, delete that line (ssh-keygen -R '{name}' -f "
+                              f"{detail[0].path}) and connect again to record the new key "
                               "(--accept-new-host-keys). Pallet never replaces a recorded key itself.")
+    if portless and _key_status(blob, portless)[0] == "ok":
+        return
     if not options.accept_new_host_keys:
         raise transport_error("host-key-unknown",
                               f"{name} is not a known host: {file} records no key for it (it offers "
-                              f"{offered}). Check that fingerprint, then connect with "
+                              f"{offered}){why_not}. Check that fingerprint, then connect with "
                               f"--accept-new-host-keys to record it, or add its key to {file} "
                               f"(ssh-keyscan -p {endpoint.port} {endpoint.host} >> {file}).")
     _record_host_key(file, name, key)
+
+
+def _revoked(name: str, offered: str, entry: _KnownKey, what: str):
+    return transport_error("host-key-changed",
+                           f"{name} offers the host key {offered}, whose {what} {entry.path} line "
+                           f"{entry.line} marks as @revoked; refusing to connect")
 
 
 def known_hosts_files(options: SshOptions) -> tuple[Path, list[Path]]:
@@ -251,3 +357,17 @@ def known_hosts_files(options: SshOptions) -> tuple[Path, list[Path]]:
         return path, [path]
     user_file = Path.home() / ".ssh" / "known_hosts"
     return user_file, [user_file, Path("/etc/ssh/ssh_known_hosts")]
+
+
+def host_keys_of(endpoint: Endpoint, options: SshOptions) -> tuple[Path, list[_KnownKey], list[_KnownKey]]:
+    """The file to record a new key in, the entries for the endpoint's known_hosts name, and
+    (off port 22) those for its bare host name, from every file to read."""
+    file, files = known_hosts_files(options)
+    name = known_hosts_name(endpoint.host, endpoint.port)
+    known: list[_KnownKey] = []
+    portless: list[_KnownKey] = []
+    for path in files:
+        known += read_known_hosts(path, name)[0]
+        if name != endpoint.host:
+            portless += read_known_hosts(path, endpoint.host)[0]
+    return file, known, portless

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .exchange import EXIT_GRACE, TIMEOUT_SLACK, OutputCollector, feed_stdin, sudo_failure, timed_out
 from .heartbeat import Heartbeat
-from .known_hosts import (check_host_key, known_hosts_files, known_hosts_name, prefer_known_types,
-                          read_known_hosts)
+from .known_hosts import check_host_key, host_keys_of, ordered_transport
 from .model import Endpoint, ExecResult, SshOptions, TransportError, transport_error, where_of
 from .ssh_auth import authenticate
 from .wire import TERM_GRACE, prepare_bundle
@@ -102,18 +101,13 @@ def _handshake(endpoint: Endpoint, options: SshOptions, sock) -> "paramiko.Trans
     """SSH on a connected socket: key exchange, host key check, authentication."""
     paramiko = _quiet_paramiko()
     where = f"{endpoint.host}:{endpoint.port}"
-    name = known_hosts_name(endpoint.host, endpoint.port)
-    file, files = known_hosts_files(options)
-    known: list = []
-    for path in files:
-        known += read_known_hosts(path, name)[0]
-    transport = paramiko.Transport(sock)
+    file, known, portless = host_keys_of(endpoint, options)
+    transport = ordered_transport(sock, known)    # certificates first for a host with a CA
     ok = False
     try:
         transport.banner_timeout = options.connect_timeout
         transport.handshake_timeout = options.connect_timeout
         transport.auth_timeout = max(options.connect_timeout, 10.0)
-        prefer_known_types(transport, known)
         try:
             transport.start_client(timeout=2 * options.connect_timeout)
             # start_client returns quietly when its time is up: the exchange is not done.
@@ -122,7 +116,7 @@ def _handshake(endpoint: Endpoint, options: SshOptions, sock) -> "paramiko.Trans
             server_key = transport.get_remote_server_key()
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise _handshake_error(e, where, options.connect_timeout) from None
-        check_host_key(endpoint, options, server_key, known, file)
+        check_host_key(endpoint, options, server_key, known, file, portless)
         try:
             authenticate(transport, endpoint, options)
         except (paramiko.SSHException, EOFError, OSError) as e:   # what ssh_auth does not map
