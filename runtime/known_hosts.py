@@ -350,19 +350,22 @@ def _revoked(name: str, offered: str, entry: _KnownKey, what: str):
                            f"{entry.line} marks as @revoked; refusing to connect")
 
 
-def known_hosts_files(options: SshOptions) -> tuple[Path, list[Path]]:
-    """The file to check and record in, and every file to read."""
+def known_hosts_files(options: SshOptions, endpoint: Endpoint | None = None) -> tuple[Path, list[Path]]:
+    """The file to record in, and every file to read: `--known-hosts` alone, else the
+    endpoint's own files (UserKnownHostsFile of the SSH config) or ~/.ssh/known_hosts, and
+    /etc/ssh/ssh_known_hosts."""
     if options.known_hosts is not None:
         path = Path(options.known_hosts).expanduser()
         return path, [path]
-    user_file = Path.home() / ".ssh" / "known_hosts"
-    return user_file, [user_file, Path("/etc/ssh/ssh_known_hosts")]
+    own = [Path(p).expanduser() for p in endpoint.known_hosts] if endpoint is not None else []
+    user_files = own or [Path.home() / ".ssh" / "known_hosts"]
+    return user_files[0], [*user_files, Path("/etc/ssh/ssh_known_hosts")]
 
 
 def host_keys_of(endpoint: Endpoint, options: SshOptions) -> tuple[Path, list[_KnownKey], list[_KnownKey]]:
     """The file to record a new key in, the entries for the endpoint's known_hosts name, and
     (off port 22) those for its bare host name, from every file to read."""
-    file, files = known_hosts_files(options)
+    file, files = known_hosts_files(options, endpoint)
     name = known_hosts_name(endpoint.host, endpoint.port)
     known: list[_KnownKey] = []
     portless: list[_KnownKey] = []

@@ -29,6 +29,7 @@ class Endpoint:
     sudo_password: str | None = field(default=None, repr=False)  # else `sudo -n`
     jump: "Endpoint | None" = None       # a bastion host to go through
     local: bool = False                  # run on this machine, without SSH
+    known_hosts: tuple[str, ...] = ()    # its own known_hosts files (UserKnownHostsFile), else the defaults
 
 
 @dataclass(frozen=True)

@@ -46,17 +46,6 @@ CLOUDS = ("aws-ec2", "ec2", "gce", "google-compute-engine", "azure", "digitaloce
 NETWORK_ENV = "PALLET_LOCAL_NETWORK"
 
 
-def parse_jump(text: str, private_key: str | None = None) -> Endpoint:
-    """A jump host written as [user@]host[:port] (as ssh -J takes it)."""
-    import re
-    m = re.fullmatch(r"(?:([^@\s]+)@)?(\[[0-9a-fA-F:]+\]|[^:@\s\[\]]+)(?::(\d+))?", text.strip())
-    if not m or (m.group(3) and not 0 < int(m.group(3)) < 65536):
-        raise PalletError(f"cannot read the jump host {text!r}: write [user@]host[:port]")
-    host = m.group(2).strip("[]")
-    return Endpoint(host=host, port=int(m.group(3) or 22), user=m.group(1) or "root",
-                    private_key=private_key)
-
-
 class WithEndpointDefaults:
     """A provider whose nodes' endpoints take a jump host and a sudo password from the command
     line where the inventory gives none."""
@@ -136,8 +125,14 @@ class NodeListProvider:
 
     name = NODE_LIST
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, ssh_config=None, jump: str | None = None,
+                 jump_key: str | None = None):
+        """`ssh_config`: a `ssh_config.SshConfig`, or the file `SshConfig.named` takes (read at
+        the first listing); `jump`, `jump_key`: --jump and --jump-key, for the entries that give
+        no `jump` (they win over the config's ProxyJump)."""
         self.path = Path(path)
+        self.ssh_config = ssh_config
+        self.jump, self.jump_key = jump, jump_key
 
     def list_nodes(self) -> list[NodeRecord]:
         import tomllib
@@ -152,6 +147,10 @@ class NodeListProvider:
             raise PalletError(f"{self.path}: cannot read: {exc}") from None
         name = str(self.path)
         facts = parse_inventory(text, name)          # validates, with located errors
+        from .ssh_config import SshConfig
+        if not isinstance(self.ssh_config, SshConfig):
+            self.ssh_config = SshConfig.named(self.ssh_config)
+        config = self.ssh_config
         entries = tomllib.loads(text)["node"]         # for what NodeFacts does not keep
         source = Source(name, text)
         base = self.path.absolute().parent
@@ -167,7 +166,7 @@ class NodeListProvider:
             if fact.private_key:
                 p = Path(fact.private_key).expanduser()
                 key_file = str(p if p.is_absolute() else base / p)
-            jump = None
+            jump_text, jump_key = entry.get("jump", self.jump), self.jump_key
             if "jump" in entry:
                 if not isinstance(entry["jump"], str):
                     raise PalletError("jump must be a string: [user@]host[:port]",
@@ -176,13 +175,17 @@ class NodeListProvider:
                 if jump_key is not None:
                     p = Path(str(jump_key)).expanduser()
                     jump_key = str(p if p.is_absolute() else base / p)
-                try:
-                    jump = parse_jump(entry["jump"], jump_key or key_file)
-                except PalletError as exc:
-                    raise PalletError(exc.message, _key_span(source, "jump", line)) from None
-            endpoint = Endpoint(host=fact.host or fact.name, port=fact.port, user=fact.user,
-                                private_key=key_file, password=secrets["password"],
-                                sudo_password=secrets["sudo-password"], jump=jump)
+            try:
+                jump = config.jump_endpoint(jump_text, jump_key, key_file) if jump_text else None
+            except PalletError as exc:
+                raise PalletError(exc.message, _key_span(source, "jump", line) if "jump" in entry else None) from None
+            # The inventory's values, else the SSH config's (ssh HOST), else Pallet's defaults.
+            try:
+                endpoint = config.endpoint(fact.host or fact.name, port=entry.get("port"), user=entry.get("user"),
+                                           private_key=key_file, jump=jump, password=secrets["password"],
+                                           sudo_password=secrets["sudo-password"])
+            except PalletError as exc:
+                raise PalletError(f"node {fact.name}: {exc.message}", fact.span) from None
             records.append(NodeRecord(
                 name=fact.name, group=fact.group, endpoint=endpoint, provider=NODE_LIST,
                 os_family=fact.os_family or None, os_version=fact.os_version,
@@ -375,12 +378,15 @@ def _check_node_spec(group: str, node_spec: object) -> None:
 def provider_for(name: object = None, inventory: str | os.PathLike | None = None,
                  state_dir: str | os.PathLike | None = None, *, span: Span | None = None,
                  network: str | None = None, services: str | os.PathLike | None = None,
-                 spec_tag: str | None = None, parallel: int | None = None):
+                 spec_tag: str | None = None, parallel: int | None = None,
+                 ssh_config: str | None = None, jump: str | None = None, jump_key: str | None = None):
     """The provider for `--compute NAME` (a str, a spec's `ComputeRef`, or None) and
     `--nodes INVENTORY`: local by default, node-list with an inventory, else a service of
     the services file (`services`, default `cloud.services.default_path()`) on a cloud,
     whose nodes carry the tag `spec_tag`. `span` locates errors (e.g. the spec's
-    `(converge ...)` form)."""
+    `(converge ...)` form). An inventory's hosts are looked up in the SSH config
+    `ssh_config` (`--ssh-config`; see runtime/ssh_config.py), `jump`/`jump_key` (--jump,
+    --jump-key) winning over its ProxyJump."""
     compute = getattr(name, "name", name)
     if compute is not None and not isinstance(compute, str):
         raise PalletError(f":compute must name a compute service, not {compute!r}", span)
@@ -391,7 +397,7 @@ def provider_for(name: object = None, inventory: str | os.PathLike | None = None
     if compute == NODE_LIST:
         if not inventory:
             raise PalletError("the node-list compute service needs an inventory: --nodes INVENTORY", span)
-        return NodeListProvider(inventory)
+        return NodeListProvider(inventory, ssh_config, jump, jump_key)
     if compute == LOCAL:
         if inventory:
             raise PalletError("give either --nodes INVENTORY (a node-list) or --compute local, not both", span)

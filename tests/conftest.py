@@ -32,6 +32,8 @@ def _pallet_state_dir(tmp_path_factory):
     # The services file of the person running the tests (~/.config/pallet) is not read.
     os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
     os.environ.pop("PALLET_SERVICES", None)
+    # Nor its ~/.ssh/config (or /etc/ssh/ssh_config): a test that wants one names its own.
+    os.environ["PALLET_SSH_CONFIG"] = "none"
 
 
 def run_shell(shell: str, script: str, cwd: str | Path | None = None,

@@ -31,6 +31,11 @@ def _group_computes(project, op, operation, compute_option, compute_default):
     return out
 
 
+def _inventory_ssh(o) -> dict:
+    """How an inventory's hosts are reached: the SSH config, --jump and --jump-key."""
+    return {"ssh_config": o.get("ssh_config"), "jump": o.get("jump"), "jump_key": o.get("jump_key")}
+
+
 def choose_providers(project, op, operation, compute, o, spec):
     """(provider, None) for the path of run.py, or (None, {group: provider}) for this one."""
     from pallet.runtime.providers import LOCAL, NODE_LIST, provider_for
@@ -48,7 +53,7 @@ def choose_providers(project, op, operation, compute, o, spec):
     span = op.span if op is not None and o["compute"] is None else None   # a name in the spec
     if plain:
         return provider_for(compute, o["inventory"], o["state_dir"], span=span,
-                            services=o.get("services")), None
+                            services=o.get("services"), **_inventory_ssh(o)), None
     made: dict[object, object] = {}
     routes = {}
     for group, c in computes.items():
@@ -58,7 +63,7 @@ def choose_providers(project, op, operation, compute, o, spec):
             gspan = project.group(group).span if own else span
             made[key] = provider_for(c, o["inventory"] if key in (None, NODE_LIST) else None,
                                      o["state_dir"], span=gspan, services=o.get("services"),
-                                     spec_tag=spec_tag, parallel=max(1, o["parallel"]))
+                                     spec_tag=spec_tag, parallel=max(1, o["parallel"]), **_inventory_ssh(o))
         routes[group] = made[key]
     return None, routes
 

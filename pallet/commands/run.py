@@ -37,6 +37,11 @@ def run_options(fn):
         click.option("--ask-sudo-password", is_flag=True,
                      help="Ask for the sudo password of a non-root login (else sudo -n; also "
                           "PALLET_SUDO_PASSWORD, or sudo-password in the inventory)."),
+        click.option("--ssh-config", metavar="FILE",
+                     help="The OpenSSH client config for the inventory's hosts (Host aliases, "
+                          "HostName, Port, User, IdentityFile, ProxyJump, UserKnownHostsFile); "
+                          "default ~/.ssh/config and /etc/ssh/ssh_config, or PALLET_SSH_CONFIG; "
+                          "none: no config."),
         click.option("--known-hosts", type=click.Path(dir_okay=False),
                      help="Check host keys against this file (default ~/.ssh/known_hosts)."),
         click.option("--accept-new-host-keys", is_flag=True,
@@ -161,8 +166,11 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
     if o["ask_sudo_password"]:
         sudo_password = click.prompt("sudo password", hide_input=True, err=True)
     if o["jump"] or sudo_password:
-        from pallet.runtime.providers import WithEndpointDefaults, parse_jump
-        jump = parse_jump(o["jump"], o["jump_key"]) if o["jump"] else None
+        from pallet.runtime.providers import NodeListProvider, WithEndpointDefaults
+        from pallet.runtime.ssh_config import SshConfig
+        jump = None
+        if o["jump"] and not isinstance(provider, NodeListProvider):   # an inventory applies its own
+            jump = SshConfig.named(o.get("ssh_config")).jump_endpoint(o["jump"], o["jump_key"])
         provider = WithEndpointDefaults(provider, jump, sudo_password)
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     known_hosts = o["known_hosts"] or getattr(provider, "known_hosts", None)  # local nodes' own
