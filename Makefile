@@ -78,7 +78,7 @@ test: venv sysdeps
 conformance: venv sysdeps
 	$(PY) -m pytest tests/conformance $(PYTEST_ARGS)
 
-# Each fault (dropped, reset, blackhole, frozen session, latency, loss, slow link, host keys,
+# Each fault (dropped, reset, blackhole, frozen session, latency, loss, slow link, host keys (changed, CA-signed),
 # refused key, closed port, full disk, reboot between phases, Ctrl-C) made for real on local
 # nodes while a run goes: one table of what was reported, how fast, what the node holds after
 # (tests/fault_suite.py; as root; also tests/test_faults.py in `make test`).

@@ -348,6 +348,43 @@ def hostkey(scene: Scene) -> tuple[str, float, str]:
         scene.holds(scene.v) + "; known_hosts byte-identical"
 
 
+@row("cahostkey", "CA-signed host key (@cert-authority); then a CA that did not sign it")
+def cahostkey(scene: Scene) -> tuple[str, float, str]:
+    from faults import listener_pid
+    for name in ("ca", "other-ca"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(scene.work / name)], check=True)
+    host = scene.work / "host.pub"
+    host.write_text(scene.sh(scene.v, "cat /etc/ssh/ssh_host_ed25519_key.pub", check=True).stdout)
+    subprocess.run(["ssh-keygen", "-q", "-s", str(scene.work / "ca"), "-h", "-I", scene.v, "-n",
+                    "127.0.0.1", "-V", "-5m:+1h", str(host)], check=True)
+    cert = (scene.work / "host-cert.pub").read_text()
+    scene.manager.exec_in(scene.v, ["sh", "-c", "cat > /etc/ssh/ssh_host_ed25519_key-cert.pub && "
+                                    "echo 'HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub' "
+                                    ">> /etc/ssh/sshd_config.d/pallet.conf"], input=cert, check=True)
+    scene.sh(scene.v, f"kill -HUP {listener_pid(scene.manager, scene.v)}", check=True)
+    time.sleep(0.5)
+    witness = scene.nodes[scene.w].known_hosts_line()
+    port = scene.ports[scene.v]
+
+    def trust(ca: str) -> bytes:
+        public = " ".join((scene.work / f"{ca}.pub").read_text().split()[:2])
+        scene.known.write_text(f"{witness}\n@cert-authority [127.0.0.1]:{port} {public}\n")
+        return scene.known.read_bytes()
+
+    before = trust("other-ca")
+    code, report = scene.run()
+    refused = outcome(report, scene.v)
+    expect(code == 1 and (refused["cause"] or "").startswith("host-key"), str(refused))
+    expect(scene.known.read_bytes() == before, "known_hosts changed")
+    trust("ca")
+    code, report = scene.run()
+    v = outcome(report, scene.v)
+    expect(code == 0 and v["status"] == "changed", str(v))
+    return (f"changed (ok) with the CA; another CA: {short(refused['error'], 70)}",
+            scene.ended - scene.started, scene.holds(scene.v) + "; known_hosts byte-identical")
+
+
 @row("refusedkey", "refused key (a key the node does not know)")
 def refusedkey(scene: Scene) -> tuple[str, float, str]:
     key = scene.work / "stranger"
