@@ -30,6 +30,11 @@ TARGETS   := bash sh powershell
 DEMO_NODES ?= $(CURDIR)/demo-out/nodes
 DEMO_ENV   := PALLET_NODES_DIR=$(DEMO_NODES)
 PYTEST_ARGS ?=
+# Test files run in this many pytest-xdist workers (a file stays in one worker, so its fixtures and
+# nodes are made once). Most of the suite waits on nodes (sshd, apt, dpkg), so two workers help
+# even on one core. PYTEST_WORKERS=0 runs in one process (pdb, -x on the first failure).
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: venv sysdeps test golden demo bench conformance faults clean
 .DEFAULT_GOAL := test
@@ -71,12 +76,12 @@ sysdeps:
 	fi
 
 test: venv sysdeps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # Every crate on fresh local Debian nodes: converges, a second run changes nothing, and what it
 # built is checked from outside (tests/conformance; also part of `make test`).
 conformance: venv sysdeps
-	$(PY) -m pytest tests/conformance $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) tests/conformance $(PYTEST_ARGS)
 
 # Each fault (dropped, reset, blackhole, frozen session, latency, loss, slow link, host keys (changed, CA-signed),
 # refused key, closed port, full disk, reboot between phases, Ctrl-C) made for real on local
