@@ -191,7 +191,9 @@ def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = 
         chunks = [shared[1], _emit_stmts(_start(lowering, target), target)]
         for step in rendered.steps:
             if step.bodies:  # values from spec code: lowered for this node
-                chunks.append(_emit_stmts(_step_stmts(step, lowering), target))
+                text = _with_bodies(step, lowering, target)
+                chunks.append(text if text is not None
+                              else _emit_stmts(_step_stmts(step, lowering), target))
             else:
                 text = step.fill_text(_step_text(target, step))
                 chunks.append(text if text is not None
@@ -258,6 +260,75 @@ def _step_text(target: Target, step: Step) -> str:
     lowering = Lowering(target, core_library())
     lowering.functions.update((f.name, f) for f in _all_hoistable(target))
     return _emit_stmts(_step_stmts(step, lowering, filled=False), target)
+
+
+# The place of a body (~pallet-body-n) in a step's text made once for all nodes: letters and
+# digits, so a bare command word, alone on its line where the body is a statement.
+_BODY_HOLE = "PALLETBODYHOLE{}X"
+
+
+def _with_bodies(step: Step, lowering: Lowering, target: Target) -> str | None:
+    """The text of a step whose forms splice spec values (exec-script bodies): the step's own
+    forms made once (_body_template), this node's bodies lowered into their places. None when
+    a body is not a statement of its own line (an :unless test, a publish): then the whole
+    step is lowered for the node."""
+    template = _body_template(target, step)
+    if template is None:
+        return None
+    pieces, holes = template
+    from pallet.stevedore.emit_posix import PosixEmitter, _indent_by
+    out = [pieces[0]]
+    for (form, indent), piece in zip(holes, pieces[1:]):
+        stmt = lowering.stmt(form)   # what lowering the whole step makes of the form
+        lines = PosixEmitter(target.shell).block_lines(A.Block((stmt,))) if stmt is not None else []
+        if not lines:
+            return None              # an empty body: the whole step decides (a `:` maybe)
+        out.append("\n".join(_indent_by(indent, lines)))
+        out.append(piece)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _body_template(target: Target, step: Step) -> tuple[tuple[str, ...], tuple[tuple[Form, str], ...]] | None:
+    """The step's text (its file shas in place) cut where its bodies go: the pieces around
+    them, and each body's form with the indentation of its line. None when a body is not a
+    statement alone on its line."""
+    holes: list[Form] = []
+
+    def swap(form: Form) -> Form:
+        if type(form) is ListForm:
+            items = form.items
+            if (len(items) == 2 and type(items[0]) is Symbol and items[0].name == "unquote"
+                    and type(items[1]) is Symbol and items[1].name.startswith("pallet-body-")):
+                holes.append(form)
+                return ListForm((Symbol(_BODY_HOLE.format(len(holes))),), form.span)
+            return ListForm(tuple(swap(item) for item in items), form.span)
+        return form
+    shape = replace(step, forms=tuple(swap(form) for form in step.forms), bodies=False)
+    if not holes:
+        return None
+    try:
+        text = step.fill_text(_step_text(target, shape))
+    except PalletError:
+        return None
+    if text is None:
+        return None
+    pieces, places = [], []
+    rest = text
+    for number, form in enumerate(holes, 1):
+        hole = _BODY_HOLE.format(number)
+        if text.count(hole) != 1:
+            return None
+        before, _, after = rest.partition(hole)
+        line_start = before.rfind("\n") + 1
+        indent = before[line_start:]
+        if indent.strip(" ") or not (after == "" or after.startswith("\n")):
+            return None              # not alone on its line: inside a test, a word
+        pieces.append(before[:line_start])
+        places.append((form, indent))
+        rest = after
+    pieces.append(rest)
+    return tuple(pieces), tuple(places)
 
 
 @lru_cache(maxsize=64)

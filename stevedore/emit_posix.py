@@ -361,6 +361,13 @@ def _indent(lines: list[str]) -> list[str]:
     return [line if isinstance(line, _Verbatim) or not line else INDENT + line for line in lines]
 
 
+def _indent_by(prefix: str, lines: list[str]) -> list[str]:
+    """`_indent` as often as `prefix` has INDENTs, at once."""
+    if not prefix:
+        return lines
+    return [line if isinstance(line, _Verbatim) or not line else prefix + line for line in lines]
+
+
 def _prefix(prefix: str, lines: list[str]) -> list[str]:
     return [prefix + lines[0], *lines[1:]]
 
