@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -59,6 +60,11 @@ class Bundle:
     def path(self) -> str:
         return f"{self.node.name}/{self.phase}"
 
+    @cached_property
+    def script_sha256(self) -> str:
+        """(Computed once: the manifest and the top manifest's entry both list it.)"""
+        return sha256(self.script.encode())
+
     def manifest(self) -> dict:
         return {
             "node": self.node.name,
@@ -68,8 +74,8 @@ class Bundle:
                    "packager": self.target.packager, "shell": self.target.shell},
             "script": self.script_name,
             "actions": [step.manifest() for step in self.steps],
-            "files": {name: sha256(data) for name, data in
-                      sorted(((self.script_name, self.script.encode()),) + self.files)},
+            "files": dict(sorted([(self.script_name, self.script_sha256),
+                                  *((name, sha256(data)) for name, data in self.files)])),
         }
 
 
@@ -148,7 +154,7 @@ class BundleEntry:
 
 
 def entry_of(b: Bundle) -> BundleEntry:
-    return BundleEntry(b.node.name, b.group, b.phase, b.script_name, sha256(b.script.encode()),
+    return BundleEntry(b.node.name, b.group, b.phase, b.script_name, b.script_sha256,
                        len(b.steps))
 
 
@@ -164,7 +170,7 @@ def _dump(data: dict) -> bytes:
     C encoder (json's indent= falls back to the slow pure-Python one)."""
     def value(v) -> str:
         if isinstance(v, list) and v:
-            return "[\n" + ",\n".join("    " + _compact(x) for x in v) + "\n  ]"
+            return "[\n" + ",\n".join("    " + _item(x) for x in v) + "\n  ]"
         if isinstance(v, dict) and len(v) > 1:
             return "{\n" + ",\n".join(f"    {json.dumps(k)}: {_compact(v[k])}" for k in sorted(v)) + "\n  }"
         return _compact(v)
@@ -174,6 +180,22 @@ def _dump(data: dict) -> bytes:
 
 def _compact(v) -> str:
     return json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+_ITEMS: dict[tuple, str] = {}  # the JSON of list items met before: the nodes of a group share steps
+
+
+def _item(v) -> str:
+    """_compact of a list item; a step's, made once per distinct step."""
+    if type(v) is not dict or "sources" in v or "index" not in v:
+        return _compact(v)
+    key = (v["index"], v["kind"], v["label"], v["source"])
+    text = _ITEMS.get(key)
+    if text is None:
+        if len(_ITEMS) > 50_000:
+            _ITEMS.clear()
+        text = _ITEMS[key] = _compact(v)
+    return text
 
 
 def write_bundles(bundles: tuple[Bundle, ...], out: Path, spec: str) -> None:
@@ -272,13 +294,36 @@ class OutputWriter:
 
 
 def _write_bundle(b: Bundle, base: Path) -> None:
-    (base / "files" if b.files else base).mkdir(parents=True, exist_ok=True)
-    script = base / b.script_name
-    script.write_bytes(b.script.encode())
-    script.chmod(0o755)
+    # os calls, not pathlib's: a large compile writes tens of thousands of files.
+    where = os.fspath(base)
+    try:
+        os.mkdir(where)
+    except FileNotFoundError:       # the node's first bundle: its directory too
+        os.makedirs(where, exist_ok=True)
+    except FileExistsError:
+        pass
+    if b.files:
+        try:
+            os.mkdir(where + "/files")
+        except FileExistsError:
+            pass
+    _write_file(f"{where}/{b.script_name}", b.script.encode(), 0o755)
     for name, data in b.files:
-        (base / name).write_bytes(data)
-    (base / "manifest.json").write_bytes(_dump(b.manifest()))
+        _write_file(f"{where}/{name}", data)
+    _write_file(where + "/manifest.json", _dump(b.manifest()))
+
+
+def _write_file(path: str, data: bytes, mode: int | None = None) -> None:
+    """As Path.write_bytes (then chmod to `mode`)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if mode is not None:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _current(b: Bundle, base: Path) -> bool:
