@@ -186,11 +186,14 @@ _ITEMS: dict[tuple, str] = {}  # the JSON of list items met before: the nodes of
 
 
 def _item(v) -> str:
-    """_compact of a list item; a step's, made once per distinct step."""
-    if type(v) is not dict or "sources" in v or "index" not in v:
+    """_compact of a list item; a flat one (a step's) made once per distinct value."""
+    if type(v) is not dict:
         return _compact(v)
-    key = (v["index"], v["kind"], v["label"], v["source"])
-    text = _ITEMS.get(key)
+    key = tuple((k, type(x), x) for k, x in v.items())  # the type too: True == 1
+    try:
+        text = _ITEMS.get(key)
+    except TypeError:  # a list inside
+        return _compact(v)
     if text is None:
         if len(_ITEMS) > 50_000:
             _ITEMS.clear()
