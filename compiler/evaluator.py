@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pallet.errors import PalletError, Span
+from pallet.errors import InternalError, PalletError, Span
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
                                   VectorForm, show, span_of)
 from pallet.grammar.cache import read, read_cached
@@ -174,9 +174,12 @@ class Evaluator:
         if isinstance(form, VectorForm):
             return tuple(self.eval(f, env) for f in form.items)
         if isinstance(form, MapForm):
-            return {self.eval(k, env): self.eval(v, env) for k, v in form.pairs}
+            out: dict = {}
+            for k, v in form.pairs:
+                out[_key(self.eval(k, env), k, "a map key")] = self.eval(v, env)
+            return out
         if isinstance(form, SetForm):
-            return frozenset(self.eval(f, env) for f in form.items)
+            return frozenset(_key(self.eval(f, env), f, "a set member") for f in form.items)
         if isinstance(form, ListForm):
             return self._eval_list(form, env)
         raise PalletError(f"cannot evaluate {show(form)}", span_of(form))
@@ -184,13 +187,20 @@ class Evaluator:
     def _eval_list(self, form: ListForm, env: Env) -> Any:
         if not form.items:
             return ()
-        head = form.items[0]
-        if isinstance(head, Symbol):
-            special = SPECIAL_FORMS.get(head.name)
-            if special is not None and not env.lookup(head.name)[0]:
-                return special(self, form, env)
-        fn = self.eval(head, env)
-        return self.apply(fn, [self.eval(a, env) for a in form.items[1:]], form)
+        try:
+            head = form.items[0]
+            if isinstance(head, Symbol):
+                special = SPECIAL_FORMS.get(head.name)
+                if special is not None and not env.lookup(head.name)[0]:
+                    return special(self, form, env)
+            fn = self.eval(head, env)
+            return self.apply(fn, [self.eval(a, env) for a in form.items[1:]], form)
+        except (PalletError, Recur, RecursionError):
+            raise
+        except ArgError as exc:  # a helper's complaint, met outside a builtin's call
+            raise PalletError(exc.message, span_of(form)) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+            raise InternalError(f"cannot evaluate {_head_text(form)}", span_of(form)) from exc
 
     def resolve(self, sym: Symbol, env: Env) -> Any:
         found, value = env.lookup(sym.name)
@@ -223,10 +233,10 @@ class Evaluator:
                 if exc.index is not None and form is not None and exc.index + 1 < len(form.items):
                     where = span_of(form.items[exc.index + 1]) or span
                 raise PalletError(f"{fn.name}: {exc.message}", where) from None
-            except PalletError:
+            except (PalletError, Recur, RecursionError):
                 raise
-            except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as exc:
-                raise PalletError(f"{fn.name}: {_python_error(exc)}", span) from None
+            except Exception as exc:  # noqa: BLE001 - said in the language's words, never Python's
+                raise builtin_failed(fn, args, exc, span) from None
         if isinstance(fn, Fn):
             return self.call_fn(fn, args, span, form)
         if isinstance(fn, Keyword):  # (:key map) and (:key map default)
@@ -307,9 +317,7 @@ class Evaluator:
             if rest is not None:
                 remaining = seq[len(fixed):]
                 if isinstance(rest, MapForm):  # & {:keys [a b]}: keyword arguments
-                    if len(remaining) % 2:
-                        raise PalletError(f"{fn_name or 'call'}: keyword options come in pairs", span)
-                    self.bind(rest, dict(zip(remaining[::2], remaining[1::2])), env, fn_name, span)
+                    self.bind(rest, _keyword_args(remaining, fn_name, span), env, fn_name, span)
                 else:
                     self.bind(rest, remaining or None, env)
             if as_name is not None:
@@ -446,29 +454,80 @@ def _defined_later(exc: PalletError, forms: tuple[Form, ...], index: int,
 
 
 def _describe(value: Any) -> str:
-    if value is None:
-        return "nil"
-    if isinstance(value, Keyword):
-        return str(value)
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, tuple):
-        return "a vector"
-    if isinstance(value, dict):
-        return "a map"
     from .core import describe
     return describe(value)
 
 
-def _python_error(exc: Exception) -> str:
-    text = str(exc)
-    if isinstance(exc, TypeError) and "argument" in text:
-        return "wrong number or type of arguments (" + text.split("(", 1)[0].strip() + ")"
+def _keyword_args(remaining: tuple, fn_name: str, span: Span | None) -> dict:
+    """`:key value` pairs as a map; as in Clojure 1.11, a map may come last, or alone, in
+    place of (some of) the pairs."""
+    pairs, last = remaining, {}
+    if len(remaining) % 2 and isinstance(remaining[-1], dict):
+        pairs, last = remaining[:-1], remaining[-1]
+    if len(pairs) % 2:
+        raise PalletError(f"{fn_name or 'call'}: keyword options come in pairs", span)
+    out: dict = {}
+    for key, value in zip(pairs[::2], pairs[1::2]):
+        if not isinstance(key, (Keyword, str)):
+            raise PalletError(f"{fn_name or 'call'}: expected an option keyword, got "
+                              f"{_describe(key)}", span)
+        out[key] = value
+    out.update(last)
+    return out
+
+
+def _key(value: Any, form: Form, role: str) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise PalletError(f"{_describe(value)} cannot be {role}: maps, and collections holding "
+                          "maps, are not hashable", span_of(form)) from None
+    return value
+
+
+def _head_text(form: ListForm) -> str:
+    head = form.items[0]
+    return f"({show(head)} ...)" if isinstance(head, (Symbol, Keyword)) else "this call"
+
+
+def arity_of(fn: Builtin) -> tuple[int, int | None] | None:
+    """How many arguments a builtin takes (least, most or None), read from its Python
+    function (past the evaluator and call form a contextual one receives); None when the
+    function takes any number and checks them itself."""
+    import inspect
+    target = getattr(fn.fn, "__wrapped__", fn.fn)
+    try:
+        params = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if fn.contextual:
+        params = params[2:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        if not params or all(p.kind is p.VAR_POSITIONAL for p in params):
+            return None
+        most = None
+    else:
+        most = len(params)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    least = sum(1 for p in positional if p.default is p.empty)
+    return least, most
+
+
+def builtin_failed(fn: Builtin, args: list[Any], exc: Exception, span: Span | None) -> PalletError:
+    """A builtin that failed with a Python exception, in the language's words: the number of
+    arguments it takes, when that is what was wrong; else what it was given."""
+    arity = arity_of(fn)
+    if arity is not None and isinstance(exc, TypeError):
+        least, most = arity
+        if len(args) < least or (most is not None and len(args) > most):
+            from .core import _arity_text
+            return PalletError(f"{fn.name} {_arity_text(least, most, len(args))}", span)
     if isinstance(exc, ZeroDivisionError):
-        return "division by zero"
-    return text or type(exc).__name__
+        return PalletError(f"{fn.name}: division by zero", span)
+    if isinstance(exc, OverflowError):
+        return PalletError(f"{fn.name}: number too large", span)
+    given = ", ".join(_describe(a) for a in args) if args else "no arguments"
+    return PalletError(f"{fn.name} cannot take {given}", span)
 
 
 from .special_forms import SPECIAL_FORMS  # noqa: E402  (they call back into Evaluator)

@@ -24,6 +24,9 @@ class Action:
     # The crate functions the action was recorded through, outermost first, as
     # "name (file:line:col of the call)": explain shows where a spec asked for it.
     via: tuple[str, ...] = field(default=(), compare=False)
+    # The outermost of those calls, in the user's file: where an error met while the action's
+    # scripts are rendered is shown (the place inside the crate becomes a note).
+    call: Span | None = field(default=None, compare=False)
 
     @property
     def where(self) -> str:

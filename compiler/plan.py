@@ -50,7 +50,8 @@ def record(ev, form, kind: str, args: tuple, options: tuple, label: str) -> None
     if not plan.allow_actions:
         raise PalletError(f"{kind}: the :settings phase computes settings; actions belong in "
                           "other phases", span_of(form))
-    plan.actions.append(Action(kind, args, options, span_of(form), label, tuple(ev.calls)))
+    call = span_of(ev.crate_calls[0][1]) if ev.crate_calls else None
+    plan.actions.append(Action(kind, args, options, span_of(form), label, tuple(ev.calls), call))
     return None
 
 
@@ -68,8 +69,11 @@ def _action(kind: str) -> Builtin:
         for i in range(0, len(rest), 2):
             key = rest[i]
             allowed = ACTION_OPTIONS[kind]
-            if not isinstance(key, Keyword) or key.name not in allowed:
-                close = closest(getattr(key, "name", str(key)), allowed, cutoff=0.6)
+            if not isinstance(key, Keyword):
+                from .core import describe
+                raise ArgError(f"expected an option keyword, got {describe(key)}", arity + i)
+            if key.name not in allowed:
+                close = closest(key.name, allowed, cutoff=0.6)
                 hint = f"; did you mean :{close}?" if close else (
                     f"; options: {' '.join(':' + a for a in sorted(allowed))}" if allowed else "")
                 raise ArgError(f"unknown option {key}{hint}", arity + i)
@@ -156,7 +160,7 @@ def _published(ev, form, node, key, default=None):
 
 
 def _ctx(fn):
-    return lambda ev, form, *a: fn(_plan(ev, form), *a)
+    return lambda ev, form: fn(_plan(ev, form))
 
 
 PLAN_BUILTINS = {

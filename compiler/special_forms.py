@@ -6,8 +6,8 @@ from typing import Any
 
 from pallet.crates.action_options import ACTION_OPTIONS
 from pallet.errors import PalletError, Span
-from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Symbol, VectorForm,
-                                  show, span_of)
+from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
+                                  VectorForm, show, span_of)
 from pallet.stevedore import ScriptForms
 
 
@@ -181,7 +181,8 @@ def _case(ev, form, env):
             return ev.eval(clauses[i + 1], env)
     if len(clauses) % 2:
         return ev.eval(clauses[-1], env)
-    raise PalletError(f"case: no clause matches {value!r}", form.span)
+    from .core import describe
+    raise PalletError(f"case: no clause matches {describe(value)}", form.span)
 
 
 def _do(ev, form, env):
@@ -254,10 +255,17 @@ def _quoted(form):
     if isinstance(form, (Symbol, Keyword)):
         return form
     if isinstance(form, MapForm):
-        return {_quoted(k): _quoted(v) for k, v in form.pairs}
+        return {_hashed(_quoted(k), k, "a map key"): _quoted(v) for k, v in form.pairs}
+    if isinstance(form, SetForm):
+        return frozenset(_hashed(_quoted(i), i, "a set member") for i in form.items)
     if hasattr(form, "items"):
         return tuple(_quoted(i) for i in form.items)
     return form
+
+
+def _hashed(value, form, role):
+    from .evaluator import _key
+    return _key(value, form, role)
 
 
 def _var(ev, form, env):
@@ -288,7 +296,7 @@ def _syntax_quote(ev, form, env):
         if isinstance(f, ListForm) and len(f.items) == 2 and f.items[0] == Symbol("unquote-splicing"):
             raise PalletError("~@ splices into a list, vector or set; here it stands alone", f.span)
         if isinstance(f, MapForm):
-            return {walk(k): walk(v) for k, v in f.pairs}
+            return {_hashed(walk(k), k, "a map key"): walk(v) for k, v in f.pairs}
         if isinstance(f, Atom):
             return f.value
         if hasattr(f, "items"):
@@ -306,7 +314,9 @@ def _syntax_quote(ev, form, env):
                     out.extend(value)
                 else:
                     out.append(walk(item))
-            return frozenset(out) if type(f).__name__ == "SetForm" else tuple(out)
+            if isinstance(f, SetForm):
+                return frozenset(_hashed(v, f, "a set member") for v in out)
+            return tuple(out)
         return f
 
     return walk(args[0])
@@ -364,20 +374,44 @@ def _require_one(ev, spec, env):
     if isinstance(spec, VectorForm) and spec.items:
         head = spec.items[0]
         name = head.name if isinstance(head, Symbol) else head.value if isinstance(head, Atom) else None
-        if name is None:
+        if not isinstance(name, str):
             raise PalletError("require takes a namespace symbol or a file name", span_of(head))
         ns = ev.require(name, spec.span, relative)
-        opts = spec.items[1:]
-        for i in range(0, len(opts) - 1, 2):
-            if opts[i] == Keyword("as") and isinstance(opts[i + 1], Symbol) and env.ns:
-                env.ns.aliases[opts[i + 1].name] = ns.name
-            elif opts[i] == Keyword("refer") and env.ns:
-                names = opts[i + 1]
-                refer = ns.env.vars.keys() if names == Keyword("all") else [s.name for s in names.items]
-                for n in refer:
-                    env.ns.env.vars[n] = ns.env.vars[n]
+        _require_options(ns, spec.items[1:], env, span_of(spec))
         return
     raise PalletError(f"cannot require {show(spec)}", span_of(spec))
+
+
+def _require_options(ns, opts, env, span) -> None:
+    """[name :as alias :refer [a b] | :refer :all]: each option checked where it is written."""
+    if len(opts) % 2:
+        raise PalletError("require: options come in pairs, such as :as alias or :refer [names]",
+                          span_of(opts[-1]) or span)
+    for key, value in zip(opts[::2], opts[1::2]):
+        if key == Keyword("as"):
+            if not isinstance(value, Symbol):
+                raise PalletError(f"require: :as takes a symbol, the alias, found {show(value)}",
+                                  span_of(value) or span)
+            if env.ns:
+                env.ns.aliases[value.name] = ns.name
+        elif key == Keyword("refer"):
+            if value == Keyword("all"):
+                names = [Symbol(n) for n in ns.env.vars]
+            elif isinstance(value, VectorForm) and all(isinstance(n, Symbol) for n in value.items):
+                names = list(value.items)
+            else:
+                raise PalletError(f"require: :refer takes a vector of names or :all, found {show(value)}",
+                                  span_of(value) or span)
+            from .evaluator import _suggest
+            for n in names:
+                if n.name not in ns.env.vars:
+                    raise PalletError(f"{ns.name} has no {n.name!r}" + _suggest(n.name, ns.env.vars),
+                                      span_of(n) or span)
+                if env.ns:
+                    env.ns.env.vars[n.name] = ns.env.vars[n.name]
+        else:
+            raise PalletError(f"require: unknown option {show(key)}; options: :as :refer",
+                              span_of(key) or span)
 
 
 def _ns(ev, form, env):

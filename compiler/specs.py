@@ -196,7 +196,8 @@ def _options(args: tuple, allowed: set[str], what: str, offset: int = 0) -> dict
     for i in range(0, len(args), 2):
         key = args[i]
         if not isinstance(key, Keyword):
-            raise ArgError(f"expected an option keyword, got {key!r}", offset + i)
+            from .core import describe
+            raise ArgError(f"expected an option keyword, got {describe(key)}", offset + i)
         if key.name not in allowed:
             close = closest(key.name, allowed, cutoff=0.6)
             hint = f"; did you mean :{close}?" if close else f"; options: {' '.join(':' + a for a in sorted(allowed))}"

@@ -61,6 +61,7 @@ class Step:
     # (_FILE_HOLE), so that steps differing only in a file's content are equal: their text
     # is made once, and the shas put in.
     holes: tuple[str, ...] = field(default=(), compare=False)
+    action: Action | None = field(default=None, compare=False, repr=False)  # for errors
 
     @property
     def filled_forms(self) -> tuple[Form, ...]:
@@ -147,10 +148,23 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
                     r.files.setdefault(name, data)
                 continue
         before = len(r.steps), len(r.files)
-        r.action(item)
+        try:
+            r.action(item)
+        except PalletError as exc:
+            raise _at_call(exc, item) from None
         if key is not None and len(r.steps) == before[0] + 1:
             memo.steps[key] = (r.steps[-1], tuple(r.files.items())[before[1]:])
     return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()))
+
+
+def _at_call(exc: PalletError, action: Action) -> PalletError:
+    """An error inside a crate's script, shown at the call in the user's file (as the
+    evaluator shows the crate's other errors), the place in the crate kept as a note."""
+    call = action.call
+    if call is None or exc.span is None or exc.span.file == call.file:
+        return exc
+    inner = action.via[-1].partition(" (")[0] if action.via else "a crate function"
+    return PalletError(exc.message, call, (f"  in {inner}, at {exc.span}", *exc.notes))
 
 
 _MEMO_VALUE_TYPES = (str, int, bool, float, type(None), Keyword)
@@ -246,7 +260,12 @@ def _step_stmts(step: Step, lowering: Lowering, filled: bool = True) -> list[A.S
     if len(step.sources) > 1:
         stmts.append(A.Comment("gathered from " + ", ".join(step.sources)))
     forms = step.filled_forms if filled else step.forms
-    stmts.append(_lower(lowering, [_begin(step), *forms, _call("pallet-end")]))
+    try:
+        stmts.append(_lower(lowering, [_begin(step), *forms, _call("pallet-end")]))
+    except PalletError as exc:
+        if step.action is None:
+            raise
+        raise _at_call(exc, step.action) from None
     return stmts
 
 
@@ -664,7 +683,7 @@ class _Renderer:
         kind = "packages" if sources else action.kind
         self.steps.append(Step(len(self.steps) + 1, label, action.where, tuple(forms),
                                sources or (action.where,), bodies, kind, calls,
-                               tuple(self.carried)))
+                               tuple(self.carried), action))
         self.carried = []
 
     def waiting(self, action: Action, forms: list[Form]) -> list[Form]:
@@ -905,7 +924,8 @@ class _Renderer:
     def package_manager(self, action: Action) -> None:
         (verb,) = _args(action, 1, "(package-manager :update)")
         if _name(verb) != "update":
-            raise PalletError(f"package-manager knows :update, not {verb!r}", action.span)
+            from pallet.compiler.core import describe
+            raise PalletError(f"package-manager knows :update, not {describe(verb)}", action.span)
         _options(action)
         # Refreshing the package index changes no configuration: it reports ok.
         self.add_step(action, [_call("pallet-package-update", span=action.span)],

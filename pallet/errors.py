@@ -63,3 +63,13 @@ class PalletError(Exception):
 
     def __str__(self) -> str:
         return self.format()
+
+
+class InternalError(PalletError):
+    """A located error for a failure Pallet has no message of its own for: the evaluator's
+    last line of defence against a Python exception reaching the user. It is still a clean,
+    located error with exit 2; tests treat it as a bug (tests/test_any_arguments.py)."""
+
+    def __init__(self, message: str, span: Span | None = None, notes: tuple[str, ...] = ()):
+        super().__init__(message, span, (*notes, "  (Pallet has no better message for this "
+                                         "yet: please report it)"))
