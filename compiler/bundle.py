@@ -83,20 +83,24 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def target_of(node: NodeFacts, group: GroupSpec, shell: str | None = None) -> Target:
+def target_of(node: NodeFacts, group: GroupSpec, shell: str | None = None,
+              offline: bool = False) -> Target:
+    """The node's target; `offline` for a script an offline bundle (NODE.run) carries."""
     family = node.os_family or None
     # Windows runs PowerShell; Alpine has no bash until someone installs it.
     chosen = shell or {"windows": "powershell", "alpine": "sh"}.get(family or "", "bash")
-    return Target(family, node.os_version, group.packager or PACKAGERS.get(family or ""), chosen)
+    return Target(family, node.os_version, group.packager or PACKAGERS.get(family or ""), chosen,
+                  offline)
 
 
 def build_bundle(node: NodeFacts, group: GroupSpec, phase: str, actions: tuple[Action, ...],
                  read_file: Callable[[str], bytes], shell: str | None = None,
-                 memo=None) -> Bundle:
+                 memo=None, offline: bool = False) -> Bundle:
     """One node's bundle for one phase. `memo` (a crates.actions.RenderMemo) reuses the steps
-    of actions other bundles of the same compile recorded alike."""
+    of actions other bundles of the same compile recorded alike. `offline`: for an offline
+    bundle (see target_of)."""
     from pallet.crates.actions import compile_phase_script, render_actions
-    target = target_of(node, group, shell)
+    target = target_of(node, group, shell, offline)
     rendered = render_actions(actions, target, read_file, memo=memo)
     script = compile_phase_script(rendered, target)
     steps = _step_infos(rendered)
@@ -107,14 +111,14 @@ def build_bundle(node: NodeFacts, group: GroupSpec, phase: str, actions: tuple[A
 
 def build_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
                   nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
-                  read_file: Callable[[str], bytes], shell: str | None = None
-                  ) -> tuple[Bundle, ...]:
+                  read_file: Callable[[str], bytes], shell: str | None = None,
+                  offline: bool = False) -> tuple[Bundle, ...]:
     """Every bundle of `plans`, in its order. (compiler/compile_project.py shares a whole
     project's planning, building and writing among processes.)"""
     from pallet.crates.actions import RenderMemo
     by_name = {n.name: (n, g) for n, g in nodes}
     memo = RenderMemo()
-    return tuple(build_bundle(*by_name[node], phase, actions, read_file, shell, memo)
+    return tuple(build_bundle(*by_name[node], phase, actions, read_file, shell, memo, offline)
                  for (node, phase), actions in plans.items())
 
 

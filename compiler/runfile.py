@@ -2,9 +2,12 @@
 
     NODE.run = header (POSIX sh, runheader.sh filled in)
              + scripts: a gzip'd tar of every phase's bundle, the package index, FILES, manifest
+               and downloads.list
              + packages: a tar of the .deb files (not compressed: they are), or nothing
+             + downloads: the files remote-file :url names, each once, end to end, or nothing
+               (downloads.list says where each URL's content starts and how long it is)
 
-The header knows the sizes of both parts and the sha256 of everything after it; run, it
+The header knows the sizes of the parts and the sha256 of everything after it; run, it
 checks them before it writes anything (see runheader.sh). Everything here is pure: bundles,
 package descriptions and index text in, bytes out; the same input gives the same bytes
 (sorted entries, uid and gid 0, one fixed mtime, no name or time in the gzip header, no
@@ -56,6 +59,41 @@ class PackageFile:
 
 
 @dataclass(frozen=True)
+class DownloadFile:
+    """The content of a remote-file :url, downloaded when bundling: the run file carries it
+    and the step takes it from there instead of the network."""
+
+    url: str
+    sha256: str
+    size: int
+
+
+def downloads_layout(downloads: Iterable[DownloadFile]) -> list[tuple[str, int, int]]:
+    """(sha256, offset, size) of each distinct content in the downloads part, by sha256."""
+    out, offset = [], 0
+    for sha, size in sorted({(d.sha256, d.size) for d in downloads}):
+        out.append((sha, offset, size))
+        offset += size
+    return out
+
+
+def downloads_list(downloads: Iterable[DownloadFile]) -> bytes:
+    """downloads.list: `OFFSET SIZE SHA256 URL` a line, by URL; the header reads it."""
+    where = {sha: (offset, size) for sha, offset, size in downloads_layout(downloads)}
+    lines = []
+    for d in sorted(set(downloads), key=lambda d: d.url):
+        if _URL_UNSAFE.search(d.url) or not d.url:
+            raise PalletError(f"remote-file :url {d.url!r}: a URL has no spaces or control "
+                              "characters")
+        offset, size = where[d.sha256]
+        lines.append(f"{offset} {size} {d.sha256} {d.url}\n")
+    return "".join(lines).encode()
+
+
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+@dataclass(frozen=True)
 class RunParts:
     """A run file but for its packages' bytes: header + scripts, then the packages part
     (packages_tar_header/entries say how its bytes are laid out)."""
@@ -84,28 +122,38 @@ def phase_files(bundles: Iterable[Bundle]) -> dict[str, bytes]:
 
 
 def scripts_part(info: RunInfo, files: dict[str, bytes], repo_index: dict[str, bytes] | None,
-                 packages: tuple[PackageFile, ...], mtime: int) -> tuple[bytes, int]:
+                 packages: tuple[PackageFile, ...], mtime: int,
+                 downloads: tuple[DownloadFile, ...] = ()) -> tuple[bytes, int]:
     """The gzip'd tar of the scripts (with FILES, the list of every file the run file
     carries, and manifest.json), and how many bytes the whole run file unpacks to."""
     files = dict(files)
     if repo_index is not None:
         files.update({f"repo/{name}": data for name, data in repo_index.items()})
+    layout = downloads_layout(downloads)
+    if downloads:
+        files["downloads.list"] = downloads_list(downloads)
     manifest = {"node": info.node, "group": info.group, "os": info.os,
                 "packager": info.packager, "phases": list(info.phases),
                 "spec": {"name": info.spec, "sha256": info.spec_sha256},
                 "pallet": info.version,
                 "packages": [{"file": f"repo/{p.name}", "sha256": p.sha256, "size": p.size}
                              for p in packages]}
+    if downloads:
+        manifest["downloads"] = [{"url": d.url, "file": f"downloads/{d.sha256}",
+                                  "sha256": d.sha256, "size": d.size}
+                                 for d in sorted(set(downloads), key=lambda d: d.url)]
     files["manifest.json"] = _dump(manifest)
     listing = [(sha256(data), len(data), name) for name, data in files.items()]
     listing += [(p.sha256, p.size, f"repo/{p.name}") for p in packages]
+    listing += [(sha, size, f"downloads/{sha}") for sha, _, size in layout]
     files["FILES"] = "".join(f"{sha}  {size:>10}  {name}\n"
                              for sha, size, name in sorted(listing, key=lambda x: x[2])).encode()
     raw = tar_bytes(files, mtime)
     buf = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=mtime, compresslevel=9) as gz:
         gz.write(raw)
-    unpacked = sum(len(d) for d in files.values()) + sum(p.size for p in packages)
+    unpacked = (sum(len(d) for d in files.values()) + sum(p.size for p in packages)
+                + sum(size for _, _, size in layout))
     return buf.getvalue(), unpacked
 
 
@@ -185,7 +233,8 @@ _COMMENT_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def header(info: RunInfo, run_name: str, scripts_size: int, packages_size_: int,
-           payload_sha256: str, unpacked: int, package_count: int, repo: bool) -> bytes:
+           payload_sha256: str, unpacked: int, package_count: int, repo: bool,
+           downloads_size: int = 0, download_count: int = 0) -> bytes:
     """The header text, which states its own size: rendered until that size holds."""
     def comment(text: str) -> str:
         return _COMMENT_UNSAFE.sub("?", text)
@@ -196,6 +245,7 @@ def header(info: RunInfo, run_name: str, scripts_size: int, packages_size_: int,
         "VERSION": comment(info.version), "SPEC": comment(info.spec),
         "RUNFILE": comment(run_name),
         "SCRIPTS": str(scripts_size), "PACKAGES": str(packages_size_),
+        "DOWNLOADS": str(downloads_size), "DOWNLOAD_COUNT": str(download_count),
         "UNPACKED_KB": str(unpacked // 1024 + 64),
         "SHA256": payload_sha256,
         "NODE": quote_literal(info.node), "GROUP": quote_literal(info.group),
@@ -232,5 +282,11 @@ def read_header(data: bytes) -> dict[str, str] | None:
     found = {m.group(1).decode(): m.group(2).decode() for m in HEADER_VALUE.finditer(head)}
     if not all(k in found for k in ("HEADER", "SCRIPTS", "PACKAGES", "SHA256")):
         return None
+    found.setdefault("DOWNLOADS", "0")    # run files made before they carried downloads
     return found
+
+
+def stated_size(values: dict[str, str]) -> int:
+    """The whole run file's size, as its header states it (read_header's values)."""
+    return sum(int(values[k]) for k in ("HEADER", "SCRIPTS", "PACKAGES", "DOWNLOADS"))
 

@@ -1,16 +1,21 @@
 #!/bin/sh
 # @TITLE@
+PALLET_HEADER=@HEADER@
+[ -f "$0" ] && [ "$(wc -c < "$0")" -lt "$PALLET_HEADER" ] &&
+  { printf '%s: truncated inside its header; nothing was run\n' "$0" >&2; exit 1; }
 # Made by pallet @VERSION@ from @SPEC@. Check it BEFORE running it, outside this file:
 #   pallet verify @RUNFILE@ --allowed-signers FILE
 #   ssh-keygen -Y verify -f FILE -I ID -n pallet-bundle -s @RUNFILE@.sig < @RUNFILE@
 # Then, as root: sh @RUNFILE@ [--check | --list | --info | --extract DIR | --help]
 # This header checks the payload's sha256 before it writes anything, unpacks the scripts
 # into a private directory, runs the phases in order and removes the directory on exit.
+# (The lines above stop a file cut short inside this header before it does anything.)
 # Layout: this header (PALLET_HEADER bytes), a gzip'd tar of the phases' scripts
-# (PALLET_SCRIPTS bytes), a tar of OS packages (PALLET_PACKAGES bytes, maybe none).
-PALLET_HEADER=@HEADER@
+# (PALLET_SCRIPTS bytes), a tar of OS packages (PALLET_PACKAGES bytes, maybe none), the
+# files remote-file downloads, end to end (PALLET_DOWNLOADS bytes, maybe none).
 PALLET_SCRIPTS=@SCRIPTS@
 PALLET_PACKAGES=@PACKAGES@
+PALLET_DOWNLOADS=@DOWNLOADS@
 PALLET_UNPACKED_KB=@UNPACKED_KB@
 PALLET_SHA256=@SHA256@
 PALLET_NODE=@NODE@
@@ -21,6 +26,7 @@ PALLET_SHELLS=@SHELLS@
 PALLET_SPEC=@SPEC_Q@
 PALLET_SPEC_SHA256=@SPEC_SHA256@
 PALLET_PACKAGE_COUNT=@PACKAGE_COUNT@
+PALLET_DOWNLOAD_COUNT=@DOWNLOAD_COUNT@
 PALLET_REPO=@REPO@
 PALLET_VERSION=@VERSION_Q@
 
@@ -35,6 +41,7 @@ keep=0
 quiet=0
 only=
 dir=
+url=
 
 say() { printf '%s\n' "$*" >&2; }
 die() { code=$1; shift; say "$me: $*"; exit "$code"; }
@@ -78,6 +85,10 @@ while [ $# -gt 0 ]; do
           esac ;;
       esac
       shift ;;
+    --unpack-download)
+      [ $# -ge 3 ] && [ -n "$2" ] && [ -n "$3" ] || die 2 "$1 needs a URL and a file"
+      mode=download; url=$2; dest=$3
+      shift 2 ;;
     *) die 2 "unknown option $1 (see --help)" ;;
   esac
   shift
@@ -90,8 +101,9 @@ case $mode in
       "$PALLET_NODE" "$PALLET_GROUP" "$PALLET_OS" "$PALLET_PHASES"
     printf 'spec:     %s (sha256 %s)\npayload:  sha256 %s\n' \
       "$PALLET_SPEC" "$PALLET_SPEC_SHA256" "$PALLET_SHA256"
-    printf 'sizes:    header %s, scripts %s, packages %s bytes (%s packages)\n' \
-      "$PALLET_HEADER" "$PALLET_SCRIPTS" "$PALLET_PACKAGES" "$PALLET_PACKAGE_COUNT"
+    printf 'sizes:    header %s, scripts %s, packages %s bytes (%s packages), downloads %s bytes (%s files)\n' \
+      "$PALLET_HEADER" "$PALLET_SCRIPTS" "$PALLET_PACKAGES" "$PALLET_PACKAGE_COUNT" \
+      "$PALLET_DOWNLOADS" "$PALLET_DOWNLOAD_COUNT"
     printf 'created:  pallet %s\n' "$PALLET_VERSION"
     exit 0 ;;
 esac
@@ -100,9 +112,11 @@ esac
 self=$me
 case $self in /*) ;; *) self=$(pwd)/$self ;; esac
 
-# The payload of the scripts, then of the packages (tail: from an offset; head: a count).
+# The payload of the scripts, of the packages, and one download's bytes (OFFSET SIZE, as
+# downloads.list gives them) (tail: from an offset; head: a count).
 scripts() { tail -c +$((PALLET_HEADER + 1)) "$self" | head -c "$PALLET_SCRIPTS"; }
-packages() { tail -c +$((PALLET_HEADER + PALLET_SCRIPTS + 1)) "$self"; }
+packages() { tail -c +$((PALLET_HEADER + PALLET_SCRIPTS + 1)) "$self" | head -c "$PALLET_PACKAGES"; }
+download() { tail -c +$((PALLET_HEADER + PALLET_SCRIPTS + PALLET_PACKAGES + $1 + 1)) "$self" | head -c "$2"; }
 
 # Unpacks the packages into $1 (called by the package step, and only when a package is
 # missing: the check below has covered them already, and apt checks each against the index).
@@ -110,6 +124,21 @@ if [ "$mode" = unpack ]; then
   [ "$PALLET_PACKAGES" -gt 0 ] || exit 0
   packages | tar -x -m -o -f - -C "$dest" || die 125 "cannot unpack the packages into $dest"
   exit 0
+fi
+
+# Writes the content of the URL into the file $dest (called by remote-file's step, only
+# when the file's content differs; the step checks the content against its checksum).
+if [ "$mode" = download ]; then
+  list=$(scripts | gzip -dc | tar -x -O -f - downloads.list 2>/dev/null) || list=
+  while read -r offset size sum from; do
+    if [ -n "$sum" ] && [ "$from" = "$url" ]; then
+      download "$offset" "$size" > "$dest" || die 125 "cannot write $dest"
+      exit 0
+    fi
+  done <<EOF
+$list
+EOF
+  die 1 "$url: not carried by this bundle (only what was downloaded when bundling is)"
 fi
 
 # The fastest sha256 the node has: OpenSSL's (openssl, python3's hashlib) uses the CPU's
@@ -130,7 +159,7 @@ print(h.hexdigest())'
 # The whole file is checked before anything is written: its size, then its payload's sha256.
 have=$(wc -c < "$self") || die 1 "cannot read myself"
 have=$((have + 0))
-want=$((PALLET_HEADER + PALLET_SCRIPTS + PALLET_PACKAGES))
+want=$((PALLET_HEADER + PALLET_SCRIPTS + PALLET_PACKAGES + PALLET_DOWNLOADS))
 if [ "$have" -lt "$want" ]; then
   die 1 "truncated: $have bytes, expected $want; nothing was run"
 elif [ "$have" -gt "$want" ]; then
@@ -155,6 +184,13 @@ if [ "$mode" = extract ]; then
   scripts | gzip -dc | tar -x -m -o -f - -C "$dest" || die 125 "cannot unpack into $dest"
   if [ "$PALLET_PACKAGES" -gt 0 ]; then
     packages | tar -x -m -o -f - -C "$dest/repo" || die 125 "cannot unpack into $dest/repo"
+  fi
+  if [ "$PALLET_DOWNLOADS" -gt 0 ]; then
+    mkdir -p -- "$dest/downloads" || die 125 "cannot make $dest/downloads"
+    while read -r offset size sum from; do
+      [ -n "$sum" ] || continue
+      download "$offset" "$size" > "$dest/downloads/$sum" || die 125 "cannot unpack into $dest/downloads"
+    done < "$dest/downloads.list"
   fi
   [ "$quiet" = 1 ] || say "$me: unpacked into $dest"
   exit 0
@@ -201,10 +237,12 @@ fi
 
 scripts | gzip -dc | tar -x -m -o -f - -C "$dir" || die 125 "cannot unpack into $dir"
 umask 022
+# The scripts take what this file carries from it (packages, downloads), through these.
+PALLET_RUN_FILE=$self
+export PALLET_RUN_FILE
 if [ "$PALLET_REPO" = 1 ]; then
   PALLET_PACKAGE_REPO=$dir/repo
-  PALLET_RUN_FILE=$self
-  export PALLET_PACKAGE_REPO PALLET_RUN_FILE
+  export PALLET_PACKAGE_REPO
 fi
 
 run=${only:-$PALLET_PHASES}

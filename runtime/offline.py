@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from pallet import __version__
-from pallet.compiler.bundle import Bundle
-from pallet.compiler.model import Action
-from pallet.compiler.runfile import (PackageFile, RunInfo, header, packages_size,
-                                     packages_tar_layout, phase_files, scripts_part)
+from pallet.compiler.bundle import Bundle, build_bundles
+from pallet.compiler.model import Action, NodeFacts
+from pallet.compiler.specs import GroupSpec
+from pallet.compiler.runfile import (DownloadFile, PackageFile, RunInfo, downloads_layout,
+                                     header, packages_size, packages_tar_layout, phase_files,
+                                     scripts_part)
 from pallet.errors import PalletError
 
 from .node_state import NodeState
+from .offline_downloads import DownloadCache, Fetched, wanted_downloads
 from .offline_packages import AptResolver, Resolved, Wanted, repo_index
 
 NAMESPACE = "pallet-bundle"
@@ -57,6 +60,21 @@ class Made:
     phases: tuple[str, ...]
     packages: int
     header: int
+    downloads: int = 0
+
+
+def node_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
+                 nodes: tuple[tuple[NodeFacts, GroupSpec], ...],
+                 read_file: Callable[[str], bytes]) -> list[NodeBundle]:
+    """Each node's phases, in order, compiled for an offline bundle (the :offline target:
+    packages and downloads come from the run file)."""
+    by_node: dict[str, NodeBundle] = {}
+    built = build_bundles(plans, nodes, read_file, offline=True) if plans else ()
+    for b, actions in zip(built, plans.values()):
+        node = by_node.setdefault(b.node.name, NodeBundle(b.node.name, b.group))
+        node.bundles.append(b)
+        node.actions.append(list(actions))
+    return list(by_node.values())
 
 
 def source_date_epoch() -> int:
@@ -107,17 +125,29 @@ def check_package_sources(node: NodeBundle) -> None:
                                   "--no-packages, or add the source to the node first)", a.span)
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """A run file but for the bytes of its packages and downloads, which follow from files."""
+
+    top: bytes
+    scripts: bytes
+    packages: tuple[PackageFile, ...]
+    paths: tuple[tuple[str, Path], ...]          # package name -> its cached file
+    downloads: tuple[tuple[str, Path], ...]      # content sha256 -> its cached file, in order
+
+
 def build_run(node: NodeBundle, os_name: str, packager: str, spec: str, spec_sha256: str,
-              resolved: Resolved | None, mtime: int) -> tuple[bytes, bytes, tuple[PackageFile, ...],
-                                                          tuple[tuple[str, Path], ...]]:
-    """The header and scripts part of the node's run file, and the packages that follow."""
+              resolved: Resolved | None, mtime: int, fetched: Sequence[Fetched] = ()) -> RunPlan:
+    """The header and scripts part of the node's run file, and the packages and downloads
+    that follow."""
     bundles = node.bundles
     info = RunInfo(node.name, node.group, os_name, packager, tuple(b.phase for b in bundles),
                    tuple(b.target.shell for b in bundles), spec, spec_sha256, __version__)
     packages = resolved.packages if resolved else ()
     paths = resolved.paths if resolved else ()
+    files: tuple[DownloadFile, ...] = tuple(f.file for f in fetched)
     scripts, unpacked = scripts_part(info, phase_files(bundles),
-                                     resolved.index if resolved else None, packages, mtime)
+                                     resolved.index if resolved else None, packages, mtime, files)
     size = packages_size(packages, mtime)
     digest = hashlib.sha256(scripts)
     by_name = dict(paths)
@@ -126,9 +156,13 @@ def build_run(node: NodeBundle, os_name: str, packager: str, spec: str, spec_sha
         if package is not None:
             _hash_file(digest, by_name[package.name])
             digest.update(b"\0" * pad)
+    by_sha = {f.file.sha256: f.path for f in fetched}
+    layout = downloads_layout(files)
+    for sha, _, _ in layout:
+        _hash_file(digest, by_sha[sha])
     top = header(info, f"{node.name}.run", len(scripts), size, digest.hexdigest(), unpacked,
-                 len(packages), resolved is not None)
-    return top, scripts, packages, paths
+                 len(packages), resolved is not None, sum(n for _, _, n in layout), len(layout))
+    return RunPlan(top, scripts, packages, paths, tuple((sha, by_sha[sha]) for sha, _, _ in layout))
 
 
 def _hash_file(digest, path: Path) -> None:
@@ -137,19 +171,21 @@ def _hash_file(digest, path: Path) -> None:
             digest.update(block)
 
 
-def write_run(path: Path, top: bytes, scripts: bytes, packages: tuple[PackageFile, ...],
-              paths: tuple[tuple[str, Path], ...], mtime: int) -> int:
-    by_name = dict(paths)
+def write_run(path: Path, plan: RunPlan, mtime: int) -> int:
+    by_name = dict(plan.paths)
     with open(path, "wb") as out:
-        out.write(top)
-        out.write(scripts)
-        if packages:
-            for head, package, pad in packages_tar_layout(packages, mtime):
+        out.write(plan.top)
+        out.write(plan.scripts)
+        if plan.packages:
+            for head, package, pad in packages_tar_layout(plan.packages, mtime):
                 out.write(head)
                 if package is not None:
                     with open(by_name[package.name], "rb") as f:
                         shutil.copyfileobj(f, out, 1 << 20)
                     out.write(b"\0" * pad)
+        for _, cached in plan.downloads:
+            with open(cached, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
     os.chmod(path, 0o755)
     return path.stat().st_size
 
@@ -207,8 +243,12 @@ class OutputDir:
                 raise PalletError(f"{out} exists and is not a Pallet bundle directory (it holds "
                                   f"{', '.join(sorted(strangers)[:3]) or 'no SHA256SUMS'}); "
                                   "choose another -o")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        except OSError as exc:
+            raise PalletError(f"-o {out}: cannot make the output directory there "
+                              f"({exc.strerror or exc}); choose another -o") from None
 
     def finish(self) -> None:
         names = sorted(p.name for p in self.staging.iterdir())
@@ -242,6 +282,7 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
     spec_sha256 = hashlib.sha256(spec_path.read_bytes()).hexdigest()
     mtime = source_date_epoch()
     resolver = AptResolver(log=log, mtime=mtime)
+    downloads = DownloadCache(resolver.cache, log=log)
     plans = []
     memo: dict[tuple, Resolved] = {}     # nodes alike (a fleet) are resolved once
     for node in nodes:   # every check and download before anything is written
@@ -273,23 +314,30 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
             resolved = memo[key]
         elif packages and target.packager == "apt":
             resolved = Resolved((), (), repo_index([], "all", mtime))
-        plans.append((node, os_name, target.packager or "", resolved))
+        # remote-file :url: the run file carries the content, downloaded now and checked.
+        fetched = [downloads.fetch(w) for w in
+                   wanted_downloads(a for actions in node.actions for a in actions)]
+        plans.append((node, os_name, target.packager or "", resolved, fetched))
     writer = OutputDir(out)
     made = []
     try:
-        for node, os_name, packager, resolved in plans:
-            top, scripts, pkgs, paths = build_run(node, os_name, packager, spec_path.name,
-                                                  spec_sha256, resolved, mtime)
+        for node, os_name, packager, resolved, fetched in plans:
+            plan = build_run(node, os_name, packager, spec_path.name, spec_sha256, resolved,
+                             mtime, fetched)
             path = writer.staging / f"{node.name}.run"
-            size = write_run(path, top, scripts, pkgs, paths, mtime)
+            size = write_run(path, plan, mtime)
             if sign_key:
                 sign(path, sign_key)
             if cloud_init:
                 (writer.staging / f"{node.name}.user-data").write_bytes(
                     user_data(node.name, path.read_bytes(), max_user_data))
             made.append(Made(node.name, out / path.name, size, tuple(b.phase for b in node.bundles),
-                             len(pkgs), len(top)))
+                             len(plan.packages), len(plan.top), len(plan.downloads)))
         writer.finish()
+    except OSError as exc:     # a full disk, say: the previous bundles stay as they were
+        writer.discard()
+        raise PalletError(f"-o {out}: cannot write the bundles ({exc.strerror or exc}); "
+                          "nothing was changed there") from None
     except BaseException:
         writer.discard()
         raise

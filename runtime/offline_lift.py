@@ -31,12 +31,11 @@ def lift_offline(project, records: Sequence[NodeRecord], phases: tuple[str, ...]
                  spec: str, *, connect, ssh_options, parallel: int = 64,
                  on_event: Callable[..., None] = lambda kind, **d: None, keep: Path | None = None,
                  packages: bool = True, log=lambda msg: None) -> RunReport:
-    from pallet.compiler.bundle import build_bundles
     from pallet.compiler.model import NodeFacts
 
     from .facts import detect_os
     from .node_state import STATE_SCRIPT, state_from_text
-    from .offline import NodeBundle, bundle_nodes
+    from .offline import bundle_nodes, node_bundles
 
     report = RunReport("lift", project.file)
     records = [r for r in records if project.group(r.group) is not None]
@@ -80,12 +79,7 @@ def lift_offline(project, records: Sequence[NodeRecord], phases: tuple[str, ...]
         ready = [r for r in records if r.name in facts and r.name not in errors]
         nodes = tuple((facts[r.name], project.group(r.group)) for r in ready)
         plans = project.plan(nodes, phases) if nodes else {}
-        built = build_bundles(plans, nodes, read_file) if plans else ()
-        by_node: dict[str, NodeBundle] = {}
-        for b, actions in zip(built, plans.values()):
-            node = by_node.setdefault(b.node.name, NodeBundle(b.node.name, b.group))
-            node.bundles.append(b)
-            node.actions.append(list(actions))
+        by_node = {n.name: n for n in node_bundles(plans, nodes, read_file)}
         with tempfile.TemporaryDirectory(prefix="pallet-offline.") as tmp:
             out = keep or Path(tmp) / "bundles"
             made = bundle_nodes(list(by_node.values()), out, spec, packages=packages,

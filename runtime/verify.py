@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pallet.compiler.runfile import read_header
+from pallet.compiler.runfile import read_header, stated_size
 from pallet.errors import PalletError
 
 NAMESPACE = "pallet-bundle"
@@ -24,7 +24,7 @@ def check_payload(path: Path) -> tuple[bool, str, dict[str, str] | None]:
             if values is None:
                 return False, "not a Pallet run file", None
             start = int(values["HEADER"])
-            want = start + int(values["SCRIPTS"]) + int(values["PACKAGES"])
+            want = stated_size(values)
             have = path.stat().st_size
             if have != want:
                 what = "truncated" if have < want else "longer than its header says"

@@ -28,10 +28,15 @@ class Target:
     os_version: str | None = None
     packager: str | None = None
     shell: str = "bash"
+    # The script runs from an offline bundle (`pallet bundle`: NODE.run), which carries the
+    # packages and downloads it needs: implementations for `:offline` take them from there.
+    offline: bool = False
 
     def weight(self, specialiser: str) -> int:
         """How specifically `specialiser` (a keyword name) describes this target; 0 if it
         does not hold. The exact os-family-version counts most."""
+        if specialiser == "offline":
+            return 2 if self.offline else 0
         if self.os_family and self.os_version and specialiser == f"{self.os_family}-{self.os_version}":
             return 4
         if specialiser == self.os_family:
@@ -45,7 +50,8 @@ class Target:
 
     def describe(self) -> str:
         os = "-".join(p for p in (self.os_family, self.os_version) if p) or "any os"
-        return f"{os}, {self.packager or 'no packager'}, {self.shell}"
+        return (f"{os}, {self.packager or 'no packager'}, {self.shell}"
+                + (", offline bundle" if self.offline else ""))
 
 
 def target_for(os_spec: str | None, shell: str = "bash") -> Target:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from loopback_http import Served
+
 from pallet.compiler.runfile import read_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,3 +376,144 @@ def test_state_script_output_reads_back(tmp_path):
     state = state_from_text(proc.stdout, "here")
     assert state.packager == "apt" and state.file("var/lib/dpkg/status")
     assert not any(name.startswith("etc/apt/auth.conf") for name, _ in state.files)
+
+
+# ---- remote-file :url: downloaded when bundling, carried, installed from the file ------------
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    server = Served(root)
+    yield root, server
+    server.stop()
+
+
+def _download_spec(where: Path, url: str, sha256: str, sha512: str) -> str:
+    return f'''
+(def web
+  (group-spec "web"
+    :phases {{:configure (phase-fn
+                          (directory "{where}/opt" :mode "755")
+                          (remote-file "{where}/opt/tool.tar" :url "{url}/tool.tar"
+                                       :sha256 "{sha256}" :mode "644")
+                          (remote-file "{where}/opt/notes.txt" :url "{url}/notes.txt"
+                                       :sha512 "{sha512}"))}}))
+'''
+
+
+def test_remote_file_url_is_carried_and_installed_from_the_file(tmp_path, served):
+    import hashlib
+    root, server = served
+    tool = os.urandom(70_000)                 # fresh content: not in any cache yet
+    notes = b"notes " + os.urandom(8).hex().encode() + b"\n"
+    (root / "tool.tar").write_bytes(tool)
+    (root / "notes.txt").write_bytes(notes)
+    where = tmp_path / "node"
+    where.mkdir()
+    spec = tmp_path / "web.pallet"
+    spec.write_text(_download_spec(where, server.url, hashlib.sha256(tool).hexdigest(),
+                                   hashlib.sha512(notes).hexdigest()))
+    env = {**os.environ, "PALLET_CACHE": str(tmp_path / "cache")}
+    proc = pallet("bundle", spec, "--os", "debian-12", "-o", tmp_path / "out", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith("phases configure, 2 downloads\n"), proc.stdout
+    assert sorted(server.asked) == ["/notes.txt", "/tool.tar"]
+    run_file = tmp_path / "out/web.run"
+    # Cached by content: a second bundle (another directory) asks the server for nothing.
+    again = pallet("bundle", spec, "--os", "debian-12", "-o", tmp_path / "again", env=env)
+    assert again.returncode == 0 and len(server.asked) == 2
+    assert (tmp_path / "again/web.run").read_bytes() == run_file.read_bytes()
+    server.stop()                             # from here on, nothing answers at that URL
+    info = run(["sh", str(run_file), "--info"]).stdout
+    assert f"downloads {len(tool) + len(notes)} bytes (2 files)" in info
+    listing = run(["sh", str(run_file), "--list"]).stdout
+    assert f"{hashlib.sha256(tool).hexdigest()}  {len(tool):>10}  downloads/{hashlib.sha256(tool).hexdigest()}" in listing
+    extracted = tmp_path / "x"
+    assert run(["sh", str(run_file), "--extract", str(extracted)]).returncode == 0
+    assert (extracted / "downloads" / hashlib.sha256(notes).hexdigest()).read_bytes() == notes
+    # The script takes the files from the run file: no curl or wget is reached for.
+    assert "curl" not in (extracted / "configure/run.sh").read_text()
+    (tmp_path / "tmp").mkdir()
+    run_env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    first = run(["sh", str(run_file)], env=run_env)
+    assert first.returncode == 0, first.stderr
+    assert "PALLET-SUMMARY ok=0 changed=3 failed=0" in first.stdout
+    assert (where / "opt/tool.tar").read_bytes() == tool
+    assert (where / "opt/notes.txt").read_bytes() == notes
+    second = run(["sh", str(run_file)], env=run_env)
+    assert second.returncode == 0 and "PALLET-SUMMARY ok=3 changed=0 failed=0" in second.stdout
+    # Run on its own, out of --extract, the script refuses rather than reach the network.
+    (where / "opt/tool.tar").write_bytes(b"changed by hand\n")
+    alone = run(["bash", "./run.sh"], cwd=extracted / "configure",
+                env={**os.environ, "PALLET_BUNDLE_DIR": str(extracted / "configure")})
+    assert alone.returncode != 0
+    assert "this script belongs to an offline bundle: run it as sh NODE.run" in alone.stderr
+
+
+def test_remote_file_url_bad_checksum_unreachable_or_missing(tmp_path, served):
+    import hashlib
+    root, server = served
+    (root / "tool.tar").write_bytes(b"the real content\n")
+    where = tmp_path / "node"
+    spec = tmp_path / "web.pallet"
+    env = {**os.environ, "PALLET_CACHE": str(tmp_path / "cache")}
+    closed = Served(root)
+    closed.stop()                              # a loopback port where nothing listens
+    cases = [
+        (server.url, "0" * 64, "the downloaded file's sha256 is "
+         f"{hashlib.sha256(b'the real content' + bytes([10])).hexdigest()}, not the :sha256 given"),
+        (closed.url, "0" * 64, "cannot download it when bundling"),
+        (server.url + "/nothing-here", "0" * 64, "cannot download it when bundling (HTTP 404 "),
+    ]
+    for url, sha256, message in cases:
+        spec.write_text(f'(def web (group-spec "web" :phases {{:configure (phase-fn\n'
+                        f'  (remote-file "{where}/f" :url "{url}/tool.tar" :sha256 "{sha256}"))}}))\n')
+        proc = pallet("bundle", spec, "--os", "debian-12", "-o", tmp_path / "out", env=env)
+        assert proc.returncode == 2, (url, proc.stdout, proc.stderr)
+        assert f"\n{spec}:2:3: remote-file :url {url}/tool.tar: " in "\n" + proc.stderr, proc.stderr
+        assert message in proc.stderr and "^" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "out").exists()
+    assert not [p for p in (tmp_path / "cache/downloads/sha256").iterdir()]   # nothing half-kept
+    # No checksum at all: a located error saying to give one.
+    spec.write_text(f'(def web (group-spec "web" :phases {{:configure (phase-fn\n'
+                    f'  (remote-file "{where}/f" :url "{server.url}/tool.tar"))}}))\n')
+    proc = pallet("bundle", spec, "--os", "debian-12", "-o", tmp_path / "out", env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"{spec}:2:3: remote-file :url needs :sha256 (64 hex digits) "
+                                  "or :sha512 (128)"), proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_cut_inside_its_header_runs_nothing(made, tmp_path):
+    path, where = made
+    data = path.read_bytes()
+    size = int(read_header(data)["HEADER"])
+    for cut in (400, 2000, size // 2, size - 1):
+        bad = tmp_path / f"cut{cut}.run"
+        bad.write_bytes(data[:cut])
+        proc = run(["sh", str(bad)])
+        assert proc.returncode == 1, (cut, proc.stderr)
+        assert proc.stderr == f"{bad}: truncated inside its header; nothing was run\n"
+        assert pallet("verify", bad).returncode == 1
+    assert not (where / "etc").exists()
+
+
+def test_an_output_directory_that_cannot_be_made(tmp_path):
+    spec = tmp_path / "web.pallet"
+    spec.write_text(spec_text(Path("/srv/app")))
+    (tmp_path / "afile").write_text("a file\n")
+    for out, message in ((tmp_path / "afile", "exists and is not a directory"),
+                         (tmp_path / "afile/out", "cannot make the output directory there"),
+                         ("/proc/pallet-out", "cannot make the output directory there")):
+        proc = pallet("bundle", spec, "--os", "debian-12", "--no-packages", "-o", out)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "afile").read_text() == "a file\n"
+    # A `pallet compile` output directory is not a bundle directory either, and stays as it was.
+    compiled = tmp_path / "compiled"
+    assert pallet("compile", spec, "--os", "debian-12", "-o", compiled).returncode == 0
+    before = sorted(p.relative_to(compiled) for p in compiled.rglob("*"))
+    proc = pallet("bundle", spec, "--os", "debian-12", "--no-packages", "-o", compiled)
+    assert proc.returncode == 2 and "is not a Pallet bundle directory" in proc.stderr
+    assert sorted(p.relative_to(compiled) for p in compiled.rglob("*")) == before

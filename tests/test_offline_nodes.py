@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from loopback_http import Served
 
 pytestmark = pytest.mark.nodes
 
@@ -26,8 +27,13 @@ SPEC = r'''
                           (user "deploy" :create-home true :shell "/bin/bash")
                           (directory "/etc/offline")
                           (remote-file "/etc/offline/motd" :content "converged offline\n"
-                                       :owner "deploy" :mode "640"))}))
+                                       :owner "deploy" :mode "640")
+                          (remote-file "/opt/tool.bin" :url "@URL@/tool.bin" :sha256 "@SHA256@"
+                                       :mode "755"))}))
 '''
+# What remote-file :url downloads when bundling (from a loopback server of the test's):
+# the node, with no network, gets it from its run file.
+TOOL = b"#!/bin/sh\necho tool from the run file\n" + b"#" * 50_000 + b"\n"
 
 
 # For the lift: packages too, but few (the SSH path is what it tests).
@@ -49,9 +55,17 @@ def bundled(tmp_path_factory):
     """The spec bundled for a clean Debian 12 (the nodes' own root filesystem)."""
     if os.geteuid() != 0:
         pytest.skip("local nodes need root (CI runs as root)")
+    import hashlib
     base = tmp_path_factory.mktemp("offline")
-    (base / "web.pallet").write_text(SPEC)
-    proc = pallet("bundle", base / "web.pallet", "--os", "debian-12", "-o", base / "out")
+    (base / "www").mkdir()
+    (base / "www/tool.bin").write_bytes(TOOL)
+    server = Served(base / "www")
+    try:
+        (base / "web.pallet").write_text(SPEC.replace("@URL@", server.url).replace(
+            "@SHA256@", hashlib.sha256(TOOL).hexdigest()))
+        proc = pallet("bundle", base / "web.pallet", "--os", "debian-12", "-o", base / "out")
+    finally:
+        server.stop()    # later bundles of the same spec find the file in the cache
     assert proc.returncode == 0, proc.stderr
     return base, proc
 
@@ -68,7 +82,7 @@ def sh(local_nodes, node, command: str, timeout=600) -> subprocess.CompletedProc
 def test_converges_with_no_network_from_the_file_alone(bundled, local_nodes, debian_nodes):
     base, proc = bundled
     line = proc.stdout.strip()
-    count = int(re.search(r"phases install configure, (\d+) packages", line).group(1))
+    count = int(re.search(r"phases install configure, (\d+) packages, 1 download$", line).group(1))
     assert count >= 5      # jq, libjq1, libonig5, tree, cron (and what cron needs)
     run_file = (base / "out/web.run").read_bytes()
     (node,) = debian_nodes(1, network="none")
@@ -83,15 +97,16 @@ def test_converges_with_no_network_from_the_file_alone(bundled, local_nodes, deb
     assert re.search(r"^PALLET-ACTION \d+ changed packages cron$", first.stdout, re.M)
     assert re.search(r"^PALLET-ACTION \d+ changed packages jq tree$", first.stdout, re.M)
     assert re.findall(r"^PALLET-SUMMARY .*$", first.stdout, re.M)[-1] == \
-        "PALLET-SUMMARY ok=0 changed=5 failed=0"
+        "PALLET-SUMMARY ok=0 changed=6 failed=0"
     check = sh(local_nodes, node,
                "jq -n '{a: 1}' -c && tree --version | cut -c1-9 && dpkg-query -W -f '${Status}\\n' cron"
                " && id -un deploy && stat -c '%U %a' /etc/offline/motd && cat /etc/offline/motd"
-               " && cat /etc/cron.d/tidy | tail -n 1 && dpkg --audit && echo audit-clean")
+               " && cat /etc/cron.d/tidy | tail -n 1 && /opt/tool.bin && dpkg --audit"
+               " && echo audit-clean")
     assert check.returncode == 0, check.stderr
     assert check.stdout == ('{"a":1}\ntree v2.1\ninstall ok installed\ndeploy\ndeploy 640\n'
                             "converged offline\n0 3 * * * root find /tmp -mtime +7 -delete\n"
-                            "audit-clean\n")
+                            "tool from the run file\naudit-clean\n")
     after = sh(local_nodes, node, "ls -l /var/lib/apt/lists; cat /etc/apt/sources.list; "
                                   "ls /etc/apt/sources.list.d; ls /var/cache/apt").stdout
     assert after == before           # the node's own apt sources, lists and caches: untouched
@@ -102,7 +117,7 @@ def test_converges_with_no_network_from_the_file_alone(bundled, local_nodes, deb
     seconds = time.monotonic() - started
     assert second.returncode == 0, second.stderr
     assert re.findall(r"^PALLET-SUMMARY .*$", second.stdout, re.M) == [
-        "PALLET-SUMMARY ok=3 changed=0 failed=0", "PALLET-SUMMARY ok=5 changed=0 failed=0"]
+        "PALLET-SUMMARY ok=3 changed=0 failed=0", "PALLET-SUMMARY ok=6 changed=0 failed=0"]
     kept = re.search(r"kept (\S+)", second.stderr).group(1)
     listing = sh(local_nodes, node, f"ls {kept}/repo").stdout.split()
     assert listing == ["Packages", "Release"], listing
@@ -120,9 +135,10 @@ def test_a_tampered_file_runs_nothing_and_installs_nothing(bundled, local_nodes,
     assert "the file was changed or damaged; nothing was run" in proc.stderr
     assert "PALLET-" not in proc.stdout
     left = sh(local_nodes, node, "for p in jq tree cron; do dpkg-query -W -f '${Status}\\n' $p; done;"
-                                 " id deploy; ls /etc/offline; ls /tmp")
+                                 " id deploy; ls /etc/offline; ls /opt/tool.bin; ls /tmp")
     assert "install ok installed" not in left.stdout and "no such user" in left.stderr
-    assert "/etc/offline" in left.stderr and "/tmp" not in left.stdout
+    assert "/etc/offline" in left.stderr and "/opt/tool.bin" in left.stderr
+    assert "/tmp" not in left.stdout
 
 
 def test_reproducible_with_packages(bundled, tmp_path):

@@ -65,7 +65,7 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
     Packages are resolved for the node's own installed state: for --os debian-12 a clean
     Debian 12 (the local nodes' root filesystem), for --nodes each node's state read over
     SSH, or --state FILE for a node nobody can reach."""
-    from pallet.runtime.offline import NodeBundle, bundle_nodes
+    from pallet.runtime.offline import bundle_nodes, node_bundles
 
     every, per_node = _states(states)
     if not os_spec and not inventory and (every or per_node):
@@ -84,13 +84,7 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
             raise PalletError(f"node {node.name}: an offline bundle is a POSIX sh file; "
                               f"{target.describe()} runs PowerShell (use pallet compile)", node.span)
     plans = project.plan(nodes, wanted)
-    from pallet.compiler.bundle import build_bundles
-    built = build_bundles(plans, nodes, local_file_reader(spec))
-    by_node: dict[str, NodeBundle] = {}
-    for b, (key, actions) in zip(built, plans.items()):
-        node = by_node.setdefault(b.node.name, NodeBundle(b.node.name, b.group))
-        node.bundles.append(b)
-        node.actions.append(list(actions))
+    by_node = {n.name: n for n in node_bundles(plans, nodes, local_file_reader(spec))}
     missing = [n.name for n, _ in nodes if n.name not in by_node]
     if missing:
         raise PalletError(f"no phase to bundle for {', '.join(missing)} (phases: "
@@ -118,6 +112,8 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
                         max_user_data=max_user_data, log=log)
     for m in made:
         extra = f", {m.packages} package{'' if m.packages == 1 else 's'}" if m.packages else ""
+        if m.downloads:
+            extra += f", {m.downloads} download{'' if m.downloads == 1 else 's'}"
         click.echo(f"{m.path}  {m.size:,} bytes  phases {' '.join(m.phases)}{extra}"
                    f"{'  signed' if sign_key else ''}")
     if check:
