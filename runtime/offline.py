@@ -302,8 +302,11 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
             state = state_for(node)
             if state is None:
                 refuse_packages(node, wanted, f"no installed state of {os_name} is known here "
-                                "(for debian-12 the local nodes' root filesystem serves; for "
-                                "others give --state FILE from `pallet state-script`, or --nodes)")
+                                "(only Debian 12's: the local nodes' root filesystem; "
+                                f"packages for {os_name} are resolved for a node's own state: "
+                                "give --state FILE from `pallet state-script` run on it, or "
+                                "--nodes, and this machine must reach the archive its apt "
+                                "sources name)")
             if state.packager != "apt" or state.os_family != target.os_family:
                 refuse_packages(node, wanted, f"its state ({state.origin}) is of {state.os} "
                                 f"({state.packager}), not {os_name}")

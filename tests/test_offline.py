@@ -517,3 +517,47 @@ def test_an_output_directory_that_cannot_be_made(tmp_path):
     proc = pallet("bundle", spec, "--os", "debian-12", "--no-packages", "-o", compiled)
     assert proc.returncode == 2 and "is not a Pallet bundle directory" in proc.stderr
     assert sorted(p.relative_to(compiled) for p in compiled.rglob("*")) == before
+
+
+def _state_text(files: dict[str, bytes]) -> str:
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo("./" + name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return "pallet-state 1\n" + base64.encodebytes(gzip.compress(buf.getvalue(), mtime=0)).decode()
+
+
+def test_ubuntu_packages_are_resolved_from_the_nodes_own_sources_or_refused(tmp_path):
+    """No Ubuntu archive is used here: an Ubuntu state is read and apt is pointed at the
+    sources it names (a loopback port where nothing answers), and fails clearly; without a
+    state, --os ubuntu-22.04 says what to give. (docs/offline.md: what is proven for Ubuntu.)"""
+    closed = Served(tmp_path)
+    closed.stop()                              # a loopback port where nothing listens
+    spec = tmp_path / "web.pallet"
+    spec.write_text('(def web (group-spec "web" :phases {:configure (phase-fn (package "jq"))}))\n')
+    state = tmp_path / "ubuntu.state"
+    state.write_text(_state_text({
+        "etc/os-release": b'NAME="Ubuntu"\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\nID=ubuntu\n',
+        "etc/apt/sources.list": f"deb {closed.url}/ubuntu jammy main\n".encode(),
+        "var/lib/dpkg/status": b"",
+        "pallet-state": b"arch=amd64\npackager=apt\nhostname=u1\n"}))
+    env = {**os.environ, "PALLET_CACHE": str(tmp_path / "cache"), "PALLET_APT_LISTS_MAX_AGE": "0"}
+    proc = pallet("bundle", spec, "--state", state, "-o", tmp_path / "out", env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert f"apt-get update for ubuntu-22.04 ({state}) failed:" in proc.stderr
+    assert closed.url.removeprefix("http://") in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+    proc = pallet("bundle", spec, "--os", "ubuntu-22.04", "-o", tmp_path / "out", env=env)
+    assert proc.returncode == 2
+    assert ("node web: no installed state of ubuntu-22.04 is known here (only Debian 12's"
+            in proc.stderr) and "--state FILE from `pallet state-script`" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    # Without packages an Ubuntu bundle is made (its scripts are compiled for Ubuntu).
+    proc = pallet("bundle", spec, "--os", "ubuntu-22.04", "--no-packages", "-o", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    info = run(["sh", str(tmp_path / "out/web.run"), "--info"]).stdout
+    assert "os:       ubuntu-22.04\n" in info
