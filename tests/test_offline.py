@@ -497,6 +497,12 @@ def test_a_file_cut_inside_its_header_runs_nothing(made, tmp_path):
         assert proc.stderr == f"{bad}: truncated inside its header; nothing was run\n"
         assert pallet("verify", bad).returncode == 1
     assert not (where / "etc").exists()
+    # pallet check reports the cut file, and does not shellcheck half a header.
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "web.run").write_bytes(data[:size // 2])
+    check = pallet("check", cut)
+    assert check.returncode == 1 and "truncated: " in check.stderr and "SC1" not in check.stderr
 
 
 def test_an_output_directory_that_cannot_be_made(tmp_path):
