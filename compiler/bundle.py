@@ -5,7 +5,12 @@ failed compile leaves the previous output as it was; the same input gives the sa
     DIR/manifest.json
     DIR/<node>/<phase>/run.sh | run.ps1
     DIR/<node>/<phase>/files/<sha256>
+    DIR/<node>/<phase>/secrets/N, secrets/file-N   secret values and contents (mode 600)
     DIR/<node>/<phase>/manifest.json
+
+A secret's text is only in its file under secrets/: the script names the variable it is read
+into, the manifests name the file and give no checksum (the sha256 of a short password finds
+it), and a run record keeps the bundle without its secrets/.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -55,6 +60,10 @@ class Bundle:
     script: str
     files: tuple[tuple[str, bytes], ...]
     steps: tuple[StepInfo, ...] = ()     # as the script runs them
+    # The names among `files` whose content is secret (secrets/...), and the texts of the
+    # secrets the bundle holds (for masking them in what the node prints).
+    secret_files: tuple[str, ...] = ()
+    secret_texts: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def path(self) -> str:
@@ -66,7 +75,8 @@ class Bundle:
         return sha256(self.script.encode())
 
     def manifest(self) -> dict:
-        return {
+        secret = set(self.secret_files)
+        out = {
             "node": self.node.name,
             "group": self.group,
             "phase": self.phase,
@@ -75,8 +85,17 @@ class Bundle:
             "script": self.script_name,
             "actions": [step.manifest() for step in self.steps],
             "files": dict(sorted([(self.script_name, self.script_sha256),
-                                  *((name, sha256(data)) for name, data in self.files)])),
+                                  *((name, sha256(data)) for name, data in self.files
+                                    if name not in secret)])),
         }
+        if secret:
+            out["secrets"] = sorted(secret)
+        return out
+
+    def public_files(self) -> tuple[tuple[str, bytes], ...]:
+        """The files without the secret ones: what a run record keeps."""
+        secret = set(self.secret_files)
+        return tuple((name, data) for name, data in self.files if name not in secret)
 
 
 def sha256(data: bytes) -> str:
@@ -100,13 +119,19 @@ def build_bundle(node: NodeFacts, group: GroupSpec, phase: str, actions: tuple[A
     of actions other bundles of the same compile recorded alike. `offline`: for an offline
     bundle (see target_of)."""
     from pallet.crates.actions import compile_phase_script, render_actions
+    from pallet.secret import SecretStore
     target = target_of(node, group, shell, offline)
     rendered = render_actions(actions, target, read_file, memo=memo)
-    script = compile_phase_script(rendered, target)
+    store = SecretStore()
+    script = compile_phase_script(rendered, target, secrets=store)
     steps = _step_infos(rendered)
+    values = store.files()
+    secret_files = (*rendered.secret_files, *(name for name, _ in values))
+    texts = store.texts() + tuple(data.decode("utf-8", "replace") for name, data in rendered.files
+                                  if name in rendered.secret_files)
     return Bundle(node, group.name, phase, target,
                   "run.ps1" if target.shell == "powershell" else "run.sh", script,
-                  tuple(rendered.files), steps)
+                  tuple(rendered.files) + values, steps, secret_files, texts)
 
 
 def build_bundles(plans: dict[tuple[str, str], tuple[Action, ...]],
@@ -151,6 +176,7 @@ class BundleEntry:
     script_name: str
     script_sha256: str
     steps: int
+    secrets: int = 0              # files of secrets/ it carries
 
     @property
     def path(self) -> str:
@@ -159,7 +185,7 @@ class BundleEntry:
 
 def entry_of(b: Bundle) -> BundleEntry:
     return BundleEntry(b.node.name, b.group, b.phase, b.script_name, b.script_sha256,
-                       len(b.steps))
+                       len(b.steps), len(b.secret_files))
 
 
 def top_manifest(entries, spec: str) -> dict:
@@ -309,26 +335,34 @@ def _write_bundle(b: Bundle, base: Path) -> None:
         os.makedirs(where, exist_ok=True)
     except FileExistsError:
         pass
-    if b.files:
-        try:
-            os.mkdir(where + "/files")
-        except FileExistsError:
-            pass
+    secret = set(b.secret_files)
+    made = set()
+    for name, _ in b.files:
+        folder = name.rpartition("/")[0]
+        if folder and folder not in made:
+            made.add(folder)
+            try:
+                os.makedirs(f"{where}/{folder}", 0o700 if name in secret else 0o777)
+            except FileExistsError:
+                pass
     _write_file(f"{where}/{b.script_name}", b.script.encode(), 0o755)
     for name, data in b.files:
-        _write_file(f"{where}/{name}", data)
+        if name in secret:      # readable by its owner only, from the first byte
+            _write_file(f"{where}/{name}", data, 0o600, create=0o600)
+        else:
+            _write_file(f"{where}/{name}", data)
     _write_file(where + "/manifest.json", _dump(b.manifest()))
 
 
-def _write_file(path: str, data: bytes, mode: int | None = None) -> None:
+def _write_file(path: str, data: bytes, mode: int | None = None, create: int = 0o666) -> None:
     """As Path.write_bytes (then chmod to `mode`)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, create)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        if mode is not None:
-            os.fchmod(fd, mode)
     finally:
         os.close(fd)
 
@@ -340,6 +374,8 @@ def _current(b: Bundle, base: Path) -> bool:
             return False
         if (base / b.script_name).read_bytes() != b.script.encode():
             return False  # edited by hand since
-        return all((base / name).stat().st_size == len(data) for name, data in b.files)
+        secret = set(b.secret_files)   # the manifest has no checksum of these: compare them
+        return all((base / name).read_bytes() == data if name in secret
+                   else (base / name).stat().st_size == len(data) for name, data in b.files)
     except OSError:
         return False

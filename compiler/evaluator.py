@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pallet.errors import InternalError, PalletError, Span
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
@@ -103,9 +103,13 @@ class Evaluator:
     """Evaluates forms. `loader(name, relative_to)` returns (display name, text) for a file
     or crate namespace, or raises PalletError."""
 
-    def __init__(self, core: dict[str, Any], loader: Callable[[str, str | None], tuple[str, str]]):
+    def __init__(self, core: dict[str, Any], loader: Callable[[str, str | None], tuple[str, str]],
+                 environ: Mapping[str, str] | None = None):
         self.core = Env(dict(core))
         self.loader = loader
+        # The controller's environment, for (env "NAME"): handed in, never read here.
+        self.environ = environ
+        self.secrets = None       # a secrets.SecretRegistry once a (secret ...) was made
         self.namespaces: dict[str, Namespace] = {}
         self._loading: list[str] = []
         self.plan = None          # the PlanContext while a phase runs (plan.py)
@@ -224,6 +228,8 @@ class Evaluator:
     def apply(self, fn: Any, args: list[Any], form: ListForm | None = None) -> Any:
         span = span_of(form)
         if isinstance(fn, Builtin):
+            if self.secrets is not None and reads_secret(fn, args):
+                return call_revealed(self, fn, args, form)
             try:
                 if fn.contextual:
                     return fn.fn(self, form, *args)
@@ -531,3 +537,4 @@ def builtin_failed(fn: Builtin, args: list[Any], exc: Exception, span: Span | No
 
 
 from .special_forms import SPECIAL_FORMS  # noqa: E402  (they call back into Evaluator)
+from .secrets import call_revealed, reads_secret  # noqa: E402

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pallet.errors import PalletError, Source, Span
+from pallet.secret import Secret
 
 from .model import NodeFacts
 
@@ -95,7 +96,9 @@ def node_facts(entry: dict, err, seen: dict[str, str], place: str, span: Span | 
         raise err(f"{words.key('port')} must be a number from 1 to 65535", "port")
     for key in ("user", "private-key", "os-family", "private-ip", "password", "sudo-password",
                 "jump", "jump-key"):
-        if key in entry and not isinstance(entry[key], str):
+        if key in entry and not isinstance(entry[key], str) and not (
+                key in ("password", "sudo-password") and isinstance(entry[key], Secret)
+                and isinstance(entry[key].value, str)):
             raise err(f"{words.key(key)} must be a string", key)
     version = entry.get("os-version")
     if version is not None and (isinstance(version, bool) or
@@ -108,7 +111,8 @@ def node_facts(entry: dict, err, seen: dict[str, str], place: str, span: Span | 
         name=entry["name"], group=entry["group"], os_family=entry.get("os-family", ""),
         os_version=str(version) if version is not None else None, host=entry["host"],
         private_ip=entry.get("private-ip"), roles=frozenset(roles), port=port,
-        user=entry.get("user", "root"), private_key=entry.get("private-key"), span=span)
+        user=entry.get("user", "root"), private_key=entry.get("private-key"),
+        password=entry.get("password"), sudo_password=entry.get("sudo-password"), span=span)
 
 
 def _key_span(source: Source, key: str | None, after_line: int) -> Span:

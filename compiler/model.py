@@ -61,6 +61,10 @@ class NodeFacts:
     port: int = 22
     user: str = "root"
     private_key: str | None = None
+    # The login and sudo passwords a spec's node-list gives (a str or a pallet.secret.Secret),
+    # for `pallet lift`; never compiled into anything.
+    password: Any = field(default=None, compare=False, repr=False)
+    sudo_password: Any = field(default=None, compare=False, repr=False)
     # Where the node was described (its inventory entry), for errors about it.
     span: Span | None = field(default=None, compare=False, repr=False)
 

@@ -11,6 +11,7 @@ from typing import Any
 from pallet.crates.action_options import ACTION_OPTIONS  # shared with crates/actions.py
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, span_of
+from pallet.secret import has_secret
 
 from .evaluator import ArgError, Builtin, closest
 from .model import Action, NodeFacts
@@ -88,6 +89,10 @@ def _action(kind: str) -> Builtin:
             elif kind == "package-manager":
                 if not isinstance(value, Keyword):
                     raise ArgError("takes an action keyword such as :update", i)
+            elif has_secret(value):
+                raise ArgError("a secret cannot be in its arguments: they are shown in labels "
+                               "and logs; secrets go into files (remote-file :content) and "
+                               "scripts (~ in exec-script)", i)
             elif not isinstance(value, str):
                 from .core import describe
                 raise ArgError(f"expected a string, got {describe(value)}", i)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from pallet.errors import PalletError, Source, Span
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 def core_env() -> dict[str, Any]:
     from .core import CORE
-    return {**CORE, **SPEC_BUILTINS, **PLAN_BUILTINS}
+    from .secrets import secret_builtins
+    return {**CORE, **SPEC_BUILTINS, **PLAN_BUILTINS, **secret_builtins()}
 
 
 def file_loader(search_path: Iterable[Path] = (), index: "CrateIndex | None" = None
@@ -195,10 +196,12 @@ class Project:
 
 
 def load_project(path: str | Path, search_path: Iterable[Path] = (),
-                 text: str | None = None) -> Project:
+                 text: str | None = None, environ: Mapping[str, str] | None = None) -> Project:
+    """`environ`: the controller's environment, for `(env "NAME")` (the command line gives
+    os.environ; the compiler never reads it itself)."""
     path = Path(path)
     source = text if text is not None else _read(path)
-    ev = Evaluator(core_env(), file_loader(search_path))
+    ev = Evaluator(core_env(), file_loader(search_path), environ)
     ns = ev.load_text(source, str(path), cache=True)
     groups: dict[str, GroupSpec] = {}
     for op in ev.operations:

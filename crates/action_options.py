@@ -30,7 +30,7 @@ ACTION_OPTIONS: dict[str, tuple[str, ...]] = {
     "remote-file": ("content", "local-file", "template", "values", "url", "sha256", "sha512",
                     "owner",
                     "group", "mode", "action", "force", "overwrite-changes", "backups",
-                    "no-versioning", "diff", *FLAG),
+                    "no-versioning", "diff", "secret", *FLAG),
     "user": ("home", "shell", "system", "create-home", "groups", "comment", "uid", "action",
              *FLAG),
     "group": ("system", "gid", "action", *FLAG),

@@ -21,6 +21,7 @@ from pallet.compiler.model import Action
 from pallet.errors import PalletError, Span
 from pallet.grammar.forms import Atom, Form, Keyword, ListForm, Symbol
 from pallet.grammar.cache import read_cached
+from pallet.secret import Redactor, Secret, SecretStore, has_secret, reveal
 from pallet.stevedore import ScriptForms, ScriptLibrary, Target, ast as A, emit
 from pallet.stevedore.library import library_from_forms
 from pallet.stevedore.lower import Lowering
@@ -106,6 +107,7 @@ class RenderedPhase:
     library: ScriptLibrary = field(compare=False, repr=False)
     # The script bodies of exec-script actions, reached from the forms as ~name.
     bodies: tuple[tuple[str, ScriptForms], ...] = field(default=(), compare=False, repr=False)
+    secret_files: tuple[str, ...] = ()   # the names among `files` whose content is secret
 
     @property
     def forms(self) -> tuple[Form, ...]:
@@ -136,6 +138,8 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
     for index, item in enumerate(items):
         r.current = index
         if isinstance(item, _PackageStep):
+            for action in item.actions:
+                _refuse_secrets(action)
             r.package_step(item)
             continue
         key = None
@@ -154,7 +158,8 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
             raise _at_call(exc, item) from None
         if key is not None and len(r.steps) == before[0] + 1:
             memo.steps[key] = (r.steps[-1], tuple(r.files.items())[before[1]:])
-    return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()))
+    return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()),
+                         tuple(r.secret_files))
 
 
 def _at_call(exc: PalletError, action: Action) -> PalletError:
@@ -184,7 +189,7 @@ def _memo_key(action: Action, target: Target, number: int, flags: "_Flags", inde
         else:
             return None
     for name, value in action.options:
-        if type(value) not in _MEMO_VALUE_TYPES:
+        if type(value) not in _MEMO_VALUE_TYPES or name == "secret":
             return None
         values.append((name, type(value), value))
     return (target, action.kind, action.label, action.where, number, tuple(values),
@@ -192,15 +197,20 @@ def _memo_key(action: Action, target: Target, number: int, flags: "_Flags", inde
             tuple(flags.clears.get(index, ())))
 
 
-def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = True) -> str:
+def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = True,
+                         secrets: SecretStore | None = None) -> str:
     """The script text. What does not depend on the node is made once and reused: the
     library functions a phase uses depend only on the target and on which functions its
     steps call, and for bash and sh each step's text only on the step. The output is the
-    same as without the caches (a test compares them), only much faster."""
+    same as without the caches (a test compares them), only much faster.
+
+    Secret values the steps use are put in `secrets` (the bundle carries them as
+    secrets/N); the script reads them when it starts and names only their variables."""
+    store = secrets if secrets is not None else SecretStore()
     shared = None
     if cache and rendered.library is core_library():
         shared = _hoisted(target, _called(rendered))
-    lowering = _lowering(rendered, target, shared)
+    lowering = _lowering(rendered, target, shared, store)
     if shared is not None and shared[1] is not None:
         chunks = [shared[1], _emit_stmts(_start(lowering, target), target)]
         for step in rendered.steps:
@@ -213,17 +223,37 @@ def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = 
                 chunks.append(text if text is not None
                               else _emit_stmts(_step_stmts(step, lowering), target))
         chunks.append(_emit_stmts(_finish(lowering, target), target))
+        if len(store):
+            chunks.insert(2, _emit_stmts(_read_secrets(lowering, store), target))
         if tuple(lowering.functions.values()) == shared[0]:  # bodies hoisted nothing else
             return "".join(chunks)
-        lowering = _lowering(rendered, target, shared)
+        lowering = _lowering(rendered, target, shared, store)
     stmts = _start(lowering, target)
+    started = len(stmts)
     for step in rendered.steps:
         stmts += _step_stmts(step, lowering)
     stmts += _finish(lowering, target)
+    if len(store):
+        stmts[started:started] = _read_secrets(lowering, store)
     return emit(A.Script(tuple(lowering.functions.values()), A.Block(tuple(stmts))), target.shell)
 
 
-def _lowering(rendered: RenderedPhase, target: Target, shared) -> Lowering:
+def _read_secrets(lowering: Lowering, store: SecretStore) -> list[A.Stmt]:
+    """The script's first statements after pallet-start: each secret value the bundle
+    carries, secrets/N, read into pallet_secret_N."""
+    forms: list[Form] = []
+    for number in range(1, len(store) + 1):
+        forms += [_call("pallet-secret", number),
+                  ListForm((Symbol("set!"), Symbol(f"pallet-secret-{number}"),
+                            ListForm((Symbol("deref"), Symbol("pallet-v")))))]
+    forms.append(ListForm((Symbol("set!"), Symbol("pallet-v"), Atom(""))))
+    return [A.Raw(""), A.Comment(f"the {len(store)} secret value{'s' * (len(store) != 1)} "
+                                 "this bundle carries in secrets/, never in this script"),
+            _lower(lowering, forms)]
+
+
+def _lowering(rendered: RenderedPhase, target: Target, shared,
+              secrets: SecretStore | None = None) -> Lowering:
     bodies = dict(rendered.bodies)
 
     def resolve(form: Form) -> object:
@@ -232,6 +262,7 @@ def _lowering(rendered: RenderedPhase, target: Target, shared) -> Lowering:
         raise PalletError(f"internal: no value for ~{form}", getattr(form, "span", None))
 
     lowering = Lowering(target, rendered.library, resolve)
+    lowering.secrets = secrets
     if shared is not None:
         lowering.functions.update((f.name, f) for f in shared[0])  # not lowered again
     return lowering
@@ -422,6 +453,8 @@ def _word(value: Any) -> Atom:
         return Atom("")
     if value is True:
         return Atom("true")
+    if type(value) is Secret:   # lowered as the variable the script reads it into
+        return Atom(value)
     if isinstance(value, (Keyword, Symbol)):
         return Atom(value.name)
     return Atom(str(value))
@@ -434,6 +467,24 @@ def _call(fn: str, *args: Any, span: Span | None = None) -> ListForm:
 
 def _begin(step: Step) -> ListForm:
     return _call("pallet-begin", step.number, step.label, step.where)
+
+
+# Where an action takes a secret: remote-file's content (and the values of its template);
+# scripts reach secrets through ~ (exec-script). Anywhere else a secret would be shown (in a
+# label, a path) or passed to a program as an argument.
+_SECRET_OPTIONS = {"remote-file": ("content", "values")}
+
+
+def _refuse_secrets(action: Action) -> None:
+    takes = _SECRET_OPTIONS.get(action.kind, ())
+    where = ["its arguments"] if has_secret(action.args) else []
+    where += [f":{_name(k)}" for k, v in action.options if _name(k) not in takes and has_secret(v)]
+    if where:
+        allowed = (" (it takes one in " + " and ".join(":" + t for t in takes) + ")") if takes else ""
+        raise PalletError(f"{action.kind}: a secret cannot be in {where[0]}{allowed}: it would "
+                          "be shown in labels and logs, or given to a program on the node as "
+                          "an argument. Secrets go into files (remote-file :content, "
+                          ":template with :values) and scripts (~ in exec-script)", action.span)
 
 
 def _one_line(text: str) -> str:
@@ -480,6 +531,10 @@ def _choice(action: Action, opts: dict, name: str, choices: Sequence[str], defau
 
 
 def _string(action: Action, value: Any, what: str) -> str:
+    if type(value) is Secret:
+        raise PalletError(f"{action.kind}: {what} cannot be a secret: it is shown in the "
+                          "action's label and passed to programs on the node as an argument",
+                          action.span)
     if isinstance(value, (Keyword, Symbol)):
         return value.name
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
@@ -668,6 +723,7 @@ class _Renderer:
         self.flags = _Flags()
         self.current = -1      # the index of the step being rendered (for its flags)
         self.carried: list[str] = []   # the shas of the files the next step installs
+        self.secret_files: list[str] = []   # names of files whose content is secret
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -724,11 +780,20 @@ class _Renderer:
         self.carried.append(sha)
         return _Hole(_FILE_HOLE.format(len(self.carried)))
 
+    def carry_secret(self, data: bytes) -> str:
+        """The bundle carries secret content as secrets/file-N: a name that tells nothing of
+        it (a sha256 would: a short password is found from its checksum)."""
+        name = f"secrets/file-{len(self.secret_files) + 1}"
+        self.files[name] = data
+        self.secret_files.append(name)
+        return name
+
     def action(self, action: Action) -> None:
         method = _ACTIONS.get(action.kind)
         if method is None:
             raise PalletError(f"unknown action {action.kind!r}; the core actions are "
                               + ", ".join(sorted([*_ACTIONS, *_PACKAGE_KINDS])), action.span)
+        _refuse_secrets(action)
         method(self, action)
 
     # ---- files -----------------------------------------------------------------------------
@@ -778,11 +843,20 @@ class _Renderer:
             return self.add_step(action, [_call("pallet-file", _string(action, path, "the path"),
                                                 "delete", "", "", "", span=action.span)])
         owner, group, mode = self.posix_attrs(action, opts)
-        data, url, sha = content.remote_file_content(action, opts, self.read_file)
-        if data is not None:
-            sha = self.carry(data)
+        secret = _flag(action, opts, "secret", False)
+        if has_secret(opts.get("content")) or has_secret(opts.get("values")):
+            secret = True   # content made from a secret is secret
+            revealed: list[str] = []
+            opts = {**opts, **{k: reveal(opts[k], revealed) for k in ("content", "values")
+                               if opts.get(k) is not None}}
+            try:
+                data, url, sha = content.remote_file_content(action, opts, self.read_file)
+            except PalletError as exc:
+                raise Redactor(revealed).error(exc) from None
+        else:
+            data, url, sha = content.remote_file_content(action, opts, self.read_file)
         overwrite = _flag(action, opts, "overwrite-changes", False)
-        show_diff = _flag(action, opts, "diff", True)
+        show_diff = _flag(action, opts, "diff", True) and not secret
         backups = opts.get("backups")
         if backups is not None and (isinstance(backups, bool) or not isinstance(backups, int)
                                     or backups < 0):
@@ -793,6 +867,16 @@ class _Renderer:
                 raise PalletError("remote-file: :no-versioning true keeps no backups; it does "
                                   f"not go with :backups {backups}", action.span)
             backups = 0
+        if secret and data is not None:
+            source = self.carry_secret(data)
+            digest = Secret(hashlib.sha256(data).hexdigest())
+            # bodies: lowered with the bundle's secret store (the digest is a secret)
+            return self.add_step(action, [_call(
+                "pallet-remote-file-secret", _string(action, path, "the path"), digest, source,
+                owner, group, mode, overwrite, DEFAULT_BACKUPS if backups is None else backups,
+                span=action.span)], bodies=True)
+        if data is not None:
+            sha = self.carry(data)
         self.add_step(action, [_call("pallet-remote-file", _string(action, path, "the path"), sha,
                                      url, owner, group, mode, overwrite,
                                      DEFAULT_BACKUPS if backups is None else backups, show_diff,

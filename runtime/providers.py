@@ -100,7 +100,8 @@ class SpecNodeList:
                 p = Path(fact.private_key).expanduser()
                 key_file = str(p if p.is_absolute() else self.base / p)
             endpoint = Endpoint(host=fact.host or fact.name, port=fact.port, user=fact.user,
-                                private_key=key_file)
+                                private_key=key_file, password=_plain(fact.password),
+                                sudo_password=_plain(fact.sudo_password))
             records.append(NodeRecord(fact.name, fact.group, endpoint, NODE_LIST,
                                       fact.os_family or None, fact.os_version, fact.private_ip,
                                       fact.roles))
@@ -112,6 +113,12 @@ class SpecNodeList:
 
     def destroy_nodes(self, names):
         raise PalletError("a (node-list ...) names existing servers: it cannot destroy nodes")
+
+
+def _plain(value):
+    """A password as the connection takes it: a (secret ...) by its value."""
+    from pallet.secret import Secret
+    return value.value if isinstance(value, Secret) else value
 
 
 # -- node-list ---------------------------------------------------------------------------

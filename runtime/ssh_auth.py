@@ -32,7 +32,9 @@ def _load_key_file(path: str, passphrase: str | None, endpoint: Endpoint) -> "pa
     except PermissionError:
         raise transport_error("auth", f"{where_of(endpoint)}: cannot read the private key "
                                       f"file {file}") from None
-    except TypeError:       # cryptography: encrypted, and no password given
+    except TypeError:       # cryptography: encrypted and no password, or a password and not
+        if passphrase is not None:   # encrypted: `password` is then the login's alone
+            return _load_key_file(path, None, endpoint)
         raise transport_error("auth", f"{where_of(endpoint)}: the private key {file} is encrypted; add it to "
                                       "ssh-agent (ssh-add) or give its passphrase as the password") from None
     except (ValueError, paramiko.SSHException) as e:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from pallet.errors import PalletError, Span
+from pallet.secret import SECRET_VAR, Secret, SecretStore, secret_text
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Regex, SetForm, Symbol,
                                   VectorForm, show, span_of)
 
@@ -80,6 +81,8 @@ class Lowering:
         self.target = target
         self.library = (library or ScriptLibrary()).copy()
         self.resolver = resolver
+        # Where the script's secret values go (a bundle's); None: a script that has none.
+        self.secrets: SecretStore | None = None
         self.functions: dict[str, A.FuncDef] = {}
         self._in_progress: set[str] = set()
         # defn functions: where each is written (known ahead, so that a call before the
@@ -182,7 +185,10 @@ class Lowering:
             words = [self.word(head)]
         else:
             raise _err(f"a command name must be a symbol or a string, found {show(head)}", head)
-        args, redirects = self._words_and_redirects(form.items[1:])
+        sources: list[Form] = [head] * len(words)   # the form each word came from
+        args, redirects = self._words_and_redirects(form.items[1:], sources)
+        if name is None and self.secrets is not None and len(self.secrets):
+            self._check_secret_arguments([*words, *args], sources)
         # A string command is a program: named like a function of the script (as
         # `(defimpl ls ... ("ls" @args))` is, inside ls itself), it must not call the function.
         external = (name is None and isinstance(head, Atom)
@@ -196,9 +202,11 @@ class Lowering:
         names.update(n.replace("-", "_") for n in self._user_fns)
         return names
 
-    def _words_and_redirects(self, forms) -> tuple[tuple[A.Word, ...], tuple[A.Redirect, ...]]:
+    def _words_and_redirects(self, forms, sources: list[Form] | None = None
+                             ) -> tuple[tuple[A.Word, ...], tuple[A.Redirect, ...]]:
         """The words of a command's (or println's) arguments, and the redirections among them
-        (`>` `>>` `2>&1` ..., as symbols or those exact strings), in the order written."""
+        (`>` `>>` `2>&1` ..., as symbols or those exact strings), in the order written; the
+        form each word came from appended to `sources`, when given."""
         words: list[A.Word] = []
         redirects: list[A.Redirect] = []
         args = list(forms)
@@ -211,7 +219,10 @@ class Lowering:
                            f"it into the script as shell syntax); write {_SHELL_OPERATORS[arg.name]}",
                            arg)
             if op is None:
-                words.extend(self.words(arg))
+                made = self.words(arg)
+                words.extend(made)
+                if sources is not None:
+                    sources.extend([arg] * len(made))
                 i += 1
                 continue
             if _FD_DUP.match(op):
@@ -227,6 +238,23 @@ class Lowering:
                 redirects.append(A.Redirect(op, target))
             i += 2
         return tuple(words), tuple(redirects)
+
+    def _check_secret_arguments(self, words: list[A.Word], sources: list[Form]) -> None:
+        """A secret must not be an argument of a program: every user of the node can read a
+        process's arguments (ps, /proc/PID/cmdline). Shell builtins run in the shell itself."""
+        head = words[0].literal
+        if head is not None and (head in _BUILTINS or self.target.shell == "powershell"
+                                 and _CMDLET.match(head)):
+            return
+        for word, source in zip(words, sources):
+            if any(_is_secret_part(p) for p in word.parts):
+                program = head if head is not None else "the command"
+                what = "the name of a command" if word is words[0] else f"an argument of {program}"
+                raise _err(f"a secret cannot be {what}: every user of the node can read the "
+                           "arguments of a program (ps, /proc/PID/cmdline). Give it on the "
+                           "program's standard input, such as (pipe (printf \"%s\" ~password) "
+                           f"({program} ...)), or in a file (remote-file with a secret :content); "
+                           "shell builtins such as printf, echo and read take it safely", source)
 
     def _args(self, form: ListForm, low: int, high: int | None, usage: str) -> tuple[Form, ...]:
         args = form.items[1:]
@@ -464,6 +492,17 @@ class Lowering:
         content = args[1]
         value = (content.value if isinstance(content, Atom)
                  else self.resolver(content.items[1]) if _head(content) == "unquote" else None)
+        if type(value) is Secret:   # written by printf, a builtin: the script holds no copy
+            append = len(args) == 4 and args[2] == Keyword("append") and \
+                isinstance(args[3], Atom) and bool(args[3].value)
+            if len(args) > 2 and not (len(args) == 4 and args[2] == Keyword("append")):
+                raise _err("heredoc takes one option, :append", args[2])
+            if self.target.shell == "powershell":
+                raise _err("a heredoc of a secret is written by printf, in bash and sh; for "
+                           "PowerShell use remote-file with a secret :content", content)
+            return A.Command((A.lit("printf"), A.lit("%s"), self._value_word(value, content)),
+                             (A.Redirect(">>" if append else ">", self.word(args[0])),),
+                             form.span)
         if not isinstance(value, str):
             raise _err("heredoc content must be a literal string (or ~ of a string)", content)
         _check_nul(value, content)
@@ -733,7 +772,19 @@ class Lowering:
     def _value_word(self, value: object, form: object) -> A.Word:
         if isinstance(value, ScriptForms):
             return A.Word((A.CmdSub(self._splice_script(value)),))
+        if type(value) is Secret:
+            return A.Word((self._secret_part(value, form),))
         return A.Word((A.Lit(_value_text(value, form)),))
+
+    def _secret_part(self, value: Secret, form: object) -> A.Var:
+        """A secret as the variable the script reads it into: its text is in the bundle's
+        secrets/, never in the script."""
+        if self.secrets is None:
+            raise _err("a secret value can only be used in a phase's script, whose bundle "
+                       "carries it apart from the script", form)
+        text = secret_text(value)
+        _check_nul(text, form)
+        return A.Var(self.secrets.variable(text))
 
 
 def _value_text(value: object, form: object) -> str:
@@ -800,6 +851,18 @@ def _data_form(value: object, span: Span | None) -> Form:
     if isinstance(value, (frozenset, set)):
         return SetForm(tuple(_data_form(v, span) for v in sorted(value, key=str)), span)
     return Atom(value, span)
+
+
+# Commands of the shell itself (no program starts, so no process shows its arguments) that
+# may take a secret; command, exec, env and the like start a program with them, and are not.
+_BUILTINS = frozenset(("printf", "echo", "test", "[", "read", "export", "local", "readonly",
+                       "declare", "typeset", "set", "unset", ":", "true", "false", "return",
+                       "exit", "shift", "cd", "umask", "print", "Write-Output", "Write-Host"))
+_CMDLET = re.compile(r"[A-Z][A-Za-z]*-[A-Z][A-Za-z]*\Z")   # PowerShell's Verb-Noun: in-process
+
+
+def _is_secret_part(part: A.Part) -> bool:
+    return type(part) is A.Var and part.name.startswith(SECRET_VAR)
 
 
 def _check_nul(text: str, form: object) -> None:

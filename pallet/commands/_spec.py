@@ -50,10 +50,12 @@ def load_spec(spec: str, inventory: str | None, os_spec: str | None, phases: tup
               crate_path: tuple[str, ...] = (), default_os: str | None = None):
     """(project, nodes, phases) for a spec file: its nodes from the inventory, else the OS,
     else the spec's own node-list, else `default_os` when given."""
+    import os
+
     from pallet.compiler.project import load_project
     if inventory and os_spec:
         raise PalletError("give either --nodes or --os, not both")
-    project = load_project(spec, search_path(crate_path))
+    project = load_project(spec, search_path(crate_path), environ=dict(os.environ))
     if not inventory and not os_spec and project.spec_nodes() is None:
         os_spec = default_os
     nodes = project.targets(read_inventory(inventory) if inventory else None, os_spec)

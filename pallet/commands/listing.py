@@ -36,6 +36,17 @@ def compile_summary(entries: Sequence, out: Path) -> str:
 
 
 def compile_listing(entries: Sequence, out: Path, verbose: bool) -> str:
-    if verbose or len(entries) <= LIST_LIMIT:
-        return bundle_lines(entries, out)
-    return compile_summary(entries, out)
+    text = bundle_lines(entries, out) if verbose or len(entries) <= LIST_LIMIT else \
+        compile_summary(entries, out)
+    return text + secrets_note(entries, out)
+
+
+def secrets_note(entries: Sequence, out: Path) -> str:
+    """Where the secret values went: the one place of the output that holds them."""
+    holding = [e for e in entries if getattr(e, "secrets", 0)]
+    if not holding:
+        return ""
+    first = out / holding[0].path / "secrets"
+    verb = "carries" if len(holding) == 1 else "carry"
+    return (f"{plural(len(holding), 'bundle')} {verb} secret values, in NODE/PHASE/secrets/ "
+            f"(mode 600, such as {first}/): keep {out}/ private and out of version control\n")
