@@ -22,6 +22,7 @@ from pallet.compiler.compile_project import no_cycle_collection
 from pallet.compiler.model import NodeFacts
 from pallet.compiler.project import Project
 from pallet.errors import PalletError
+from pallet.secret import Redactor
 
 from .model import PHASE_TIMEOUT, NodeRecord, Provider, SshOptions, TransportError
 
@@ -36,6 +37,9 @@ class RunOptions:
     parallel: int = 64              # nodes running a phase at once
     serial: int | None = None       # rolling batches of this many nodes
     keep_going: bool = False
+    # Stop rolling when more than this percent of a batch (all the phase's nodes without
+    # `serial`) fails; a failure within it only takes its nodes out of the later phases.
+    max_fail_percent: float | None = None
     ssh: SshOptions = SshOptions()
     phase_timeout: float | None = PHASE_TIMEOUT   # seconds a node's phase may run; None: no limit
 
@@ -100,10 +104,14 @@ Event = Callable[..., None]   # on_event(kind, **details): progress for the term
 
 class Executor:
     def __init__(self, project: Project, options: RunOptions, read_file: Callable[[str], bytes],
-                 record=None, on_event: Event | None = None, connect=None):
+                 record=None, on_event: Event | None = None, connect=None,
+                 redactor: Redactor | None = None):
         if connect is None:
             from .transport import open_connection as connect
         self.project = project
+        # Every secret known to the run (the spec's, its bundles', the passwords of the
+        # nodes), masked in whatever the nodes say before it is shown or kept.
+        self.redact = redactor if redactor is not None else Redactor()
         self.options = options
         self.read_file = read_file
         self.record = record
@@ -121,16 +129,21 @@ class Executor:
         self._live: dict[tuple[str, str], tuple[PhaseOutcome, float]] = {}
         self._recorded: set[tuple[str, str]] = set()
         self._record_lock = threading.Lock()
+        self._over_budget: str | None = None         # why the roll stopped (--max-fail-percent)
 
     # ---- operations -------------------------------------------------------------------------
 
     def lift(self, records: Sequence[NodeRecord], report: RunReport | None = None,
-             bootstrap: Sequence[str] = (), only: set[str] | None = None) -> RunReport:
-        """Run the phases on `records` (those of the groups in `only`, when given; the others
-        are known to relationships but not touched)."""
+             bootstrap: Sequence[str] = (), only: set[str] | None = None,
+             only_nodes: set[str] | None = None) -> RunReport:
+        """Run the phases on `records` (those of the groups in `only`, and the nodes named in
+        `only_nodes`, when given; the others are known to relationships but not touched)."""
         report = report or RunReport("lift", self.project.file)
         records = [r for r in records if self.project.group(r.group) is not None]
-        running = [r for r in records if only is None or r.group in only]
+        self.redact.add(p for r in records for e in (r.endpoint, r.endpoint.jump) if e is not None
+                        for p in (e.password, e.sudo_password) if p)
+        running = [r for r in records if (only is None or r.group in only)
+                   and (only_nodes is None or r.name in only_nodes)]
         report.nodes = [(r.name, r.group) for r in running]
         try:
             self._run(records, running, report, tuple(bootstrap))
@@ -142,12 +155,16 @@ class Executor:
             self.on_event("interrupted")
         except PalletError as exc:
             # A phase that fails to compile stops the run; what ran is still reported.
-            report.error = exc.format()
+            self._learn_secrets(())
+            report.error = self.redact.text(exc.format())
         finally:
             self.close()
         return report
 
-    def converge(self, provider: Provider, counts: dict[str, int]) -> RunReport:
+    def converge(self, provider: Provider, counts: dict[str, int],
+                 only_nodes: set[str] | None = None) -> RunReport:
+        """Bring each group to its count, then lift the groups (with `only_nodes`, only
+        those nodes and the ones just created)."""
         report = RunReport("converge", self.project.file)
         for group in counts:
             if self.project.group(group) is None:
@@ -176,7 +193,8 @@ class Executor:
         # Every node of the spec's groups is in the world (relationships see them all); the
         # phases run on the converged groups' nodes.
         records = [r for r in provider.list_nodes() if self.project.group(r.group) is not None]
-        return self.lift(records, report, bootstrap=new, only=set(counts))
+        return self.lift(records, report, bootstrap=new, only=set(counts),
+                         only_nodes=None if only_nodes is None else only_nodes | set(new))
 
     def close(self) -> None:
         with self._conn_lock:
@@ -215,8 +233,9 @@ class Executor:
         try:
             self._connection(name)
         except TransportError as exc:
-            self.on_event("unreachable", node=name, error=f"{exc.kind}: {exc.message}")
-            return f"{exc.kind}: {exc.message}"
+            why = self.redact.text(f"{exc.kind}: {exc.message}")
+            self.on_event("unreachable", node=name, error=why)
+            return why
         return None
 
     # ---- one operation ----------------------------------------------------------------------
@@ -245,6 +264,8 @@ class Executor:
             phases.insert(0, "bootstrap")  # new nodes bootstrap first, whatever phases are named
         out_of_play = dict(errors)           # node -> why it no longer runs phases
         groups = {r.name: r.group for r in running}
+        if errors and running:   # the nodes that could not be reached count against the budget
+            self._check_budget(len(errors), len(running), "of the nodes could not be reached")
         for phase in phases:
             if self._stop.is_set():
                 break
@@ -266,19 +287,32 @@ class Executor:
             with no_cycle_collection():
                 bundles = build_bundles({(n, phase): a for n, a in plans.items()}, nodes,
                                         self.read_file)
+            self._learn_secrets(bundles)
             outcomes = self._run_phase(bundles, world)
             report.outcomes += outcomes
             failed = [o for o in outcomes if o.status == "failed"]
             for o in failed:
                 out_of_play[o.node] = f"failed in phase :{phase}"
-            if (failed or errors) and not self.options.keep_going:
+            within_budget = self.options.max_fail_percent is not None and not self._over_budget
+            if (failed or errors) and not self.options.keep_going and not within_budget:
+                why = (f"not run: {self._over_budget}" if self._over_budget
+                       else f"not run: phase :{phase} failed")
                 for later in phases[phases.index(phase) + 1:]:
                     for n, g in targets:
                         if g.phase(later) and n.name not in errors:
                             report.outcomes.append(PhaseOutcome(
-                                n.name, g.name, later, "skipped",
-                                error=f"not run: phase :{phase} failed"))
+                                n.name, g.name, later, "skipped", error=why))
                 break
+
+    def _learn_secrets(self, bundles: Sequence[Bundle]) -> None:
+        """The secrets the spec made so far (phases are planned as the run goes) and those
+        the bundles carry, masked from now on."""
+        registry = getattr(self.project.evaluator, "secrets", None)
+        if registry is not None:
+            self.redact.add(tuple(registry.origins))
+            self.redact.add(tuple(registry.derived), lines=False)
+        for bundle in bundles:
+            self.redact.add(bundle.secret_texts, lines=False)
 
     def _facts(self, record: NodeRecord, errors: dict[str, str]) -> NodeFacts:
         family, version = record.os_family, record.os_version
@@ -289,15 +323,28 @@ class Executor:
                 os_facts = detect_os(conn)
                 family, version = os_facts.family, os_facts.version
             except PalletError as exc:
-                errors[record.name] = f"facts: {exc.message}"
+                errors[record.name] = self.redact.text(f"facts: {exc.message}")
         return NodeFacts(record.name, record.group, family or "unknown", version,
                          host=record.endpoint.host, private_ip=record.private_ip,
                          roles=record.roles, port=record.endpoint.port, user=record.endpoint.user,
                          private_key=record.endpoint.private_key)
 
+    def _check_budget(self, failed: int, of: int, what: str) -> bool:
+        """With --max-fail-percent P: is `failed` of `of` nodes more than P percent? Then the
+        roll stops, and `_over_budget` says why."""
+        limit = self.options.max_fail_percent
+        if limit is None or failed * 100 <= limit * of:
+            return False
+        self._over_budget = (f"{failed} of {of} {what} ({failed * 100 / of:.0f}%), more than "
+                             f"--max-fail-percent {limit:g}")
+        return True
+
     def _run_phase(self, bundles: Sequence[Bundle], world) -> list[PhaseOutcome]:
         batch = self.options.serial or len(bundles) or 1
         outcomes: list[PhaseOutcome] = []
+        if self._over_budget:   # the nodes that could not be reached were too many
+            return [PhaseOutcome(b.node.name, b.group, b.phase, "skipped",
+                                 error=f"not run: {self._over_budget}") for b in bundles]
         for start in range(0, len(bundles), batch):
             chunk = bundles[start:start + batch]
             pool = ThreadPoolExecutor(max_workers=max(1, min(self.options.parallel, len(chunk))))
@@ -313,9 +360,22 @@ class Executor:
                 outcomes.append(outcome)
                 if values:
                     world.published.setdefault(outcome.node, {}).update(values)
-            if self.options.serial and any(o.status == "failed" for o in outcomes) \
+            rest = bundles[start + batch:]
+            if self.options.max_fail_percent is not None:
+                failed = sum(1 for o, _ in results if o.status == "failed")
+                number = start // batch + 1
+                what = ("of the phase's nodes failed" if len(chunk) == len(bundles)
+                        else f"nodes of batch {number} failed")
+                if self._check_budget(failed, len(chunk), what):
+                    if rest:
+                        self.on_event("budget", reason=self._over_budget)
+                    for b in rest:
+                        outcomes.append(PhaseOutcome(b.node.name, b.group, b.phase, "skipped",
+                                                     error=f"not run: {self._over_budget}"))
+                    break
+            elif self.options.serial and any(o.status == "failed" for o in outcomes) \
                     and not self.options.keep_going:
-                for b in bundles[start + batch:]:
+                for b in rest:
                     outcomes.append(PhaseOutcome(b.node.name, b.group, b.phase, "skipped",
                                                  error="not run: an earlier batch failed"))
                 break
@@ -378,7 +438,7 @@ class Executor:
         self.on_event("start", node=outcome.node, phase=outcome.phase)
 
         def on_line(line: str) -> None:
-            m = ACTION_LINE.match(line)
+            m = ACTION_LINE.match(self.redact.text(line))
             if m:
                 outcome.actions.append((int(m[1]), m[2], m[3]))
                 self.on_event("action", node=outcome.node, phase=outcome.phase,
@@ -390,12 +450,14 @@ class Executor:
             result = conn.run_bundle(files, bundle.script_name, bundle.target.shell, on_line,
                                      timeout=self.options.phase_timeout)
         except TransportError as exc:
-            outcome.status, outcome.error = "failed", f"{exc.kind}: {exc.message}"
+            outcome.status = "failed"
+            outcome.error = self.redact.text(f"{exc.kind}: {exc.message}")
             outcome.cause = exc.kind
             outcome.seconds = time.perf_counter() - started
             outcome.count_actions()
             said = getattr(exc, "result", None)
-            if self._record_once(outcome, said.stdout if said else "", said.stderr if said else ""):
+            if self._record_once(outcome, self.redact.text(said.stdout) if said else "",
+                                 self.redact.text(said.stderr) if said else ""):
                 self.on_event("end", outcome=outcome)
             return outcome, values
         outcome.seconds = time.perf_counter() - started
@@ -408,13 +470,14 @@ class Executor:
             if m:
                 values[m[1]] = base64.b64decode(m[2]).decode("utf-8", "replace")
         outcome.count_actions()
+        stdout, stderr = self.redact.text(result.stdout), self.redact.text(result.stderr)
         if result.exit_status != 0 or outcome.failed:
             outcome.status = "failed"
             outcome.cause = "action" if outcome.failed else "exit"
-            outcome.error = _failure(result.stderr, result.exit_status, outcome)
+            outcome.error = _failure(stderr, result.exit_status, outcome)
         elif outcome.changed:
             outcome.status = "changed"
-        if self._record_once(outcome, result.stdout, result.stderr):
+        if self._record_once(outcome, stdout, stderr):
             self.on_event("end", outcome=outcome)
         return outcome, values
 

@@ -4,6 +4,10 @@ timings, and a summary. Written as the run goes, so an interrupted run keeps wha
     RECORD_DIR/<run id>/summary.json
     RECORD_DIR/<run id>/<node>/<phase>/run.sh | run.ps1, files/..., manifest.json
     RECORD_DIR/<run id>/<node>/<phase>/stdout.log, stderr.log, result.json
+
+A record keeps no secret: a bundle without its secrets/ (its manifest names them), and every
+text the run knows to be secret masked in what the nodes printed, the results and the
+summary (`redactor`, shared with the executor).
 """
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ class RunRecord:
 
     WRITERS = 4
 
-    def __init__(self, base: Path, operation: str):
+    def __init__(self, base: Path, operation: str, redactor=None):
+        from pallet.secret import Redactor
+        self.redact = redactor if redactor is not None else Redactor()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         self.path = Path(base) / f"{stamp}-{operation}-{os.getpid()}"
         self.path.mkdir(parents=True, exist_ok=False)
@@ -81,10 +87,11 @@ class RunRecord:
 
     def _bundle(self, bundle) -> None:
         base = self._dir(bundle.node.name, bundle.phase)
-        if bundle.files:
+        files = bundle.public_files()
+        if files:
             self._dir(bundle.node.name, bundle.phase, "files")
         _write(base / bundle.script_name, bundle.script.encode())
-        for name, data in bundle.files:
+        for name, data in files:
             _write(base / name, data)
         from pallet.compiler.bundle import _dump
         _write(base / "manifest.json", _dump(bundle.manifest()))
@@ -92,7 +99,9 @@ class RunRecord:
     def result(self, outcome, stdout: str, stderr: str) -> None:
         data = {"node": outcome.node, "group": outcome.group, **outcome.as_json(),
                 "actions": [{"index": n, "status": s, "label": label} for n, s, label in outcome.actions]}
-        self._submit(self._result, outcome.node, outcome.phase, stdout, stderr, data)
+        redact = self.redact
+        self._submit(self._result, outcome.node, outcome.phase, redact.text(stdout) or "",
+                     redact.text(stderr) or "", redact.data(data))
 
     def _result(self, node: str, phase: str, stdout: str, stderr: str, data: dict) -> None:
         from pallet.compiler.bundle import _dump
@@ -106,7 +115,7 @@ class RunRecord:
             self._closed = True       # first: what comes later is not waited for
         self.flush()
         from pallet.compiler.bundle import _dump
-        _write(self.path / "summary.json", _dump(report.as_json()))
+        _write(self.path / "summary.json", _dump(self.redact.data(report.as_json())))
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -114,3 +123,32 @@ def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def last_failures(base: Path, spec: str) -> tuple[str, set[str]]:
+    """The last run of `spec` recorded in `base` (the one whose summary was written last)
+    and the nodes that failed in it, for --only-failed. A run killed before it wrote its
+    summary does not count; neither do runs of other specs."""
+    import json
+
+    from pallet.errors import PalletError
+    want = Path(spec).resolve()
+    runs = []
+    if Path(base).is_dir():
+        for run in Path(base).iterdir():
+            summary = run / "summary.json"
+            try:
+                data = json.loads(summary.read_text(encoding="utf-8"))
+                when = summary.stat().st_mtime_ns
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and Path(str(data.get("spec", ""))).resolve() == want:
+                runs.append((when, run.name, run, data))
+    if not runs:
+        raise PalletError(f"--only-failed: no run of {spec} is recorded in {base} (each run "
+                          "of lift and converge leaves its record there; see --record-dir)")
+    _, _, run, data = max(runs, key=lambda r: (r[0], r[1]))
+    failed = {str(n.get("name")) for n in data.get("nodes") or ()
+              if isinstance(n, dict) and any(isinstance(p, dict) and p.get("status") == "failed"
+                                             for p in n.get("phases") or ())}
+    return str(run), failed

@@ -64,6 +64,9 @@ class Progress:
         self.print([("  ", None), (f"{outcome.status:<7}", _STATUS_STYLE.get(outcome.status, "dim")),
                     (f" {outcome.node} :{outcome.phase} ({outcome.seconds:.2f}s){detail}", None)])
 
+    def _budget(self, reason):
+        self.print([("stopping the roll", "red"), (f": {reason}", None)])
+
     def _interrupted(self):
         self.print([("interrupted", "red"), (": stopping; the record keeps what ran", None)])
 

@@ -51,6 +51,12 @@ def run_options(fn):
         click.option("--serial", type=int, metavar="N", help="Roll through the nodes N at a time."),
         click.option("--keep-going", is_flag=True,
                      help="Run later phases after a failure (on the nodes that did not fail)."),
+        click.option("--max-fail-percent", type=click.FloatRange(0, 100), metavar="P",
+                     help="Stop rolling when more than P%% of a batch (of --serial N nodes; "
+                          "else of all) fails; below that, only the failed nodes sit out."),
+        click.option("--only-failed", is_flag=True,
+                     help="Run only on the nodes that failed in the last run of this spec "
+                          "(read from the run records)."),
         click.option("--connect-timeout", default=10.0, show_default=True, metavar="S"),
         click.option("--retries", default=2, show_default=True, metavar="N",
                      help="Further connection attempts to an unreachable node."),
@@ -100,14 +106,21 @@ def ssh_options(o: dict, known_hosts, accept_new_host_keys: bool):
 def options_for_run(o: dict, phases: tuple[str, ...], ssh):
     """The RunOptions of the command line (for every kind of compute)."""
     from pallet.runtime.executor import RunOptions
+    if o["keep_going"] and o.get("max_fail_percent") is not None:
+        raise PalletError("--keep-going goes on whatever fails, --max-fail-percent stops when "
+                          "too many nodes do: give one of them")
     return RunOptions(phases=phases, parallel=max(1, o["parallel"]), serial=o["serial"],
-                      keep_going=o["keep_going"], ssh=ssh, phase_timeout=o["phase_timeout"] or None)
+                      keep_going=o["keep_going"], max_fail_percent=o.get("max_fail_percent"),
+                      ssh=ssh, phase_timeout=o["phase_timeout"] or None)
 
 
-def finish(report, o: dict, ssh_process) -> None:
-    """Print the report and exit with its status."""
+def finish(report, o: dict, ssh_process, redactor=None) -> None:
+    """Print the report (every secret the run knows masked) and exit with its status."""
+    if redactor is not None:
+        report.error = redactor.text(report.error)
     if o["as_json"]:
-        click.echo(json.dumps(report.as_json(), indent=2))
+        data = report.as_json()
+        click.echo(json.dumps(redactor.data(data) if redactor is not None else data, indent=2))
     else:
         from pallet.runtime.report import print_summary
         print_summary(report)
@@ -141,13 +154,25 @@ def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> Non
 
 def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
                   ssh_process) -> None:
+    from pallet.secret import Redactor
+
+    # Whatever this command shows or keeps is masked with every secret it knows: the spec's
+    # (secret ...) values, the passwords of the nodes and the sudo password.
+    redactor = Redactor()
+    try:
+        _run(operation, spec, counts, o, ssh_process, redactor)
+    except PalletError as exc:
+        raise redactor.error(exc) from None
+
+
+def _run(operation, spec, counts, o, ssh_process, redactor) -> None:
     from pallet.compiler.project import load_project
     from pallet.compiler.specs import ComputeRef
     from pallet.runtime.executor import Executor, RunReport
     from pallet.runtime.record import RunRecord, default_record_dir
     from pallet.runtime.report import Progress
 
-    project = load_project(spec, search_path(o["crate_path"]))
+    project = load_project(spec, search_path(o["crate_path"]), environ=dict(os.environ))
     op = next((x for x in project.operations if x.kind == operation), None)
     compute = o["compute"]
     if compute is None and op is not None and isinstance(op.compute, ComputeRef) and not o["inventory"]:
@@ -165,6 +190,9 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
     sudo_password = os.environ.get("PALLET_SUDO_PASSWORD")
     if o["ask_sudo_password"]:
         sudo_password = click.prompt("sudo password", hide_input=True, err=True)
+    redactor.add([sudo_password] if sudo_password else [])
+    if project.evaluator.secrets is not None:
+        redactor.add(project.evaluator.secrets.origins)
     if o["jump"] or sudo_password:
         from pallet.runtime.providers import NodeListProvider, WithEndpointDefaults
         from pallet.runtime.ssh_config import SshConfig
@@ -172,26 +200,48 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
         if o["jump"] and not isinstance(provider, NodeListProvider):   # an inventory applies its own
             jump = SshConfig.named(o.get("ssh_config")).jump_endpoint(o["jump"], o["jump_key"])
         provider = WithEndpointDefaults(provider, jump, sudo_password)
+    record_dir = Path(o["record_dir"]) if o["record_dir"] else default_record_dir()
+    only_nodes = None
+    if o["only_failed"]:
+        from pallet.runtime.record import last_failures
+        last, only_nodes = last_failures(record_dir, spec)
+        if not only_nodes:
+            click.echo(f"--only-failed: no node failed in the last run of {spec} ({last}): "
+                       "nothing to run", err=True)
+            if o["as_json"]:
+                click.echo(json.dumps(RunReport(operation, spec).as_json(), indent=2))
+            sys.exit(0)
+        if not o["as_json"]:
+            click.echo(f"--only-failed: {len(only_nodes)} node(s) failed in the last run "
+                       f"({last}): {', '.join(sorted(only_nodes))}", err=True)
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     known_hosts = o["known_hosts"] or getattr(provider, "known_hosts", None)  # local nodes' own
     ssh = ssh_options(o, known_hosts, o["accept_new_host_keys"])
     options = options_for_run(o, phases, ssh)
-    record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
+    record = RunRecord(record_dir, operation, redactor)
     # --json prints one document: no live progress, and no rich to import for it.
     progress = None if o["as_json"] else Progress()
     executor = Executor(project, options, local_file_reader(spec), record=record,
-                        on_event=progress, connect=ssh_process.connect)
+                        on_event=progress, connect=ssh_process.connect, redactor=redactor)
     report = RunReport(operation, spec)
     try:
         if operation == "converge":
             wanted = _counts(counts, project, op)
-            report = executor.converge(provider, wanted)
+            report = executor.converge(provider, wanted, only_nodes)
         else:
             groups = {g.name for g, _ in op.groups} if op else {g.name for g in project.groups}
             records = [r for r in provider.list_nodes() if r.group in groups]
             if not records:
                 raise PalletError(f"no nodes of the groups {', '.join(sorted(groups))} in "
                                   f"{provider.name}; converge first, or give --nodes")
+            if only_nodes is not None:
+                gone = sorted(only_nodes - {r.name for r in records})
+                if len(gone) == len(only_nodes):
+                    raise PalletError(f"--only-failed: the nodes that failed in the last run "
+                                      f"({', '.join(gone)}) are no longer nodes of "
+                                      f"{provider.name}")
+                if gone and progress is not None:
+                    click.echo(f"--only-failed: no longer a node: {', '.join(gone)}", err=True)
             if o.get("offline"):
                 from pallet.runtime.offline_lift import lift_offline
                 report = lift_offline(
@@ -201,14 +251,14 @@ def _execute_with(operation: str, spec: str, counts: tuple[str, ...], o: dict,
                     keep=Path(o["bundles"]) if o.get("bundles") else None,
                     log=lambda msg: click.echo(msg, err=True))
             else:
-                report = executor.lift(records)
+                report = executor.lift(records, only_nodes=only_nodes)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         report.interrupted = True
     finally:
         report.record = str(record.path)
         record.summary(report)
-    finish(report, o, ssh_process)
+    finish(report, o, ssh_process, redactor)
 
 
 def _counts(args: tuple[str, ...], project, op) -> dict[str, int]:
