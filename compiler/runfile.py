@@ -143,7 +143,9 @@ def scripts_part(info: RunInfo, files: dict[str, bytes], repo_index: dict[str, b
                                   "sha256": d.sha256, "size": d.size}
                                  for d in sorted(set(downloads), key=lambda d: d.url)]
     files["manifest.json"] = _dump(manifest)
-    listing = [(sha256(data), len(data), name) for name, data in files.items()]
+    # A secret's checksum finds a short password: the list gives none for them.
+    listing = [("(secret)".ljust(64) if is_secret_name(name) else sha256(data), len(data), name)
+               for name, data in files.items()]
     listing += [(p.sha256, p.size, f"repo/{p.name}") for p in packages]
     listing += [(sha, size, f"downloads/{sha}") for sha, _, size in layout]
     files["FILES"] = "".join(f"{sha}  {size:>10}  {name}\n"
@@ -155,6 +157,12 @@ def scripts_part(info: RunInfo, files: dict[str, bytes], repo_index: dict[str, b
     unpacked = (sum(len(d) for d in files.values()) + sum(p.size for p in packages)
                 + sum(size for _, _, size in layout))
     return buf.getvalue(), unpacked
+
+
+def is_secret_name(name: str) -> bool:
+    """A file of a phase's secrets/ (its values and secret file contents)."""
+    parts = name.split("/")
+    return len(parts) >= 3 and parts[-2] == "secrets"
 
 
 def _info(name: str, size: int, mtime: int, mode: int = 0o644,
@@ -173,8 +181,8 @@ def _check_name(name: str) -> None:
 
 
 def tar_bytes(files: dict[str, bytes], mtime: int) -> bytes:
-    """A ustar archive of `files`: directories first met made 0755, scripts (run.sh) 0755,
-    the rest 0644; sorted by name."""
+    """A ustar archive of `files`: directories first met made 0755 (a phase's secrets/ 0700),
+    scripts (run.sh) 0755, secret values 0600, the rest 0644; sorted by name."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         made: set[str] = set()
@@ -185,8 +193,10 @@ def tar_bytes(files: dict[str, bytes], mtime: int) -> bytes:
                 d = "/".join(parts[:i])
                 if d not in made:
                     made.add(d)
-                    tar.addfile(_info(d, 0, mtime, 0o755, tarfile.DIRTYPE))
-            mode = 0o755 if parts[-1] in ("run.sh",) else 0o644
+                    private = i >= 2 and parts[i - 1] == "secrets"
+                    tar.addfile(_info(d, 0, mtime, 0o700 if private else 0o755, tarfile.DIRTYPE))
+            mode = (0o755 if parts[-1] in ("run.sh",) else
+                    0o600 if is_secret_name(name) else 0o644)
             tar.addfile(_ustar(_info(name, len(files[name]), mtime, mode)), io.BytesIO(files[name]))
     return buf.getvalue()
 

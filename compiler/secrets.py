@@ -36,6 +36,11 @@ class SecretRegistry:
         self.origins: set[str] = set()
         self.derived: set[str] = set()
 
+    def teach(self, redactor: Redactor) -> None:
+        """Add the secrets made so far to `redactor` (phases are planned as a run goes)."""
+        redactor.add(tuple(self.origins))
+        redactor.add(tuple(self.derived), lines=False)
+
     def redactor(self, extra=()) -> Redactor:
         redactor = Redactor(self.origins)
         redactor.add(self.derived, lines=False)

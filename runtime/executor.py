@@ -130,20 +130,24 @@ class Executor:
         self._recorded: set[tuple[str, str]] = set()
         self._record_lock = threading.Lock()
         self._over_budget: str | None = None         # why the roll stopped (--max-fail-percent)
+        # --only-failed: the nodes the phases run on (and the nodes a converge makes); the
+        # others are known to relationships but not touched. None: every node.
+        self.only_nodes: set[str] | None = None
 
     # ---- operations -------------------------------------------------------------------------
 
     def lift(self, records: Sequence[NodeRecord], report: RunReport | None = None,
-             bootstrap: Sequence[str] = (), only: set[str] | None = None,
-             only_nodes: set[str] | None = None) -> RunReport:
-        """Run the phases on `records` (those of the groups in `only`, and the nodes named in
-        `only_nodes`, when given; the others are known to relationships but not touched)."""
+             bootstrap: Sequence[str] = (), only: set[str] | None = None) -> RunReport:
+        """Run the phases on `records` (those of the groups in `only`, when given, and of
+        those the nodes of `self.only_nodes` and `bootstrap`, when that is given; the others
+        are known to relationships but not touched)."""
         report = report or RunReport("lift", self.project.file)
         records = [r for r in records if self.project.group(r.group) is not None]
         self.redact.add(p for r in records for e in (r.endpoint, r.endpoint.jump) if e is not None
                         for p in (e.password, e.sudo_password) if p)
         running = [r for r in records if (only is None or r.group in only)
-                   and (only_nodes is None or r.name in only_nodes)]
+                   and (self.only_nodes is None or r.name in self.only_nodes
+                        or r.name in bootstrap)]
         report.nodes = [(r.name, r.group) for r in running]
         try:
             self._run(records, running, report, tuple(bootstrap))
@@ -161,10 +165,7 @@ class Executor:
             self.close()
         return report
 
-    def converge(self, provider: Provider, counts: dict[str, int],
-                 only_nodes: set[str] | None = None) -> RunReport:
-        """Bring each group to its count, then lift the groups (with `only_nodes`, only
-        those nodes and the ones just created)."""
+    def converge(self, provider: Provider, counts: dict[str, int]) -> RunReport:
         report = RunReport("converge", self.project.file)
         for group in counts:
             if self.project.group(group) is None:
@@ -193,8 +194,7 @@ class Executor:
         # Every node of the spec's groups is in the world (relationships see them all); the
         # phases run on the converged groups' nodes.
         records = [r for r in provider.list_nodes() if self.project.group(r.group) is not None]
-        return self.lift(records, report, bootstrap=new, only=set(counts),
-                         only_nodes=None if only_nodes is None else only_nodes | set(new))
+        return self.lift(records, report, bootstrap=new, only=set(counts))
 
     def close(self) -> None:
         with self._conn_lock:
@@ -309,8 +309,7 @@ class Executor:
         the bundles carry, masked from now on."""
         registry = getattr(self.project.evaluator, "secrets", None)
         if registry is not None:
-            self.redact.add(tuple(registry.origins))
-            self.redact.add(tuple(registry.derived), lines=False)
+            registry.teach(self.redact)
         for bundle in bundles:
             self.redact.add(bundle.secret_texts, lines=False)
 

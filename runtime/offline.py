@@ -171,7 +171,8 @@ def _hash_file(digest, path: Path) -> None:
             digest.update(block)
 
 
-def write_run(path: Path, plan: RunPlan, mtime: int) -> int:
+def write_run(path: Path, plan: RunPlan, mtime: int, secret: bool = False) -> int:
+    """Write the run file: executable, and by its owner alone when it carries secrets."""
     by_name = dict(plan.paths)
     with open(path, "wb") as out:
         out.write(plan.top)
@@ -186,7 +187,7 @@ def write_run(path: Path, plan: RunPlan, mtime: int) -> int:
         for _, cached in plan.downloads:
             with open(cached, "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 20)
-    os.chmod(path, 0o755)
+    os.chmod(path, 0o700 if secret else 0o755)
     return path.stat().st_size
 
 
@@ -328,7 +329,13 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
             plan = build_run(node, os_name, packager, spec_path.name, spec_sha256, resolved,
                              mtime, fetched)
             path = writer.staging / f"{node.name}.run"
-            size = write_run(path, plan, mtime)
+            secret = any(b.secret_files for b in node.bundles)
+            if secret and cloud_init:
+                raise PalletError(f"--cloud-init: node {node.name}'s bundle carries secret "
+                                  "values, and user data is not a place for them (every process "
+                                  "of the instance reads it from the metadata service, the "
+                                  "provider keeps it); carry the .run file in another way")
+            size = write_run(path, plan, mtime, secret)
             if sign_key:
                 sign(path, sign_key)
             if cloud_init:

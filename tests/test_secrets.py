@@ -364,3 +364,46 @@ def test_a_node_list_takes_its_passwords_from_secrets(tmp_path):
     assert PASSWORD not in repr(record) + repr(project.spec_nodes())
     with pytest.raises(PalletError, match=":password must be a string"):
         load('(def s (node-list [{:name "n" :group "g" :host "h" :password 5}]))\n(def g (group-spec "g"))')
+
+
+def test_an_offline_bundle_carries_secrets_for_its_node_alone(tmp_path):
+    """pallet bundle: NODE.run is its owner's alone, --list and --info show no secret (nor
+    its sha256), the node gets the values, extracted they are 600; no cloud-init for it."""
+    import hashlib
+    root = tmp_path / "node"
+    root.mkdir()
+    (tmp_path / "spec.pallet").write_text(spec_for(root))
+    for name, data in TEMPLATE.items():
+        (tmp_path / name).write_bytes(data)
+    made = cli("bundle", "spec.pallet", "--os", "debian-12", "--no-packages", "-o", "out",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    run_file = tmp_path / "out" / "app.run"
+    assert stat.S_IMODE(run_file.stat().st_mode) == 0o700
+    digests = {hashlib.sha256(PASSWORD.encode()).hexdigest(),
+               hashlib.sha256(f"user=app\npassword={PASSWORD}\n".encode()).hexdigest()}
+    shown = made.stdout + made.stderr
+    for args in (["--list"], ["--info"], ["--check"]):
+        result = subprocess.run(["sh", str(run_file), *args], capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        shown += result.stdout + result.stderr
+    assert "configure/secrets/1" in shown and "(secret)" in shown
+    assert PASSWORD not in shown and not any(d in shown for d in digests)
+    # What it unpacks: the secrets 600 in a 700 directory.
+    out = tmp_path / "x"
+    assert subprocess.run(["sh", str(run_file), "--extract", str(out)], timeout=60).returncode == 0
+    assert stat.S_IMODE((out / "configure/secrets").stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600
+               for p in (out / "configure/secrets").iterdir())
+    assert hits(out, PASSWORD, skip=lambda p: "secrets" in p.parts) == []
+    # Run, it gives the node the values.
+    ran = subprocess.run(["sh", str(run_file)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PALLET_STATE_DIR": str(tmp_path / "state")})
+    assert ran.returncode == 0, ran.stderr
+    assert (root / "app.conf").read_text() == f"user=app\npassword={PASSWORD}\n"
+    assert (root / "printed").read_text() == PASSWORD
+    refused = cli("bundle", "spec.pallet", "--os", "debian-12", "--no-packages", "--cloud-init",
+                  "-o", "out2", cwd=tmp_path)
+    assert refused.returncode == 2 and "carries secret values" in refused.stderr
+    assert not (tmp_path / "out2").exists() and PASSWORD not in refused.stderr

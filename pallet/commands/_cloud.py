@@ -80,9 +80,13 @@ def _secrets_of(routes) -> list:
     return [p for p in {id(p): p for p in routes.values()}.values() if hasattr(p, "service")]
 
 
-def execute(operation, spec, counts, o, project, op, routes, ssh_process) -> None:
+def execute(operation, spec, counts, o, project, op, routes, ssh_process, redactor=None) -> None:
+    """`redactor`: the secrets of the spec and the run (pallet.secret.Redactor), masked in
+    all the run shows and keeps."""
+    from pallet.secret import Redactor
+    redactor = redactor if redactor is not None else Redactor()
     try:
-        _execute(operation, spec, counts, o, project, op, routes, ssh_process)
+        _execute(operation, spec, counts, o, project, op, routes, ssh_process, redactor)
     except PalletError as exc:
         clouds = _secrets_of(routes)
         for p in clouds:                  # no secret leaves in an error
@@ -90,7 +94,7 @@ def execute(operation, spec, counts, o, project, op, routes, ssh_process) -> Non
         raise
 
 
-def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> None:
+def _execute(operation, spec, counts, o, project, op, routes, ssh_process, redactor) -> None:
     from pallet.runtime.cloud import converge as cloud
     from pallet.runtime.cloud.provider import CloudProvider
     from pallet.runtime.executor import Executor, RunReport
@@ -98,7 +102,7 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
     from pallet.runtime.report import Progress
 
     from ._spec import local_file_reader
-    from .run import _counts, finish, options_for_run, ssh_options
+    from .run import _counts, check_still_nodes, failed_last_time, finish, options_for_run, ssh_options
 
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     clouds = [p for p in routes.values() if isinstance(p, CloudProvider)]
@@ -130,11 +134,14 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
                     click.echo(line)
                 click.echo("dry run: nothing was changed")
             return
-    record = RunRecord(Path(o["record_dir"]) if o["record_dir"] else default_record_dir(), operation)
+    record_dir = Path(o["record_dir"]) if o["record_dir"] else default_record_dir()
+    only_nodes = failed_last_time(o, spec, operation, record_dir)
+    record = RunRecord(record_dir, operation, redactor)
     progress = None if o["as_json"] else Progress()
     connect = ssh_process.connect if ssh_process is not None else _no_ssh
     executor = Executor(project, options, local_file_reader(spec), record=record,
-                        on_event=progress, connect=connect)
+                        on_event=progress, connect=connect, redactor=redactor)
+    executor.only_nodes = only_nodes
     report = RunReport(operation, spec)
     try:
         if operation == "converge":
@@ -150,14 +157,17 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process) -> No
                 where = ", ".join(sorted({p.name for p in routes.values()}))
                 raise PalletError(f"no nodes of the groups {', '.join(sorted(groups))} in "
                                   f"{where}; converge first")
+            check_still_nodes(only_nodes, records, ", ".join(sorted({p.name for p in routes.values()})), o)
             report = executor.lift(records)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         report.interrupted = True
     finally:
+        for p in _secrets_of(routes):     # the services' credentials, as they were read
+            redactor.add(p.service.secrets())
         report.record = str(record.path)
         record.summary(report)
-    finish(report, o, ssh_process)
+    finish(report, o, ssh_process, redactor)
 
 
 def _phase_names(project, groups, phases) -> list[str]:

@@ -106,6 +106,9 @@ def ssh_options(o: dict, known_hosts, accept_new_host_keys: bool):
 def options_for_run(o: dict, phases: tuple[str, ...], ssh):
     """The RunOptions of the command line (for every kind of compute)."""
     from pallet.runtime.executor import RunOptions
+    if o.get("offline") and o.get("max_fail_percent") is not None:
+        raise PalletError("--max-fail-percent does not go with --offline (which runs each "
+                          "node's whole NODE.run at once, in no batches)")
     if o["keep_going"] and o.get("max_fail_percent") is not None:
         raise PalletError("--keep-going goes on whatever fails, --max-fail-percent stops when "
                           "too many nodes do: give one of them")
@@ -118,6 +121,8 @@ def finish(report, o: dict, ssh_process, redactor=None) -> None:
     """Print the report (every secret the run knows masked) and exit with its status."""
     if redactor is not None:
         report.error = redactor.text(report.error)
+        for outcome in report.outcomes:
+            outcome.error = redactor.text(outcome.error)
     if o["as_json"]:
         data = report.as_json()
         click.echo(json.dumps(redactor.data(data) if redactor is not None else data, indent=2))
@@ -136,6 +141,42 @@ def finish(report, o: dict, ssh_process, redactor=None) -> None:
             ssh_process.shutdown()
         os._exit(130)
     sys.exit(0 if report.ok else 1)
+
+
+def failed_last_time(o: dict, spec: str, operation: str, record_dir: Path) -> set[str] | None:
+    """With --only-failed: the nodes that failed in the last recorded run of `spec` (when
+    none did, say so and exit 0). Else None: every node."""
+    if not o["only_failed"]:
+        return None
+    if o.get("offline"):
+        raise PalletError("--only-failed does not go with --offline (which runs each node's "
+                          "whole NODE.run): give --nodes an inventory of the nodes to run again")
+    from pallet.runtime.executor import RunReport
+    from pallet.runtime.record import last_failures
+    last, failed = last_failures(record_dir, spec)
+    if not failed:
+        click.echo(f"--only-failed: no node failed in the last run of {spec} ({last}): "
+                   "nothing to run", err=True)
+        if o["as_json"]:
+            click.echo(json.dumps(RunReport(operation, spec).as_json(), indent=2))
+        sys.exit(0)
+    if not o["as_json"]:
+        click.echo(f"--only-failed: {len(failed)} node(s) failed in the last run ({last}): "
+                   f"{', '.join(sorted(failed))}", err=True)
+    return failed
+
+
+def check_still_nodes(only_nodes: set[str] | None, records, where: str, o: dict) -> None:
+    """--only-failed on lift: the failed nodes that are no longer nodes are said; none left
+    is an error."""
+    if only_nodes is None:
+        return
+    gone = sorted(only_nodes - {r.name for r in records})
+    if len(gone) == len(only_nodes):
+        raise PalletError(f"--only-failed: the nodes that failed in the last run "
+                          f"({', '.join(gone)}) are no longer nodes of {where}")
+    if gone and not o["as_json"]:
+        click.echo(f"--only-failed: no longer a node: {', '.join(gone)}", err=True)
 
 
 def _execute(operation: str, spec: str, counts: tuple[str, ...], o: dict) -> None:
@@ -173,6 +214,8 @@ def _run(operation, spec, counts, o, ssh_process, redactor) -> None:
     from pallet.runtime.report import Progress
 
     project = load_project(spec, search_path(o["crate_path"]), environ=dict(os.environ))
+    if project.evaluator.secrets is not None:
+        project.evaluator.secrets.teach(redactor)
     op = next((x for x in project.operations if x.kind == operation), None)
     compute = o["compute"]
     if compute is None and op is not None and isinstance(op.compute, ComputeRef) and not o["inventory"]:
@@ -186,13 +229,12 @@ def _run(operation, spec, counts, o, ssh_process, redactor) -> None:
         provider, routes = choose_providers(project, op, operation, compute, o, spec)
         if routes is not None:   # a cloud, --dry-run or --provision-only: runtime/cloud
             from ._cloud import execute
-            return execute(operation, spec, counts, o, project, op, routes, ssh_process)
+            return execute(operation, spec, counts, o, project, op, routes, ssh_process,
+                           redactor)
     sudo_password = os.environ.get("PALLET_SUDO_PASSWORD")
     if o["ask_sudo_password"]:
         sudo_password = click.prompt("sudo password", hide_input=True, err=True)
     redactor.add([sudo_password] if sudo_password else [])
-    if project.evaluator.secrets is not None:
-        redactor.add(project.evaluator.secrets.origins)
     if o["jump"] or sudo_password:
         from pallet.runtime.providers import NodeListProvider, WithEndpointDefaults
         from pallet.runtime.ssh_config import SshConfig
@@ -201,19 +243,7 @@ def _run(operation, spec, counts, o, ssh_process, redactor) -> None:
             jump = SshConfig.named(o.get("ssh_config")).jump_endpoint(o["jump"], o["jump_key"])
         provider = WithEndpointDefaults(provider, jump, sudo_password)
     record_dir = Path(o["record_dir"]) if o["record_dir"] else default_record_dir()
-    only_nodes = None
-    if o["only_failed"]:
-        from pallet.runtime.record import last_failures
-        last, only_nodes = last_failures(record_dir, spec)
-        if not only_nodes:
-            click.echo(f"--only-failed: no node failed in the last run of {spec} ({last}): "
-                       "nothing to run", err=True)
-            if o["as_json"]:
-                click.echo(json.dumps(RunReport(operation, spec).as_json(), indent=2))
-            sys.exit(0)
-        if not o["as_json"]:
-            click.echo(f"--only-failed: {len(only_nodes)} node(s) failed in the last run "
-                       f"({last}): {', '.join(sorted(only_nodes))}", err=True)
+    only_nodes = failed_last_time(o, spec, operation, record_dir)
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     known_hosts = o["known_hosts"] or getattr(provider, "known_hosts", None)  # local nodes' own
     ssh = ssh_options(o, known_hosts, o["accept_new_host_keys"])
@@ -223,35 +253,30 @@ def _run(operation, spec, counts, o, ssh_process, redactor) -> None:
     progress = None if o["as_json"] else Progress()
     executor = Executor(project, options, local_file_reader(spec), record=record,
                         on_event=progress, connect=ssh_process.connect, redactor=redactor)
+    executor.only_nodes = only_nodes
     report = RunReport(operation, spec)
     try:
         if operation == "converge":
             wanted = _counts(counts, project, op)
-            report = executor.converge(provider, wanted, only_nodes)
+            report = executor.converge(provider, wanted)
         else:
             groups = {g.name for g, _ in op.groups} if op else {g.name for g in project.groups}
             records = [r for r in provider.list_nodes() if r.group in groups]
             if not records:
                 raise PalletError(f"no nodes of the groups {', '.join(sorted(groups))} in "
                                   f"{provider.name}; converge first, or give --nodes")
-            if only_nodes is not None:
-                gone = sorted(only_nodes - {r.name for r in records})
-                if len(gone) == len(only_nodes):
-                    raise PalletError(f"--only-failed: the nodes that failed in the last run "
-                                      f"({', '.join(gone)}) are no longer nodes of "
-                                      f"{provider.name}")
-                if gone and progress is not None:
-                    click.echo(f"--only-failed: no longer a node: {', '.join(gone)}", err=True)
+            check_still_nodes(only_nodes, records, provider.name, o)
             if o.get("offline"):
                 from pallet.runtime.offline_lift import lift_offline
                 report = lift_offline(
                     project, records, phases, local_file_reader(spec), spec,
                     connect=ssh_process.connect, ssh_options=ssh, parallel=options.parallel,
-                    on_event=progress or (lambda kind, **d: None),
+                    on_event=_masked_events(progress or (lambda kind, **d: None), project,
+                                            redactor),
                     keep=Path(o["bundles"]) if o.get("bundles") else None,
                     log=lambda msg: click.echo(msg, err=True))
             else:
-                report = executor.lift(records, only_nodes=only_nodes)
+                report = executor.lift(records)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         report.interrupted = True
@@ -259,6 +284,22 @@ def _run(operation, spec, counts, o, ssh_process, redactor) -> None:
         report.record = str(record.path)
         record.summary(report)
     finish(report, o, ssh_process, redactor)
+
+
+def _masked_events(on_event, project, redactor):
+    """`on_event` given what the nodes said with every secret the spec made masked (the
+    offline path: the executor masks its own)."""
+    def masked(kind, **details):
+        registry = project.evaluator.secrets
+        if registry is not None:
+            registry.teach(redactor)
+        if "error" in details:
+            details["error"] = redactor.text(details["error"])
+        outcome = details.get("outcome")
+        if outcome is not None:
+            outcome.error = redactor.text(outcome.error)
+        on_event(kind, **details)
+    return masked
 
 
 def _counts(args: tuple[str, ...], project, op) -> dict[str, int]:
