@@ -65,6 +65,7 @@ PLAIN_RESULT = frozenset(("type", "count"))
 # Builtins of the evaluator (given it as their first argument) are higher-order functions,
 # actions and queries: they pass secrets on. These few read text themselves.
 READING = frozenset("""
+    str pr-str print-str format join str/join string/join clojure.string/join
     fail sort sort-by replace str/replace string/replace clojure.string/replace
     str/replace-first string/replace-first clojure.string/replace-first replace-first
 """.split())
