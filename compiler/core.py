@@ -48,6 +48,8 @@ from pallet.grammar.forms import Keyword, ListForm, Regex, Symbol, span_of
 from pallet.stevedore import ScriptForms
 
 from .evaluator import ArgError, Builtin, Fn
+from .values import KeyMap
+from . import script_words
 
 _MISSING = object()
 _RANGE_LIMIT = 10_000_000
@@ -803,8 +805,11 @@ def _get(m, k, default=None):
     if t is dict:
         try:
             value = m.get(k, _MISSING)
-        except TypeError:
-            return default
+        except TypeError:  # a map as the key: found if the map holds it (values.KeyMap)
+            try:
+                value = m.get(KeyMap.of(k), _MISSING)
+            except TypeError:
+                return default
         if value is _MISSING or _bool_clash(m, k):
             return default
         return value
@@ -837,7 +842,7 @@ def _get_in(m, ks, default=None):
 def _assoc1(m, k, v, m_index, k_index):
     t = type(m)
     if m is None or t is dict:
-        _hashable(k, k_index, "a map key")
+        k = _hashable(k, k_index, "a map key")
         out = dict(m) if m else {}
         out[k] = v
         return out
@@ -1017,9 +1022,7 @@ def _into(to, frm):
                 raise ArgError(f"into a map takes [key value] pairs or maps, got {describe(x)}", 1)
         return out
     if t is frozenset:
-        for x in items:
-            _hashable(x, 1, "a set member")
-        return to | frozenset(items)
+        return to | frozenset(_hashable(x, 1, "a set member") for x in items)
     raise ArgError(f"expected a vector, map or set, got {describe(to)}", 0)
 
 
@@ -1119,9 +1122,7 @@ def _hash_map(*kvs):
 
 @core("hash-set")
 def _hash_set(*xs):
-    for i, x in enumerate(xs):
-        _hashable(x, i, "a set member")
-    return frozenset(xs)
+    return frozenset(_hashable(x, i, "a set member") for i, x in enumerate(xs))
 
 
 @core("set")
@@ -1642,6 +1643,9 @@ def _fnil(f, *defaults):
 
 @core("str", contextual=True)
 def _str(ev, form, *xs):
+    for x in xs:
+        if type(x) is not str and script_words.is_word(x):  # shell code that is one word
+            return script_words.concat(ev, xs, lambda v, i: text_of(ev, v, i))
     out = []
     for i, x in enumerate(xs):
         t = type(x)

@@ -62,19 +62,28 @@ class Listed:
     shadows: tuple[CrateFile, ...] = ()
 
 
+# A crate is a .pallet file, or a Clojure file of Pallet's (pallet/crate/java.clj, a crate of
+# Pallet 0.8 on the search path as it was written).
+EXTENSIONS = (".pallet", ".clj")
+
+
 def file_names(namespace: str) -> tuple[tuple[str, ...], ...]:
-    """The relative paths (as parts) a namespace may be stored at."""
+    """The relative paths (as parts) a namespace may be stored at, in the order they win."""
     parts = namespace.split(".")
     underscored = tuple(p.replace("-", "_") for p in parts)
-    underscored = (*underscored[:-1], underscored[-1] + ".pallet")
-    literal = (*parts[:-1], parts[-1] + ".pallet")
-    return (underscored,) if underscored == literal else (underscored, literal)
+    out: list[tuple[str, ...]] = []
+    for ext in EXTENSIONS:
+        for stem in (underscored, tuple(parts)):
+            name = (*stem[:-1], stem[-1] + ext)
+            if name not in out:
+                out.append(name)
+    return tuple(out)
 
 
 def namespace_of(parts: Iterable[str]) -> str:
     """The namespace of a crate file at this relative path."""
     parts = list(parts)
-    parts[-1] = parts[-1][: -len(".pallet")]
+    parts[-1] = parts[-1].rsplit(".", 1)[0]
     return ".".join(p.replace("_", "-") for p in parts)
 
 
@@ -186,7 +195,7 @@ def _display(resource, namespace: str) -> str:
 
 
 def _walk(directory, skip: tuple[str, ...] = (), prefix: tuple[str, ...] = (), depth: int = 0):
-    """(relative parts, resource) of every .pallet file below a directory (a Path or a
+    """(relative parts, resource) of every crate file (.pallet, .clj) below a directory (a Path or a
     Traversable), in name order; hidden directories and __pycache__ are skipped."""
     try:
         if not directory.is_dir():
@@ -201,7 +210,7 @@ def _walk(directory, skip: tuple[str, ...] = (), prefix: tuple[str, ...] = (), d
         if entry.is_dir():
             if depth < 4 and name not in _SKIP_DIRS and name not in skip:
                 yield from _walk(entry, (), (*prefix, name), depth + 1)
-        elif name.endswith(".pallet") and len(name) > len(".pallet"):
+        elif name.endswith(EXTENSIONS) and not name.startswith(EXTENSIONS):
             yield (*prefix, name), entry
 
 

@@ -18,6 +18,8 @@ from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetFor
 from pallet.grammar.cache import read, read_cached
 from pallet.stevedore import ScriptForms
 
+from .values import KeyMap
+
 
 class ArgError(Exception):
     """Raised by a builtin about one of its arguments (index from 0), or the whole call."""
@@ -50,6 +52,12 @@ class Fn:
     doc: str | None = None
     kind: str = "fn"              # "fn", "crate-fn"
     meta: Form | None = None      # the attr-map written before the arguments, unevaluated
+    # {:pre [...] :post [...]} conditions, checked at each call (% is the result in :post)
+    pre: tuple[Form, ...] = ()
+    post: tuple[Form, ...] = ()
+    # Every arity of a multi-arity fn, (params, body, pre, post) each; () for one arity, which
+    # params and body hold (they hold the first arity too, for what shows a signature).
+    arities: tuple[tuple[Form, tuple[Form, ...], tuple[Form, ...], tuple[Form, ...]], ...] = ()
 
     def describe(self) -> str:
         return f"the function {self.name}"
@@ -87,6 +95,10 @@ class Namespace:
     env: Env
     file: str
     aliases: dict[str, str] = field(default_factory=dict)
+    # Names referred from one of Pallet's namespaces that this project lacks: local -> ns/name.
+    unsupported: dict[str, str] = field(default_factory=dict)
+    # Of one of Pallet's namespaces (pallet_api.py): every name Pallet's had.
+    pallet_names: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         return f"the namespace {self.name}"
@@ -117,6 +129,9 @@ class Evaluator:
         self.calls: list[str] = []        # crate functions being called, for Action.via
         # The crate function calls being evaluated, innermost last: (qualified name, call form)
         self.crate_calls: list[tuple[str, ListForm | None]] = []
+        self.atoms: list[Any] = []        # every atom made, for each node's own timeline (plan.py)
+        # Reads a local file for slurp (relative to the spec), given by the caller; None: none.
+        self.read_local: Callable[[str], bytes] | None = None
 
     # ---- loading ----------------------------------------------------------------------------
 
@@ -145,9 +160,22 @@ class Evaluator:
             return self.namespaces[target]
         if target in self._loading:
             raise PalletError(f"require cycle: {' -> '.join(self._loading + [target])}", span)
+        builtin = builtin_namespace(self, target)
+        if builtin is not None:
+            self.namespaces[target] = builtin
+            return builtin
         try:
             display, text = self.loader(target, relative_to)
         except PalletError as exc:
+            if target == "lib":  # as in scripts, lib/ is Pallet's script library
+                return self.require(SCRIPT_LIB, span, relative_to)
+            if target in PALLET_NAMESPACES or (target.startswith("pallet.")
+                                                and not target.startswith("pallet.crate.")):
+                raise PalletError(f"{target} is a Pallet namespace not yet supported here",
+                                  span) from None
+            if target.startswith("pallet.crate."):  # one of Pallet's separate crates?
+                raise PalletError(exc.message + "; a crate of Pallet's own repositories is not "
+                                  "bundled here: put its .clj file on --crate-path", span) from None
             raise PalletError(exc.message, span) from None
         self._loading.append(target)
         try:
@@ -180,10 +208,13 @@ class Evaluator:
         if isinstance(form, MapForm):
             out: dict = {}
             for k, v in form.pairs:
-                out[_key(self.eval(k, env), k, "a map key")] = self.eval(v, env)
+                key = self.eval(k, env)
+                if type(key) is dict or type(key) is tuple:
+                    key = KeyMap.of(key)   # a map as a key: {{:os :linux} [6]}
+                out[_key(key, k, "a map key")] = self.eval(v, env)
             return out
         if isinstance(form, SetForm):
-            return frozenset(_key(self.eval(f, env), f, "a set member") for f in form.items)
+            return frozenset(_key(KeyMap.of(self.eval(f, env)), f, "a set member") for f in form.items)
         if isinstance(form, ListForm):
             return self._eval_list(form, env)
         raise PalletError(f"cannot evaluate {show(form)}", span_of(form))
@@ -198,6 +229,11 @@ class Evaluator:
                 if special is not None and not env.lookup(head.name)[0]:
                     return special(self, form, env)
             fn = self.eval(head, env)
+            kind = type(fn)
+            if kind is SpecialRef:  # (api/plan-fn ...), or a special form referred by name
+                return SPECIAL_FORMS[fn.name](self, form, env)
+            if kind is Macro:
+                return self.eval(expand(self, fn, form, env), env)
             return self.apply(fn, [self.eval(a, env) for a in form.items[1:]], form)
         except (PalletError, Recur, RecursionError):
             raise
@@ -213,17 +249,22 @@ class Evaluator:
         if sym.namespace:
             ns_name = env.ns.aliases.get(sym.namespace, sym.namespace) if env.ns else sym.namespace
             ns = self.namespaces.get(ns_name)
+            if ns is None and _JAVA_CLASS.match(ns_name):
+                raise PalletError(f"{sym.name} is Java interop (a static member of a Java class), "
+                                  "which this dialect cannot run", sym.span)
             if ns is None:  # bundled crates are reachable by their namespace without require
                 ns = self.require(ns_name, sym.span, env.ns.file if env.ns else None)
             found, value = ns.env.lookup(sym.local)
             if found and sym.local in ns.env.vars:
                 return value
+            if sym.local in ns.pallet_names:
+                raise PalletError(f"{ns.name}/{sym.local} is a Pallet name not yet supported here",
+                                  sym.span)
             raise PalletError(f"{ns_name} has no {sym.local!r}" + _suggest(sym.local, ns.env.vars),
                               sym.span)
         if sym.name in SPECIAL_FORMS:
             raise PalletError(f"{sym.name} is a special form; call it as ({sym.name} ...)", sym.span)
-        raise PalletError(f"unknown symbol {sym.name!r}" + _suggest(sym.name, env.names() | set(SPECIAL_FORMS)),
-                          sym.span)
+        raise PalletError(_unknown_symbol(sym.name, env), sym.span)
 
     def apply(self, fn: Any, args: list[Any], form: ListForm | None = None) -> Any:
         span = span_of(form)
@@ -248,8 +289,12 @@ class Evaluator:
         if isinstance(fn, Keyword):  # (:key map) and (:key map default)
             if len(args) not in (1, 2):
                 raise PalletError(f"{fn} as a function takes a map (and a default)", span)
-            return args[0].get(fn, args[1] if len(args) == 2 else None) if isinstance(args[0], dict) else (
-                args[1] if len(args) == 2 else None)
+            default = args[1] if len(args) == 2 else None
+            if isinstance(args[0], dict):
+                return args[0].get(fn, default)
+            if isinstance(args[0], frozenset):  # (:jre #{:jre}) is :jre, as in Clojure
+                return fn if fn in args[0] else default
+            return default
         if isinstance(fn, (dict, set, frozenset)):  # ({:a 1} :a), (#{:a} :a)
             what = "a map" if isinstance(fn, dict) else "a set"
             if len(args) not in (1, 2) or (len(args) == 2 and not isinstance(fn, dict)):
@@ -261,6 +306,12 @@ class Evaluator:
                 return args[0] if args[0] in fn else None
             except TypeError:  # an unhashable key (a map) is in no map or set
                 return args[1] if len(args) == 2 else None
+        if type(fn) is LibRef:  # (lib/user-home "u") in spec code: its text
+            from .script_words import lib_call
+            try:
+                return lib_call(self, fn, args, form)
+            except ArgError as exc:
+                raise PalletError(f"{SCRIPT_LIB}/{fn.name}: {exc.message}", span) from None
         if hasattr(fn, "invoke"):  # phase functions and other callable values
             return fn.invoke(self, args, form)
         raise PalletError(f"{_describe(fn)} is not a function", span)
@@ -273,14 +324,20 @@ class Evaluator:
         if crate:
             ns = fn.env.ns.name if fn.env.ns else ""
             qualified = f"{ns}/{fn.name}" if ns and ns != "user" else fn.name
-        self.bind(fn.params, tuple(args), env, qualified, span)
+        params, body, pre, post = (fn.params, fn.body, fn.pre, fn.post) if not fn.arities \
+            else _arity(fn, len(args), qualified, span)
+        self.bind(params, tuple(args), env, qualified, span)
         result = None
         if crate:
             self.calls.append(f"{qualified} ({span})")
             self.crate_calls.append((qualified, call))
         try:
-            for form in fn.body:
+            if pre:
+                self._conditions(pre, env, qualified, span, "precondition")
+            for form in body:
                 result = self.eval(form, env)
+            if post:
+                self._conditions(post, env.child({"%": result}), qualified, span, "postcondition")
         except RecursionError:
             raise PalletError(f"{fn.name}: calls nest too deeply (endless recursion?)", span) from None
         except PalletError as exc:
@@ -296,6 +353,12 @@ class Evaluator:
                 self.calls.pop()
                 self.crate_calls.pop()
         return result
+
+    def _conditions(self, forms, env, name, span, what) -> None:
+        for form in forms:
+            if not _truthy(self.eval(form, env)):
+                raise PalletError(f"{name}: {what} {show(form)} does not hold", span,
+                                  (f"  the condition is at {span_of(form)}",))
 
     # ---- destructuring ----------------------------------------------------------------------
 
@@ -373,7 +436,44 @@ class Evaluator:
                 return self.eval(form, env)
             finally:
                 self.plan = saved
+
+        def lib_function(sym: Symbol, unquoted: bool) -> str | None:
+            """The function of Pallet's script library a script's head names through this
+            namespace: an alias (`sl/rm`) or a referred name (`rm`, `~rm`)."""
+            if sym.namespace:
+                if env.ns is not None and env.ns.aliases.get(sym.namespace) == SCRIPT_LIB:
+                    return sym.local
+                return None
+            found, value = env.lookup(sym.name)
+            return value.name if found and type(value) is LibRef else None
+
+        resolve.lib_function = lib_function  # type: ignore[attr-defined]
         return resolve
+
+
+def _truthy(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+def _arity(fn: Fn, count: int, name: str, span: Span | None):
+    """The arity of a multi-arity fn that takes `count` arguments: the one of exactly that
+    many fixed parameters, else the variadic one whose fixed ones it covers."""
+    variadic = None
+    for arity in fn.arities:
+        items = arity[0].items
+        if Symbol("&") in items:
+            if count >= items.index(Symbol("&")):
+                variadic = arity
+        elif len(items) == count:
+            return arity
+    if variadic is not None:
+        return variadic
+    counts = []
+    for params, *_ in fn.arities:
+        items = params.items
+        counts.append(f"{items.index(Symbol('&'))} or more" if Symbol("&") in items else str(len(items)))
+    raise PalletError(f"{name} takes {', '.join(counts[:-1]) + ' or ' + counts[-1] if len(counts) > 1 else counts[0]} "
+                      f"arguments, got {count}", span)
 
 
 def closest(name: str, candidates, cutoff: float = 0.75) -> str | None:
@@ -401,6 +501,27 @@ def _edits(a: str, b: str) -> int:
                 row[j] = min(row[j], prev2[j - 2] + 1)
         prev2, prev = prev, row
     return prev[len(b)]
+
+
+def _unknown_symbol(name: str, env: Env) -> str:
+    """Why a name is unknown: one of Pallet's this project lacks (referred, or bare), Clojure
+    this dialect cannot run, Java interop, or a misspelling."""
+    pallet = env.ns.unsupported.get(name) if env.ns else None
+    if pallet is None and not name.startswith("."):
+        pallet = unsupported_name(name)
+    if pallet is not None:
+        return f"{name} is a Pallet name ({pallet}) not yet supported here"
+    if name in CLOJURE_UNSUPPORTED:
+        return f"{name} {CLOJURE_UNSUPPORTED[name]}"
+    if _JAVA.match(name):
+        return (f"{name} is Java interop ({'a method call' if name.startswith('.') else 'a class'}),"
+                " which this dialect cannot run")
+    return f"unknown symbol {name!r}" + _suggest(name, env.names() | set(SPECIAL_FORMS))
+
+
+_JAVA_CLASS = re.compile(r"[A-Z][A-Za-z0-9_]*$|(java|javax|clojure\.lang)\.")
+# .method, Class. (a constructor), java.lang.Class or Class/staticField
+_JAVA = re.compile(r"\.[A-Za-z_]|[A-Z][A-Za-z0-9_]*\.$|[a-z]+(\.[a-z0-9]+)+\.[A-Z]|[A-Z][A-Za-z0-9]*/")
 
 
 def _suggest(name: str, candidates) -> str:
@@ -538,3 +659,7 @@ def builtin_failed(fn: Builtin, args: list[Any], exc: Exception, span: Span | No
 
 from .special_forms import SPECIAL_FORMS  # noqa: E402  (they call back into Evaluator)
 from .secrets import call_revealed, reads_secret  # noqa: E402
+from .namespaces import SCRIPT_LIB, builtin_namespace  # noqa: E402
+from .crate_forms import Macro, expand  # noqa: E402
+from pallet.stevedore.script_lib import LibRef  # noqa: E402
+from .pallet_api import CLOJURE_UNSUPPORTED, PALLET_NAMESPACES, SpecialRef, unsupported_name  # noqa: E402

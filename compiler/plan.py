@@ -27,10 +27,18 @@ class World:
     """Every node being compiled, and the settings each has made."""
 
     nodes: tuple[tuple[NodeFacts, GroupSpec], ...]
-    settings: dict[str, dict[str, Any]] = field(default_factory=dict)   # node -> facility -> map
+    # node -> (facility, instance id or None) -> map (crate_api.py)
+    settings: dict[str, dict[tuple[str, Any], Any]] = field(default_factory=dict)
     # Values phases published on the nodes while running (node -> key -> text): known only
     # to phases that run after the one that published them.
     published: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Atoms of the spec (made while loading): their values once every :settings phase ran,
+    # each node's own values after its phases, and the node they hold now. A node's phases
+    # see what its earlier phases did to them, never another node's (whatever the order or
+    # the process the nodes are planned in).
+    atoms_base: list | None = None
+    atoms_of: dict[str, list] = field(default_factory=dict)
+    atoms_node: str | None = None
 
 
 @dataclass
@@ -144,20 +152,6 @@ def _node_attr(attr):
     return get
 
 
-def _settings_of(ev, form, node_name, facility, default=None):
-    key = facility.name if isinstance(facility, Keyword) else str(facility)
-    return _plan(ev, form).world.settings.get(node_name, {}).get(key, default)
-
-
-def _assoc_settings(ev, form, facility, value):
-    plan = _plan(ev, form)
-    if not isinstance(value, dict):
-        raise ArgError("settings are a map", 1)
-    key = facility.name if isinstance(facility, Keyword) else str(facility)
-    plan.world.settings.setdefault(plan.node.name, {})[key] = value
-    return value
-
-
 def _published(ev, form, node, key, default=None):
     name = node.name if isinstance(node, NodeFacts) else str(node)
     k = key.name if isinstance(key, Keyword) else str(key)
@@ -185,18 +179,14 @@ PLAN_BUILTINS = {
     "node-ip": Builtin("node-ip", _node_attr("private_ip")),
     "node-name": Builtin("node-name", _node_attr("name")),
     "node-address": Builtin("node-address", _node_attr("host")),
-    "get-settings": Builtin("get-settings", lambda ev, form, facility, default=None: _settings_of(
-        ev, form, _plan(ev, form).node.name, facility, default), True),
-    "get-node-settings": Builtin("get-node-settings", lambda ev, form, node, facility, default=None:
-                                 _settings_of(ev, form, node.name if isinstance(node, NodeFacts) else str(node),
-                                              facility, default), True),
-    "assoc-settings": Builtin("assoc-settings", _assoc_settings, True),
     "published": Builtin("published", _published, True),
 }
 
 
 def plan_phase(ev, node: NodeFacts, group: GroupSpec, phase: str, world: World) -> tuple[Action, ...]:
     """The actions `phase` records for `node`, in order."""
+    if ev.atoms and phase != "settings":
+        _atoms_for(ev, world, node.name)
     ctx = PlanContext(node, group, phase, world, allow_actions=(phase != "settings"))
     saved, ev.plan = ev.plan, ctx
     try:
@@ -205,3 +195,17 @@ def plan_phase(ev, node: NodeFacts, group: GroupSpec, phase: str, world: World) 
     finally:
         ev.plan = saved
     return tuple(ctx.actions)
+
+
+def _atoms_for(ev, world: World, name: str) -> None:
+    """Give the spec's atoms the values they have for node `name` (see World)."""
+    if world.atoms_base is None:
+        world.atoms_base = [a.value for a in ev.atoms]
+    if world.atoms_node == name:
+        return
+    if world.atoms_node is not None:
+        world.atoms_of[world.atoms_node] = [a.value for a in ev.atoms]
+    values = world.atoms_of.get(name, world.atoms_base)
+    for atom, value in zip(ev.atoms, values):
+        atom.value = value
+    world.atoms_node = name

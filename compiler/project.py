@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 def core_env() -> dict[str, Any]:
     from .core import CORE
     from .secrets import secret_builtins
-    return {**CORE, **SPEC_BUILTINS, **PLAN_BUILTINS, **secret_builtins()}
+    from .crate_api import BUILTINS as CRATE_API
+    from .versions import BUILTINS as VERSIONS
+    return {**CORE, **SPEC_BUILTINS, **PLAN_BUILTINS, **CRATE_API, **VERSIONS, **secret_builtins()}
 
 
 def file_loader(search_path: Iterable[Path] = (), index: "CrateIndex | None" = None
@@ -45,6 +47,18 @@ def file_loader(search_path: Iterable[Path] = (), index: "CrateIndex | None" = N
             raise PalletError(crates.not_found(name))
         return found.display, found.read()
     return load
+
+
+def local_reader(base: Path) -> Callable[[str], bytes]:
+    """Local files for `slurp`: relative paths are relative to the spec, as :local-file."""
+    def read(name: str) -> bytes:
+        target = Path(name)
+        target = target if target.is_absolute() else base / target
+        try:
+            return target.read_bytes()
+        except OSError as exc:
+            raise PalletError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    return read
 
 
 def _read(path: Path) -> str:
@@ -202,6 +216,7 @@ def load_project(path: str | Path, search_path: Iterable[Path] = (),
     path = Path(path)
     source = text if text is not None else _read(path)
     ev = Evaluator(core_env(), file_loader(search_path), environ)
+    ev.read_local = local_reader(path.parent if text is None or str(path) != "-" else Path.cwd())
     ns = ev.load_text(source, str(path), cache=True)
     groups: dict[str, GroupSpec] = {}
     for op in ev.operations:

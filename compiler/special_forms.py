@@ -10,6 +10,8 @@ from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetFor
                                   VectorForm, show, span_of)
 from pallet.stevedore import ScriptForms
 
+from .namespaces import ns_form, require_form
+
 
 def _args(form: ListForm, low: int, high: int | None, usage: str) -> tuple[Form, ...]:
     args = form.items[1:]
@@ -71,9 +73,51 @@ def _fn_from(ev, form, env, args, kind="fn", name="fn"):
         doc, args = args[0].value, args[1:]
     if args and isinstance(args[0], MapForm):  # attr-map: kept unevaluated (pallet doc reads :arglists)
         meta, args = args[0], args[1:]
+    if args and isinstance(args[0], ListForm) and args[0].items and isinstance(args[0].items[0], VectorForm):
+        # multi-arity: ([] ...) ([a] ...) ([a & more] ...), an attr-map may follow
+        if args and isinstance(args[-1], MapForm):
+            args = args[:-1]
+        arities = []
+        for arity in args:
+            if not (isinstance(arity, ListForm) and arity.items and isinstance(arity.items[0], VectorForm)):
+                raise PalletError(f"{form.items[0]}: each arity is a list ([args] body...)", span_of(arity))
+            arities.append((arity.items[0], *_conditions(tuple(arity.items[1:]))))
+        _check_arities(form, arities)
+        params, body, pre, post = arities[0]
+        return Fn(name, params, body, env, form.span, doc, kind, meta, pre, post, tuple(arities))
     if not args or not isinstance(args[0], VectorForm):
         raise PalletError(f"{form.items[0]} needs a vector of arguments", span_of(args[0]) if args else form.span)
-    return Fn(name, args[0], tuple(args[1:]), env, form.span, doc, kind, meta)
+    body, pre, post = _conditions(tuple(args[1:]))
+    return Fn(name, args[0], body, env, form.span, doc, kind, meta, pre, post)
+
+
+def _conditions(body):
+    """(body, pre, post): a map of :pre and :post vectors before a body of more forms is its
+    conditions, as in Clojure."""
+    if len(body) > 1 and isinstance(body[0], MapForm):
+        keys = {k.name: v for k, v in body[0].pairs if isinstance(k, Keyword)}
+        if keys and set(keys) <= {"pre", "post"} and len(keys) == len(body[0].pairs):
+            for v in keys.values():
+                if not isinstance(v, VectorForm):
+                    raise PalletError(":pre and :post take a vector of conditions", span_of(v))
+            return (body[1:], tuple(keys["pre"].items) if "pre" in keys else (),
+                    tuple(keys["post"].items) if "post" in keys else ())
+    return body, (), ()
+
+
+def _check_arities(form, arities) -> None:
+    fixed: set[int] = set()
+    variadic = 0
+    for params, *_ in arities:
+        items = params.items
+        if Symbol("&") in items:
+            variadic += 1
+            if variadic > 1:
+                raise PalletError("a function has at most one variadic arity", span_of(params))
+        else:
+            if len(items) in fixed:
+                raise PalletError(f"two arities of {len(items)} arguments", span_of(params))
+            fixed.add(len(items))
 
 
 def _defn(ev, form, env, kind="fn"):
@@ -356,72 +400,6 @@ def _thread_last(ev, form, env):
     return _thread(ev, form, env, last=True)
 
 
-def _require(ev, form, env):
-    for spec in form.items[1:]:
-        spec_form = spec.items[1] if isinstance(spec, ListForm) and spec.items and spec.items[0] == Symbol("quote") else spec
-        _require_one(ev, spec_form, env)
-    return None
-
-
-def _require_one(ev, spec, env):
-    relative = env.ns.file if env.ns else None
-    if isinstance(spec, Atom) and isinstance(spec.value, str):
-        ev.require(spec.value, spec.span, relative)
-        return
-    if isinstance(spec, Symbol):
-        ev.require(spec.name, spec.span, relative)
-        return
-    if isinstance(spec, VectorForm) and spec.items:
-        head = spec.items[0]
-        name = head.name if isinstance(head, Symbol) else head.value if isinstance(head, Atom) else None
-        if not isinstance(name, str):
-            raise PalletError("require takes a namespace symbol or a file name", span_of(head))
-        ns = ev.require(name, spec.span, relative)
-        _require_options(ns, spec.items[1:], env, span_of(spec))
-        return
-    raise PalletError(f"cannot require {show(spec)}", span_of(spec))
-
-
-def _require_options(ns, opts, env, span) -> None:
-    """[name :as alias :refer [a b] | :refer :all]: each option checked where it is written."""
-    if len(opts) % 2:
-        raise PalletError("require: options come in pairs, such as :as alias or :refer [names]",
-                          span_of(opts[-1]) or span)
-    for key, value in zip(opts[::2], opts[1::2]):
-        if key == Keyword("as"):
-            if not isinstance(value, Symbol):
-                raise PalletError(f"require: :as takes a symbol, the alias, found {show(value)}",
-                                  span_of(value) or span)
-            if env.ns:
-                env.ns.aliases[value.name] = ns.name
-        elif key == Keyword("refer"):
-            if value == Keyword("all"):
-                names = [Symbol(n) for n in ns.env.vars]
-            elif isinstance(value, VectorForm) and all(isinstance(n, Symbol) for n in value.items):
-                names = list(value.items)
-            else:
-                raise PalletError(f"require: :refer takes a vector of names or :all, found {show(value)}",
-                                  span_of(value) or span)
-            from .evaluator import _suggest
-            for n in names:
-                if n.name not in ns.env.vars:
-                    raise PalletError(f"{ns.name} has no {n.name!r}" + _suggest(n.name, ns.env.vars),
-                                      span_of(n) or span)
-                if env.ns:
-                    env.ns.env.vars[n.name] = ns.env.vars[n.name]
-        else:
-            raise PalletError(f"require: unknown option {show(key)}; options: :as :refer",
-                              span_of(key) or span)
-
-
-def _ns(ev, form, env):
-    for clause in form.items[2:]:
-        if isinstance(clause, ListForm) and clause.items and clause.items[0] == Keyword("require"):
-            for spec in clause.items[1:]:
-                _require_one(ev, spec, env)
-    return None
-
-
 def _script(ev, form, env):
     return ScriptForms(tuple(form.items[1:]), ev.script_resolver(env))
 
@@ -517,11 +495,17 @@ SPECIAL_FORMS = {
     "when": _when, "when-not": _when_not, "if-let": _if_let, "when-let": _when_let,
     "cond": _cond, "case": _case, "do": _do, "for": _for, "doseq": _doseq, "quote": _quote,
     "var": _var, "syntax-quote": _syntax_quote,
-    "and": _and, "or": _or, "->": _thread, "->>": _thread_last, "require": _require,
-    "ns": _ns, "script": _script,
+    "and": _and, "or": _or, "->": _thread, "->>": _thread_last, "require": require_form,
+    "use": require_form, "refer": require_form, "ns": ns_form, "script": _script,
     "checked-script": _script_as_form, "chained-script": _script_as_form,
     "do-script": _combined_scripts, "chain-commands": _combined_scripts,
     "checked-commands": _combined_scripts, "phase-fn": _phase_fn, "plan-fn": _phase_fn,
     "def-crate-fn": _def_crate_fn, "defplan": _def_crate_fn,
     "exec-script": _exec_script, "exec-checked-script": _exec_script, "publish": _publish, "comment": _comment,
 }
+
+from .crate_forms import SPECIAL_FORMS as _CRATE_FORMS  # noqa: E402
+from .multimethods import SPECIAL_FORMS as _MULTIMETHODS  # noqa: E402
+
+SPECIAL_FORMS.update(_CRATE_FORMS)
+SPECIAL_FORMS.update(_MULTIMETHODS)

@@ -366,6 +366,13 @@ def _operation(ev, form, kind, target, *args):
             raise ArgError("converge takes a map of group-spec to count", 0)
         groups = []
         for g, n in target.items():
+            if n is None and isinstance(g, ClusterSpec):  # each group to its own :count
+                missing = [x.name for x in g.groups if x.count is None]
+                if missing:
+                    raise ArgError(f"converge of {g.describe()} to the counts of its groups: "
+                                   f"{', '.join(missing)} has no :count", 0)
+                groups += [(x, x.count) for x in g.groups]
+                continue
             if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                 raise ArgError("each count must be a whole number", 0)
             if isinstance(g, ClusterSpec):

@@ -25,6 +25,7 @@ from pallet.secret import Redactor, Secret, SecretStore, has_secret, reveal
 from pallet.stevedore import ScriptForms, ScriptLibrary, Target, ast as A, emit
 from pallet.stevedore.library import library_from_forms
 from pallet.stevedore.lower import Lowering
+from pallet.stevedore.script_words import ScriptWord
 
 from . import action_content as content
 from .action_options import ACTION_OPTIONS
@@ -402,7 +403,7 @@ def _plain_call(form: Form, hoisted: dict[str, A.FuncDef]) -> A.Command | None:
         return None
     name = form.items[0].name.replace("-", "_")
     fn = hoisted.get(name)
-    if fn is None or not all(isinstance(a, Atom) and isinstance(a.value, str) for a in form.items[1:]):
+    if fn is None or not all(isinstance(a, Atom) and type(a.value) is str for a in form.items[1:]):
         return None
     if len(form.items) - 1 != len(fn.params) and not (fn.rest and len(form.items) > len(fn.params)):
         return None  # Lowering reports the wrong number of arguments
@@ -448,7 +449,10 @@ def _hoisted(target: Target, called: tuple[str, ...]) -> tuple[tuple[A.FuncDef, 
 
 
 def _word(value: Any) -> Atom:
-    """A value as one literal word: "" for absent, "true" for a set flag."""
+    """A value as one literal word: "" for absent, "true" for a set flag (a ScriptWord, a
+    word made from scripts in spec code, stays that word)."""
+    if type(value) is ScriptWord:
+        return Atom(value)
     if value is None or value is False:
         return Atom("")
     if value is True:
@@ -537,6 +541,8 @@ def _string(action: Action, value: Any, what: str) -> str:
                           action.span)
     if isinstance(value, (Keyword, Symbol)):
         return value.name
+    if type(value) is ScriptWord:
+        return value
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
         raise PalletError(f"{action.kind}: {what} must be a non-empty string, not {value!r}",
                           action.span)
@@ -572,6 +578,11 @@ def _id(action: Action, value: Any, what: str) -> str:
 def _owner(action: Action, opts: dict, name: str) -> str:
     value = opts.get(name)
     return "" if value is None else _string(action, value, f":{name}")
+
+
+# Pallet's user action took a shell by name.
+_SHELL_NAMES = {"bash": "/bin/bash", "csh": "/bin/csh", "ksh": "/bin/ksh", "rsh": "/bin/rsh",
+                "sh": "/bin/sh", "tcsh": "/bin/tcsh", "zsh": "/bin/zsh", "false": "/bin/false"}
 
 
 # ---- package gathering ---------------------------------------------------------------------
@@ -947,9 +958,16 @@ class _Renderer:
         elif isinstance(groups, (set, frozenset)):  # a set: sorted, so output is reproducible
             groups = sorted(groups, key=str)
         create_home = opts.get("create-home")
+        shell = opts.get("shell")
+        if isinstance(_option(action, "shell"), Keyword):  # Pallet's :shell :bash
+            shell = _SHELL_NAMES.get(shell)
+            if shell is None:
+                raise PalletError(f"user :shell {_option(action, 'shell')} is none of Pallet's shell "
+                                  "names (" + " ".join(":" + k for k in _SHELL_NAMES) + "); give a "
+                                  "path such as \"/bin/bash\"", action.span)
         self.add_step(action, [_call(
             "pallet-user", _string(action, name, "the user name"), opts.get("home"),
-            opts.get("shell"), bool(opts.get("system")),
+            shell, bool(opts.get("system")),
             "" if create_home is None else ("true" if create_home else "false"),
             opts.get("comment"), _id(action, opts.get("uid"), ":uid"),
             *(_string(action, g, "a group") for g in groups),

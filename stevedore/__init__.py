@@ -15,7 +15,7 @@ from .lower import Lowering, Resolver, ScriptForms, literal_resolver
 from .target import SHELLS, Target, target_for
 
 __all__ = ["compile_script_text", "compile_forms", "lower_forms", "emit", "Target", "target_for",
-           "ScriptLibrary", "ScriptForms", "SHELLS", "ast"]
+           "ScriptLibrary", "ScriptForms", "SHELLS", "ast", "emit_word"]
 
 
 def lower_forms(forms: Iterable[Form], target: Target, library: ScriptLibrary | None = None,
@@ -29,6 +29,15 @@ def emit(script: ast.Script, shell: str, header: bool = True) -> str:
         return emit_powershell(script, header=header)
     from .emit_posix import emit_posix
     return emit_posix(script, shell, header=header)
+
+
+def emit_word(word: ast.Word, shell: str) -> str:
+    """One word as the shell's text (an argument of a command)."""
+    if shell == "powershell":
+        from .emit_powershell import _Emitter
+        return _Emitter(ast.Script((), ast.Block(()))).word(word, "native")
+    from .emit_posix import PosixEmitter
+    return PosixEmitter(shell).word(word)
 
 
 def compile_forms(forms: Iterable[Form], target: Target, library: ScriptLibrary | None = None,

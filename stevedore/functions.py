@@ -22,6 +22,21 @@ class ScriptFn:
     span: Span | None = field(default=None, compare=False)
 
 
+@dataclass(eq=False)
+class SpecScriptFn:
+    """A script function defined in spec code (Pallet's pallet.script/defscript and defimpl):
+    the defscript form and each defimpl form with the resolver of the place it was written.
+    A script calls it as (~name args...); the lowering adopts its forms into its library."""
+
+    name: str
+    declaration: Form
+    impls: list = field(default_factory=list)      # (defimpl form, resolver)
+    span: Span | None = None
+
+    def describe(self) -> str:
+        return f"the script function {self.name}"
+
+
 @dataclass(frozen=True)
 class Impl:
     """One implementation. Each entry of `specialisers` is a set of alternatives (a keyword

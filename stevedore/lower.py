@@ -16,15 +16,19 @@ from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, Regex,
                                   VectorForm, show, span_of)
 
 from . import ast as A
-from .functions import Impl, ScriptFn, ScriptLibrary
+from .functions import Impl, ScriptFn, ScriptLibrary, SpecScriptFn
 from . import pallet_forms, script_lib
+from .script_words import ScriptWord, word_form
 from .names import err as _err
 from .names import munge
 from .target import Target
 
 Resolver = Callable[[Form], object]
 
+# A literal argument that is one single-quoted shell word, as Pallet's scripts wrote them.
+_SINGLE_QUOTED = re.compile(r"'[^']*'\Z")
 _REDIRECTS_WITH_TARGET = {">", ">>", "<", "1>", "1>>", "2>", "2>>", "&>", "&>>"}
+_OBSOLETE_GREPS = {"fgrep": "-F", "egrep": "-E"}
 _FD_DUP = re.compile(r"[0-9]*>&[0-9]+\Z")
 _UNARY_TESTS = {"file-exists?": "-e", "directory?": "-d", "symlink?": "-h", "readable?": "-r",
                 "writeable?": "-w", "writable?": "-w", "executable?": "-x", "empty?": "-z",
@@ -99,6 +103,7 @@ class Lowering:
         # Script functions each implementation calls, transitively, in hoisting order, so
         # that a cached implementation brings all it needs (not only what was new then).
         self._collectors: list[list[str]] = []
+        self._impl_depth = 0   # inside the body of a script function's implementation
         self._deps: dict[str, tuple[str, ...]] = {}
 
     # ---- entry points ---------------------------------------------------------------------
@@ -144,6 +149,10 @@ class Lowering:
                 if head.name.startswith(".") and len(head.name) > 1:
                     raise _err(f"({head.name} ...) calls a method, which Pallet's Stevedore emitted "
                                "for other targets than the shell; it is not supported here", head)
+                if head.name in _WORD_FORMS and self._impl_depth:
+                    # A Pallet script function whose body is a word returned that text; here
+                    # the function prints it, so that @(f) is the word.
+                    return A.Print((self.word(form),))
                 if head.name in _WORD_FORMS:
                     raise _err(f"({head.name} ...) makes a word, not a command; use it as an "
                                "argument, or print it with println", form)
@@ -152,6 +161,11 @@ class Lowering:
                 if head.name in self._user_fns:
                     self._check_defined(head)
                     return self.command(form, name=munge(head.name, head.span, "function"))
+            elif type(head) is ListForm and _head(head) == "unquote" and len(head.items) == 2:
+                value = self.resolver(head.items[1])
+                if isinstance(value, SpecScriptFn):  # (~f args): defined in spec code
+                    return self._call_script_fn(self._adopt(value), form)
+                return self.command(form, resolved=(value,))
             return self.command(form)
         if isinstance(form, ListForm):
             raise _err("an empty list is not a command", form)
@@ -170,23 +184,41 @@ class Lowering:
         words = self.words(form)
         return A.Command(words, (), form.span) if words else None
 
-    def command(self, form: ListForm, name: str | None = None) -> A.Command:
+    def _adopt(self, fn: SpecScriptFn) -> str:
+        """A script function of spec code, declared and implemented in this script's library
+        (once), with `~` in each implementation reaching the spec values where it was written."""
+        if id(fn.declaration) not in self._declared:
+            self._defscript(fn.declaration)
+        saved = self.resolver
+        try:
+            for impl_form, resolver in fn.impls:
+                if id(impl_form) not in self._declared:
+                    self.resolver = resolver
+                    self._defimpl(impl_form)
+        finally:
+            self.resolver = saved
+        return fn.name
+
+    def command(self, form: ListForm, name: str | None = None, resolved: tuple = ()) -> A.Command:
         head = form.items[0]
         if name is not None:
             words: list[A.Word] = [A.lit(name)]
         elif isinstance(head, ListForm) and _head(head) == "unquote":
-            value = self.resolver(head.items[1])
+            value = resolved[0] if resolved else self.resolver(head.items[1])
             if isinstance(value, ScriptForms):
                 raise _err("a script value cannot be a command name", head)
             words = [self._value_word(value, head)]
         elif isinstance(head, Atom) and isinstance(head.value, bool):
             words = [A.lit("true" if head.value else "false")]  # (true) and (false) are commands
         elif isinstance(head, (Symbol, Atom)) and isinstance(getattr(head, "value", ""), str):
-            words = [self.word(head)]
+            text = head.name if isinstance(head, Symbol) else head.value
+            # fgrep and egrep are obsolescent (GNU grep 3.8 warns on each call): grep -F, -E
+            words = [A.lit("grep"), A.lit(_OBSOLETE_GREPS[text])] if text in _OBSOLETE_GREPS \
+                else [self.word(head)]
         else:
             raise _err(f"a command name must be a symbol or a string, found {show(head)}", head)
         sources: list[Form] = [head] * len(words)   # the form each word came from
-        args, redirects = self._words_and_redirects(form.items[1:], sources)
+        args, redirects = self._words_and_redirects(form.items[1:], sources, pasted_quotes=True)
         if name is None and self.secrets is not None and len(self.secrets):
             self._check_secret_arguments([*words, *args], sources)
         # A string command is a program: named like a function of the script (as
@@ -202,11 +234,14 @@ class Lowering:
         names.update(n.replace("-", "_") for n in self._user_fns)
         return names
 
-    def _words_and_redirects(self, forms, sources: list[Form] | None = None
+    def _words_and_redirects(self, forms, sources: list[Form] | None = None,
+                             pasted_quotes: bool = False
                              ) -> tuple[tuple[A.Word, ...], tuple[A.Redirect, ...]]:
         """The words of a command's (or println's) arguments, and the redirections among them
         (`>` `>>` `2>&1` ..., as symbols or those exact strings), in the order written; the
-        form each word came from appended to `sources`, when given."""
+        form each word came from appended to `sources`, when given. With pasted_quotes, a
+        literal that is one single-quoted word is that word (a command's arguments, as the
+        shell read Pallet's script)."""
         words: list[A.Word] = []
         redirects: list[A.Redirect] = []
         args = list(forms)
@@ -219,7 +254,12 @@ class Lowering:
                            f"it into the script as shell syntax); write {_SHELL_OPERATORS[arg.name]}",
                            arg)
             if op is None:
-                made = self.words(arg)
+                if (pasted_quotes and type(arg) is Atom and type(arg.value) is str
+                        and _SINGLE_QUOTED.match(arg.value)):
+                    # Pallet pasted strings as shell text: ("cut" -d "' '") gave cut a space
+                    made = [A.lit(arg.value[1:-1])]
+                else:
+                    made = self.words(arg)
                 words.extend(made)
                 if sources is not None:
                     sources.extend([arg] * len(made))
@@ -605,10 +645,12 @@ class Lowering:
                 self._in_progress.add(shell_name)
                 saved = self.resolver
                 self.resolver = impl.resolver or saved
+                self._impl_depth += 1
                 try:
                     fn_def = self._function(shell_name, impl.params, impl.body)
                 finally:
                     self.resolver = saved
+                    self._impl_depth -= 1
                     self._in_progress.discard(shell_name)
                     self._collectors.pop()
                 names = tuple(dict.fromkeys(n for n in collector if n != shell_name))
@@ -633,6 +675,19 @@ class Lowering:
             # code as data, such as `(do (local x 3)) made in spec code: the forms it spells
             return self.stmt(_data_form(value, form.span))
         return A.Command((self._value_word(value, form),), (), form.span)
+
+    def script_word(self, value: ScriptForms) -> A.Word:
+        """The word a one-word script makes (script_words.word_form), in its own resolver."""
+        form = word_form(value.forms, value.resolver)
+        if form is None:
+            raise _err("this script is not one word (such as @x, @(cmd) or (lib/user-home u))",
+                       value.forms[0] if value.forms else None)
+        saved = self.resolver
+        self.resolver = value.resolver
+        try:
+            return self.word(form)
+        finally:
+            self.resolver = saved
 
     def _splice_script(self, value: ScriptForms) -> A.Block:
         saved = self.resolver
@@ -774,6 +829,11 @@ class Lowering:
             return A.Word((A.CmdSub(self._splice_script(value)),))
         if type(value) is Secret:
             return A.Word((self._secret_part(value, form),))
+        if type(value) is ScriptWord:  # a word made in spec code from scripts: that word again
+            parts: list[A.Part] = []
+            for piece in value.pieces:
+                parts.extend((A.Lit(piece),) if isinstance(piece, str) else self.script_word(piece).parts)
+            return A.Word(_merge_lits(parts))
         return A.Word((A.Lit(_value_text(value, form)),))
 
     def _secret_part(self, value: Secret, form: object) -> A.Var:

@@ -55,22 +55,46 @@ class LibFn:
     powershell: bool = False
 
 
+@dataclass(frozen=True)
+class LibRef:
+    """A function of the library as a spec value: what `lib/rm` or a name referred from
+    `pallet.script.lib` is in spec code, called in a script as `(~rm ...)`."""
+
+    name: str
+
+    def describe(self) -> str:
+        return f"the script function {NAMESPACE}/{self.name}"
+
+
 def lib_name(low, head: Form) -> str | None:
-    """The library function a form's head names (`lib/x`, `pallet.script.lib/x`, `~lib/x`),
-    or None when it names none (then it is an ordinary command, such as lib/run.sh)."""
+    """The library function a form's head names (`lib/x`, `pallet.script.lib/x`, `~lib/x`, an
+    alias or a name the spec's namespace refers: `(sl/rm ...)`, `(rm ...)`, `(~rm ...)`), or
+    None when it names none (then it is an ordinary command, such as lib/run.sh)."""
+    unquoted = False
     if type(head) is ListForm:  # the common case first: a plain command name
         if head_name(head) != "unquote" or len(head.items) != 2:
             return None
-        head = head.items[1]
-    if type(head) is not Symbol or "/" not in head.name or head.namespace not in ALIASES:
+        head, unquoted = head.items[1], True
+    if type(head) is not Symbol:
         return None
-    if head.local in FUNCTIONS:
-        return head.local
-    if head.local in PALLET_NAMES:
-        raise err(f"{NAMESPACE}/{head.local} is a Pallet name not yet supported here", head)
-    if head.namespace == NAMESPACE:
-        raise err(f"{NAMESPACE} has no function {head.local!r}", head)
+    if "/" not in head.name or head.namespace not in ALIASES:
+        names = getattr(low.resolver, "lib_function", None)  # the spec's names for the library
+        if names is not None:
+            found = names(head, unquoted)
+            if found is not None:
+                return _supported(found, head)
+        return None
+    if head.local in FUNCTIONS or head.local in PALLET_NAMES or head.namespace == NAMESPACE:
+        return _supported(head.local, head)
     return None
+
+
+def _supported(name: str, head: Form) -> str:
+    if name in FUNCTIONS:
+        return name
+    if name in PALLET_NAMES:
+        raise err(f"{NAMESPACE}/{name} is a Pallet name not yet supported here", head)
+    raise err(f"{NAMESPACE} has no function {name!r}", head)
 
 
 def call(low, name: str, form: ListForm, as_word: bool):

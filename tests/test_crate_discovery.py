@@ -153,8 +153,10 @@ def site(tmp_path_factory) -> Path:
 def test_namespaces_and_file_names():
     assert namespace_of(["ssh_key.pallet"]) == "ssh-key"
     assert namespace_of(["my", "web_tools.pallet"]) == "my.web-tools"
-    assert file_names("ssh-key") == (("ssh_key.pallet",), ("ssh-key.pallet",))
-    assert file_names("my.crate") == (("my", "crate.pallet"),)
+    assert file_names("ssh-key") == (("ssh_key.pallet",), ("ssh-key.pallet",),
+                                      ("ssh_key.clj",), ("ssh-key.clj",))
+    assert file_names("my.crate") == (("my", "crate.pallet"), ("my", "crate.clj"))
+    assert namespace_of(["pallet", "crate", "ssh_key.clj"]) == "pallet.crate.ssh-key"
 
 
 def test_the_summary_is_the_first_sentence_of_the_header():
