@@ -151,7 +151,7 @@ def _require_spec(ev, spec: Form, env, use: bool) -> None:
                 _require_spec(ev, _prefixed(name, sub), env, use)
             return
         opts = _options(rest, spec)
-        ns = ev.require(name, span_of(head) or spec.span, _file(env))
+        ns = ev.require(name, spec.span, _file(env))
         if env.ns is not None:
             for key in ("as", "as-alias"):
                 if key in opts:

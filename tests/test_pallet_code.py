@@ -16,6 +16,7 @@ from pallet import checks
 from pallet.commands._spec import local_file_reader
 from pallet.compiler.bundle import build_bundles
 from pallet.compiler.project import load_project
+from pallet.grammar.forms import Keyword
 
 from golden import bundles_text
 
@@ -131,10 +132,12 @@ def test_pallet_hadoop_example_cluster_compiles():
     assert {"configure", "publish-ssh-key", "start-jobtracker", "start-namenode"} <= set(jt.phase_names)
     assert {"configure", "start-hdfs", "start-mapred", "authorize-jobtracker"} <= set(slaves.phase_names)
     assert "start-namenode" not in slaves.phase_names
-    assert jt.node_spec.hardware == {__import__("pallet.grammar.forms", fromlist=["Keyword"]).Keyword("min-ram"): 4096}
+    assert jt.node_spec.hardware == {Keyword("min-ram"): 4096}
     configure = labels({k: v for k, v in plans.items() if k == ("hadoop-slaves", "configure")})
-    assert "packages openjdk-17-jdk-headless curl tar gzip procps" in configure[1] or any(
-        "openjdk" in label for label in configure)
+    assert configure[:4] == ["package-manager :update", "package openjdk-17-jdk-headless",
+                             "packages curl tar gzip procps", "user hadoop"]
+    assert labels({k: v for k, v in plans.items() if k == ("hadoop-jobtracker", "start-namenode")}) == [
+        "exec-checked-script format the hadoop name node", "exec-checked-script start hadoop namenode"]
 
 
 def test_the_driver_compiles_from_the_command_line(tmp_path):
