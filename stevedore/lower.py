@@ -25,8 +25,8 @@ from .target import Target
 
 Resolver = Callable[[Form], object]
 
-# A literal argument that is one single-quoted shell word, as Pallet's scripts wrote them.
-_SINGLE_QUOTED = re.compile(r"'[^']*'\Z")
+# cut's delimiter written as Pallet's scripts wrote it, quoted for the shell: "' '".
+_SINGLE_QUOTED = re.compile(r"'[^']'\Z")
 _REDIRECTS_WITH_TARGET = {">", ">>", "<", "1>", "1>>", "2>", "2>>", "&>", "&>>"}
 _OBSOLETE_GREPS = {"fgrep": "-F", "egrep": "-E"}
 _FD_DUP = re.compile(r"[0-9]*>&[0-9]+\Z")
@@ -218,7 +218,8 @@ class Lowering:
         else:
             raise _err(f"a command name must be a symbol or a string, found {show(head)}", head)
         sources: list[Form] = [head] * len(words)   # the form each word came from
-        args, redirects = self._words_and_redirects(form.items[1:], sources, pasted_quotes=True)
+        args, redirects = self._words_and_redirects(
+            form.items[1:], sources, pasted_quotes=words[0].literal == "cut")
         if name is None and self.secrets is not None and len(self.secrets):
             self._check_secret_arguments([*words, *args], sources)
         # A string command is a program: named like a function of the script (as
@@ -239,9 +240,8 @@ class Lowering:
                              ) -> tuple[tuple[A.Word, ...], tuple[A.Redirect, ...]]:
         """The words of a command's (or println's) arguments, and the redirections among them
         (`>` `>>` `2>&1` ..., as symbols or those exact strings), in the order written; the
-        form each word came from appended to `sources`, when given. With pasted_quotes, a
-        literal that is one single-quoted word is that word (a command's arguments, as the
-        shell read Pallet's script)."""
+        form each word came from appended to `sources`, when given. With pasted_quotes
+        (cut's arguments), -d "' '" is the delimiter Pallet's shell read."""
         words: list[A.Word] = []
         redirects: list[A.Redirect] = []
         args = list(forms)
@@ -254,8 +254,7 @@ class Lowering:
                            f"it into the script as shell syntax); write {_SHELL_OPERATORS[arg.name]}",
                            arg)
             if op is None:
-                if (pasted_quotes and type(arg) is Atom and type(arg.value) is str
-                        and _SINGLE_QUOTED.match(arg.value)):
+                if pasted_quotes and _pasted_delimiter(args, i):
                     # Pallet pasted strings as shell text: ("cut" -d "' '") gave cut a space
                     made = [A.lit(arg.value[1:-1])]
                 else:
@@ -968,6 +967,17 @@ def _constant(stmt: A.Stmt) -> bool | None:
         inner = _constant(stmt.body)
         return None if inner is None else not inner
     return None
+
+
+def _pasted_delimiter(args, i) -> bool:
+    """`("cut" ... -d "' '")`: Pallet pasted the string into the script, so cut's delimiter was
+    the one character inside the quotes. Only there: cut takes one character, so the three
+    characters could never have been meant (every other string is exactly its text)."""
+    arg = args[i]
+    return (type(arg) is Atom and type(arg.value) is str and bool(_SINGLE_QUOTED.match(arg.value))
+            and i > 0
+            and isinstance(args[i - 1], (Symbol, Atom))
+            and getattr(args[i - 1], "name", getattr(args[i - 1], "value", None)) == "-d")
 
 
 def _head(form: object) -> str | None:
