@@ -184,7 +184,7 @@ def pr_str(x: Any, readably: bool = True, strict: bool = False) -> str:
         return x.name
     if t is tuple or t is list:
         return "[" + " ".join(pr_str(i, readably, strict) for i in x) + "]"
-    if t is dict:
+    if t is dict or t is KeyMap:  # (a map that is a key, values.py, prints as a map)
         return "{" + ", ".join(pr_str(k, readably, strict) + " " + pr_str(v, readably, strict)
                                for k, v in x.items()) + "}"
     if t is frozenset or t is set:
