@@ -188,7 +188,7 @@ def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 
 
 @contextmanager
-def _flock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -247,7 +247,7 @@ def ensure_rootfs(cache_dir: Path | None = None, mirror: str | None = None,
         return final
     if os.geteuid() != 0:
         preflight()
-    with _flock(cache / f"rootfs-{SUITE}.lock"):
+    with file_lock(cache / f"rootfs-{SUITE}.lock"):
         if final.is_dir():                      # another process built it while we waited
             return final
         if not shutil.which("debootstrap"):
@@ -356,7 +356,7 @@ class LocalNodes:
             self._checked = True
 
     def _ensure_keypair(self) -> str:
-        with _flock(self.state_dir / ".lock-key"):
+        with file_lock(self.state_dir / ".lock-key"):
             if not self.private_key.exists():
                 private, public = _keypair("pallet-local-nodes")
                 _write(self.state_dir / "id_ed25519.pub", public)
@@ -389,7 +389,7 @@ class LocalNodes:
         self._check()
         rootfs = ensure_rootfs(self.cache_dir)
         public = self._ensure_keypair()
-        with _flock(self.state_dir / ".lock"):
+        with file_lock(self.state_dir / ".lock"):
             taken = [n for n in names if (self._dir(n) / "node.json").exists()]
             for name in names:              # a dir without node.json is a crashed create's
                 if name not in taken:

@@ -18,7 +18,6 @@ Cache ($PALLET_CACHE, else ~/.cache/pallet):
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -26,15 +25,15 @@ import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from pallet.compiler.runfile import PackageFile
 from pallet.errors import PalletError, Span
 
+from .localnodes import default_cache_dir, file_lock
 from .node_state import NodeState
 
 APT_TIMEOUT = 600
@@ -71,16 +70,7 @@ class Resolved:
 
 
 def cache_root() -> Path:
-    from .localnodes import default_cache_dir
     return default_cache_dir()
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def _rewrite_keyring_paths(text: str, scratch: Path) -> str:
@@ -161,7 +151,7 @@ class AptResolver:
         specs = [w.name + (f"={w.version}" if w.version else "") for w in wanted]
         key = state.sources_key()
         with tempfile.TemporaryDirectory(prefix="pallet-resolve.") as tmp, \
-                _locked(self.cache / "apt" / f"{key}.lock"):
+                file_lock(self.cache / "apt" / f"{key}.lock"):
             root = self._scratch(state)
             work = Path(tmp)
             os.chmod(work, 0o755)

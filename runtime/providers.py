@@ -33,7 +33,7 @@ from typing import Sequence
 
 from pallet.errors import PalletError, Span
 
-from .localnodes import (NAME_RE, NETWORKS, LocalNode, LocalNodes, NodesUnavailable, _flock,
+from .localnodes import (NAME_RE, NETWORKS, LocalNode, LocalNodes, NodesUnavailable, file_lock,
                          default_state_dir)
 from .model import Endpoint, NodeRecord
 
@@ -325,7 +325,7 @@ class LocalProvider:
             return []
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Naming and creating under one lock: two creates never pick the same names.
-        with _flock(self.state_dir / ".lock-names"):
+        with file_lock(self.state_dir / ".lock-names"):
             if isinstance(names, int):
                 names = self.next_names(group, names)
             made = self.nodes.create_many(names, network=self.network)
