@@ -162,6 +162,8 @@ class Command:
     # The program of that name, never a function the script defines (`command ls` in the
     # shells): a string command named like a script function, in that function's body say.
     external: bool = False
+    # A call of one of the script's functions, not a program (see the bash pipeline's SIGPIPE).
+    function_call: bool = False
 
 
 @dataclass(frozen=True)

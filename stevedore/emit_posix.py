@@ -158,8 +158,15 @@ class PosixEmitter:
 
     def _Pipeline(self, s: A.Pipeline) -> list[str]:
         # `a && b | c` pipes only `b`, and `!` may only start a pipeline: group those.
-        return _join_items([self._compound_item(i, group=(A.AndOr, A.Not)) for i in s.items],
-                           " | ")
+        items = [self._compound_item(i, group=(A.AndOr, A.Not)) for i in s.items]
+        if self.shell == "bash":
+            cut_short = False  # whether the item after this one may end before its input does
+            for n in range(len(s.items) - 2, -1, -1):
+                # A reader that a later reader may cut short stops reading too.
+                cut_short = cut_short or _may_stop_reading(s.items[n + 1])
+                if cut_short:
+                    items[n] = _sigpipe_ok(s.items[n], items[n])
+        return _join_items(items, " | ")
 
     def _compound_item(self, s: A.Stmt, group: tuple[type, ...] = ()) -> list[str]:
         """A statement that must be one command (in a chain, a pipeline, a condition)."""
@@ -375,6 +382,50 @@ def _prefix(prefix: str, lines: list[str]) -> list[str]:
 def _wrap(prefix: str, lines: list[str], suffix: str) -> list[str]:
     lines = _prefix(prefix, lines)
     lines[-1] = lines[-1] + suffix
+    return lines
+
+
+# Programs that read their standard input to its end (or fail): the program writing into them
+# cannot be cut short by SIGPIPE while they succeed.
+_READ_TO_END = {"cat", "cut", "sort", "uniq", "tr", "wc", "tee", "sha1sum", "sha256sum",
+                "sha512sum", "md5sum", "base64", "gzip", "gunzip", "zcat", "xz", "bzip2", "tar",
+                "xargs", "column", "paste", "rev", "od", "xxd", "cmp"}
+_GREP_STOPS = re.compile(r"-[A-Za-z]*[qmlL]|--(quiet|silent|max-count|files-with)")
+
+
+def _may_stop_reading(s: A.Stmt) -> bool:
+    """Whether `s`, reading a pipe, may finish with success before its input ends (`head`,
+    `grep -q`, a program that reads nothing): then the writer may die of SIGPIPE."""
+    if isinstance(s, (A.While, A.ForLines)):
+        return any(isinstance(n, (A.Return, A.Raw)) for n in _walk_stmts(s))
+    if not isinstance(s, A.Command) or s.function_call or s.words[0].literal is None:
+        return True
+    name, args = s.words[0].literal, [w.literal for w in s.words[1:]]
+    if name in ("grep", "sed"):
+        if any(a is None for a in args):
+            return True
+        if name == "grep":
+            return any(_GREP_STOPS.match(a) for a in args if a.startswith("-"))
+        return any("q" in a for a in args)
+    return name not in _READ_TO_END
+
+
+def _walk_stmts(node):
+    yield node
+    for value in vars(node).values():
+        for item in value if isinstance(value, tuple) else (value,):
+            if hasattr(item, "__dataclass_fields__"):
+                yield from _walk_stmts(item)
+
+
+def _sigpipe_ok(s: A.Stmt, lines: list[str]) -> list[str]:
+    """With pipefail, a program writing into a reader that has finished is killed by SIGPIPE
+    (status 141), and the pipeline fails or not as the two processes race: the writer may
+    end so; any other status still fails. Only a program: a function on the left of `||`
+    would run with errexit suspended."""
+    if (isinstance(s, A.Print) or (isinstance(s, A.Command) and not s.function_call)) \
+            and len(lines) == 1:
+        return ["{ " + lines[0] + ' || [ "$?" -eq 141 ]; }']
     return lines
 
 

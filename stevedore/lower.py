@@ -226,7 +226,8 @@ class Lowering:
         # `(defimpl ls ... ("ls" @args))` is, inside ls itself), it must not call the function.
         external = (name is None and isinstance(head, Atom)
                     and words[0].literal in self._function_names())
-        return A.Command(tuple(words) + args, redirects, form.span, external)
+        return A.Command(tuple(words) + args, redirects, form.span, external,
+                         function_call=name is not None)
 
     def _function_names(self) -> set[str]:
         """The shell names of the functions this script may define: script functions and
@@ -880,7 +881,8 @@ def _quiet(stmt: A.Stmt) -> A.Stmt:
         if any(_STDOUT_REDIRECTS.match(r.op) for r in stmt.redirects):
             return stmt
         # first, so that a 2>&1 written after it sends standard error to /dev/null as well
-        return A.Command(stmt.words, (_DEV_NULL, *stmt.redirects), stmt.span, stmt.external)
+        return A.Command(stmt.words, (_DEV_NULL, *stmt.redirects), stmt.span, stmt.external,
+                         stmt.function_call)
     if isinstance(stmt, A.Print):
         if any(_STDOUT_REDIRECTS.match(r.op) for r in stmt.redirects):
             return stmt
