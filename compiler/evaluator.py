@@ -1,6 +1,6 @@
 """The evaluator of the spec language: forms -> values.
 
-A small Clojure: special forms are methods of `Evaluator`, the core library lives in core.py,
+A small Clojure: special forms are methods of `Evaluator`, the core library lives in core/,
 the spec constructors in specs.py and the actions in the plan context (plan.py). Files and
 crate namespaces are loaded through a `loader` the caller provides, so evaluation itself does
 no I/O of its own.

@@ -1,4 +1,4 @@
-"""The core library (compiler/core.py), evaluated from real source text through the evaluator.
+"""The core library (compiler/core/), evaluated from real source text through the evaluator.
 
 Each case is an expression and the value it must give, written back as EDN (pr-str), so that
 `2` and `2.0`, `true` and `1`, `"a"` and `:a` stay apart. Error cases give the located message,
