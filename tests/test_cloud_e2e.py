@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,11 @@ from pathlib import Path
 import pytest
 
 from cloud_env import HERE, ssh_key
+
+
+def _natural(name: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
 
 pytestmark = pytest.mark.nodes
 
@@ -64,7 +70,8 @@ cache_dir = "{local_nodes.cache_dir}"
         phases = {(n["name"], ph["phase"]): ph["status"] for n in report["nodes"] for ph in n["phases"]}
         assert set(phases.values()) == {"changed"}
         assert sorted(ph for _, ph in phases) == ["bootstrap", "bootstrap", "configure", "configure"]
-        names = sorted(report["created"])
+        # Surplus nodes go last first in natural order of their names (web-5a.. before web-36..)
+        names = sorted(report["created"], key=_natural)
         for name in names:
             assert name.startswith("web-")
             out = nodes.exec_in(name, ["cat", "/etc/bootstrapped", "/etc/web.conf"], check=True).stdout
