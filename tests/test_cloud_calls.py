@@ -129,3 +129,96 @@ def test_libcloud_is_loaded_without_paramiko():
     first, second = p.stdout.splitlines()
     assert json.loads(first) == [False, False, False]
     assert json.loads(second) == "paramiko"              # still importable afterwards
+
+
+def test_every_node_of_every_batch_is_tagged_keyed_and_firewalled(proxied):
+    # 30 nodes: two RunInstances (25 + 5), the tags, key pair, security group and user data
+    # in each call; the rules of the ports in one AuthorizeSecurityGroupIngress
+    import base64
+    cloud = proxied
+    spec = cloud.spec("batches", WEB)
+    p, doc = run_json(cloud, "converge", spec, "web=30", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0 and len(doc["created"]) == 30, p.stderr
+    assert cloud.proxy.calls["RunInstances"] == 2
+    assert cloud.proxy.calls["AuthorizeSecurityGroupIngress"] == 1
+    ec2 = cloud.ec2()
+    live = cloud.instances("batches")
+    assert len(live) == 30
+    names = sorted(doc["created"])
+    assert len(set(names)) == 30 and sorted(f"web-{i['InstanceId'][-8:]}" for i in live) == names
+    pub = " ".join((cloud.tmp / "id_test.pub").read_text().split()[:2])
+    for inst in live:
+        tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+        assert (tags["pallet-group"], tags["pallet-spec"], tags["pallet-login-user"]) == ("web", "batches", "ubuntu")
+        assert inst["KeyName"].startswith("pallet-")
+        assert [g["GroupName"] for g in inst["SecurityGroups"]] == ["pallet-batches-web"]
+        data = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
+        assert pub in base64.b64decode(data["UserData"]["Value"]).decode()
+    assert len({i["KeyName"] for i in live}) == 1
+    group = ec2.describe_security_groups(GroupNames=["pallet-batches-web"])["SecurityGroups"][0]
+    assert sorted((r["FromPort"], r["IpRanges"][0]["CidrIp"]) for r in group["IpPermissions"]) == [
+        (22, "0.0.0.0/0"), (80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
+    p, doc = run_json(cloud, "converge", spec, "web=0", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0 and len(doc["destroyed"]) == 30
+
+
+def test_a_port_opened_meanwhile_is_passed_over(proxied):
+    # another run opens port 80 between the look-up and the rules: EC2 refuses the call of
+    # all the ports; each is then opened alone, the duplicate passed over
+    cloud = proxied
+    ec2 = cloud.ec2()
+
+    def open_80(n):
+        if n == 1:
+            ec2.authorize_security_group_ingress(GroupName="pallet-meanwhile-web", IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    cloud.proxy.hooks["AuthorizeSecurityGroupIngress"] = open_80
+    spec = cloud.spec("meanwhile", WEB)
+    p, doc = run_json(cloud, "converge", spec, "web=1", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0 and len(doc["created"]) == 1, p.stderr
+    group = ec2.describe_security_groups(GroupNames=["pallet-meanwhile-web"])["SecurityGroups"][0]
+    assert sorted(r["FromPort"] for r in group["IpPermissions"]) == [22, 80, 443]
+    assert cloud.proxy.calls["AuthorizeSecurityGroupIngress"] == 4     # all, then one by one
+    assert cloud.pallet("converge", spec, "web=0", "--compute", "lab", "--provision-only").returncode == 0
+
+
+def test_the_catalogue_is_read_while_the_nodes_are_listed(proxied):
+    # the listing (DescribeTags) is held until the images are asked for: a converge that
+    # listed first and read the catalogue after would wait here in vain
+    import threading
+    import time
+    cloud = proxied
+    asked = threading.Event()
+    held = []
+
+    def images(n):
+        asked.set()
+
+    def listing(n):
+        if n == 1:
+            held.append(asked.wait(20))
+    cloud.proxy.hooks.update(DescribeImages=images, DescribeTags=listing)
+    spec = cloud.spec("atonce", WEB)
+    start = time.monotonic()
+    p, doc = run_json(cloud, "converge", spec, "web=2", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0 and len(doc["created"]) == 2, p.stderr
+    assert held == [True], time.monotonic() - start
+    # no node needed: the catalogue is not read, nor a key pair imported
+    cloud.proxy.calls.clear()
+    cloud.proxy.hooks.clear()
+    p, doc = run_json(cloud, "converge", spec, "web=0", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0 and len(doc["destroyed"]) == 2
+    assert not {"DescribeImages", "DescribeKeyPairs", "ImportKeyPair"} & set(cloud.proxy.calls)
+
+
+def test_a_node_spec_that_matches_nothing_is_no_error_when_no_node_is_needed(cloud):
+    bad = WEB.replace(":min-cores 2", ":min-cores 4096")
+    spec = cloud.spec("unneeded", WEB)
+    assert cloud.pallet("converge", spec, "web=1", "--compute", "lab", "--provision-only").returncode == 0
+    spec.write_text(bad)
+    p, doc = run_json(cloud, "converge", spec, "web=1", "--compute", "lab", "--provision-only")
+    assert p.returncode == 0 and doc["created"] == [], p.stderr          # the node it has
+    p = cloud.pallet("converge", spec, "web=2", "--compute", "lab", "--provision-only")
+    assert p.returncode == 2 and "min-cores 4096" in p.stderr and "Traceback" not in p.stderr
+    spec.write_text(WEB)
+    assert cloud.pallet("converge", spec, "web=0", "--compute", "lab", "--provision-only").returncode == 0

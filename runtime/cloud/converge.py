@@ -104,22 +104,53 @@ def plan(project, routes: dict[str, object], counts: dict[str, int],
     """Steps 1 and 2: what each group has and needs, with its template; and the nodes of
     the spec's other groups on the same services (relationships see them). Without
     `addresses` (--dry-run, --provision-only: no connection), a cloud's nodes are listed
-    without them."""
-    listed: dict[int, list] = {}
-    for provider in {id(p): p for p in routes.values()}.values():
-        if isinstance(provider, CloudProvider):
-            listed[id(provider)] = list(provider.list_nodes(addresses=addresses))
-        else:
-            listed[id(provider)] = list(provider.list_nodes())
-    plans = []
+    without them.
+
+    The services are listed at once, and each service's templates of the groups that may
+    need nodes (a count above 0) are looked up meanwhile (read-only calls: the catalogue,
+    the key pairs, the security groups): one round trip less before creating. A template
+    is used, and its error raised, only if the listing shows the group needs nodes."""
+    providers = list({id(p): p for p in routes.values()}.values())
+    ahead: dict[int, list[str]] = {}
     for group, count in counts.items():
         provider = routes[group]
-        have = [r for r in listed[id(provider)] if r.group == group]
-        gp = GroupPlan(group, provider, have, count)
-        if isinstance(provider, CloudProvider) and (gp.missing or every_template):
+        if isinstance(provider, CloudProvider) and (count > 0 or every_template):
+            ahead.setdefault(id(provider), []).append(group)
+    for p in providers:
+        if isinstance(p, CloudProvider):
+            p.driver                  # made once, here, before two threads need it
+    pool = ThreadPoolExecutor(max_workers=max(1, len(providers) + len(ahead)),
+                              thread_name_prefix="pallet-plan")
+
+    def templates(provider, groups):
+        found = {}
+        for group in groups:          # one service's in turn: its catalogue is read once
             spec = project.group(group)
-            gp.template = provider.template(group, spec.node_spec, spec.span)
-        plans.append(gp)
+            try:
+                found[group] = provider.template(group, spec.node_spec, spec.span)
+            except PalletError as exc:
+                found[group] = exc
+        return found
+
+    try:
+        looked_up = {id(p): pool.submit(templates, p, ahead[id(p)]) for p in providers if id(p) in ahead}
+        listings = {id(p): pool.submit(p.list_nodes, addresses=addresses)
+                    for p in providers if isinstance(p, CloudProvider)}
+        listed = {id(p): list(p.list_nodes()) for p in providers if not isinstance(p, CloudProvider)}
+        listed.update({key: list(f.result()) for key, f in listings.items()})
+        plans = []
+        for group, count in counts.items():
+            provider = routes[group]
+            have = [r for r in listed[id(provider)] if r.group == group]
+            gp = GroupPlan(group, provider, have, count)
+            if isinstance(provider, CloudProvider) and (gp.missing or every_template):
+                template = looked_up[id(provider)].result()[group]
+                if isinstance(template, PalletError):
+                    raise template
+                gp.template = template
+            plans.append(gp)
+    finally:
+        pool.shutdown(wait=False)
     others = [r for rs in listed.values() for r in rs
               if r.group not in counts and project.group(r.group) is not None]
     return plans, others

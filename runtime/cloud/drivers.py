@@ -240,3 +240,21 @@ def ec2_tags(driver, filters: dict) -> dict[str, dict[str, str]]:
         token = findtext(element=elem, xpath="nextToken", namespace=NAMESPACE)
         if not token:
             return found
+
+
+def ec2_open_ports(driver, group: str, ports: list[int], cidr: str) -> None:
+    """TCP `ports` open to `cidr` in a security group: one AuthorizeSecurityGroupIngress
+    with every port (EC2 takes many IpPermissions.N; libcloud's call takes one). A port
+    opened meanwhile (another run) makes EC2 refuse the whole call: then one port at a
+    time, libcloud's call passing over the duplicates."""
+    params = {"Action": "AuthorizeSecurityGroupIngress", "GroupName": group}
+    for n, port in enumerate(ports, 1):
+        params.update({f"IpPermissions.{n}.IpProtocol": "tcp", f"IpPermissions.{n}.FromPort": str(port),
+                       f"IpPermissions.{n}.ToPort": str(port), f"IpPermissions.{n}.IpRanges.1.CidrIp": cidr})
+    try:
+        driver.connection.request(driver.path, params=params)
+    except Exception as exc:  # noqa: BLE001
+        if "InvalidPermission.Duplicate" not in str(getattr(exc, "value", None) or exc):
+            raise
+        for port in ports:
+            driver.ex_authorize_security_group(group, port, port, cidr)

@@ -207,12 +207,11 @@ class CloudProvider:
             else:
                 open_ports = {int(r.get("from_port") or -1) for r in found[0].ingress_rules
                               if "0.0.0.0/0" in (r.get("cidr_ips") or [])}
-            wanted = [p for p in ports if p not in open_ports]
+            wanted = [p for p in dict.fromkeys(ports) if p not in open_ports]
             if wanted:
-                with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
-                    for f in [pool.submit(self.call, f"opening port {p}", d.ex_authorize_security_group,
-                                          name, p, p, "0.0.0.0/0") for p in wanted]:
-                        f.result()
+                from .drivers import ec2_open_ports
+                what = f"opening port{'s' if len(wanted) > 1 else ''} {', '.join(map(str, wanted))}"
+                self.call(what, ec2_open_ports, d, name, wanted, "0.0.0.0/0")
             self._firewalls[name] = name
             return name
 
