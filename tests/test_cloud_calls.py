@@ -1,13 +1,14 @@
 """What Pallet asks an EC2 API (moto's server on 127.0.0.1, through a counting proxy), and
 that the lean calls give the same answers as the whole ones: --provision-only lists nodes
 by their tags and states, waits on DescribeInstanceStatus, creates in batches and
-terminates in one call; libcloud is loaded without paramiko."""
+terminates in one call; libcloud is loaded without paramiko, and cryptography when used."""
 from __future__ import annotations
 
 import json
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -222,3 +223,23 @@ def test_a_node_spec_that_matches_nothing_is_no_error_when_no_node_is_needed(clo
     assert p.returncode == 2 and "min-cores 4096" in p.stderr and "Traceback" not in p.stderr
     spec.write_text(WEB)
     assert cloud.pallet("converge", spec, "web=0", "--compute", "lab", "--provision-only").returncode == 0
+
+
+def test_libcloud_loads_cryptography_only_when_its_key_helpers_are_used(tmp_path):
+    from cloud_env import ssh_key
+    pub = Path(str(ssh_key(tmp_path / "id")) + ".pub").read_text()
+    code = ("import json, sys\n"
+            "from pallet.runtime.cloud.libcloud_loader import import_libcloud\n"
+            "import_libcloud()\n"
+            "from libcloud.compute.providers import get_driver\n"
+            "get_driver('ec2'), get_driver('openstack')\n"
+            "print(json.dumps(any(m.startswith('cryptography') for m in sys.modules)))\n"
+            "from libcloud.utils.publickey import get_pubkey_openssh_fingerprint as f\n"
+            f"print(json.dumps(f({pub!r})))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    first, second = p.stdout.splitlines()
+    assert json.loads(first) is False
+    # the same fingerprint as libcloud's own, cryptography loaded at once
+    from libcloud.utils.publickey import get_pubkey_openssh_fingerprint
+    assert json.loads(second) == get_pubkey_openssh_fingerprint(pub)
