@@ -15,7 +15,7 @@ from typing import Any
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword
 
-from .evaluator import ArgError, Builtin
+from .values import ArgError, Builtin
 from .model import NodeFacts
 
 _MISSING = object()

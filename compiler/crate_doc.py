@@ -20,7 +20,9 @@ from pallet.grammar.forms import (Form, Keyword, ListForm, MapForm, Symbol, Vect
 from pallet.grammar.reader import read
 
 from .crates import CrateFile, CrateIndex, first_sentence, header_of
-from .evaluator import Evaluator, Fn, Namespace, closest
+from .evaluator import Evaluator
+from .spelling import closest
+from .values import Fn, Namespace
 
 _DEFINERS = {"def-crate-fn": "crate function", "defplan": "crate function",
              "defn": "function", "defn-": "private function", "def": "value"}

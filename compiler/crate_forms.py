@@ -14,19 +14,16 @@ from pallet.grammar.forms import (Atom, Keyword, ListForm, MapForm, Symbol, Vect
 from pallet.stevedore import ScriptForms
 from pallet.stevedore.functions import SpecScriptFn
 
+from .core import str_of
+from .special_forms import _body, _def_crate_fn, _fn_from, _quoted
+from .values import PhaseFn
+
 # with-action-options: what each option of Pallet's does here. Actions run in the order a
 # phase records them, one script per node and phase; options about that order (or naming
 # an action for it) hold by construction; the others change how an action runs, which this
 # project does not do yet.
 _ORDER_OPTIONS = frozenset({"action-id", "always-before", "always-after", "new-login-after-action",
                             "record-stdout"})
-
-
-def _body(ev, forms, env):
-    result = None
-    for f in forms:
-        result = ev.eval(f, env)
-    return result
 
 
 def _with_action_options(ev, form, env):
@@ -121,7 +118,6 @@ def _assert(ev, form, env):
     if value is None or value is False:
         message = f"assertion failed: {show(form.items[1])}"
         if len(form.items) == 3:
-            from .core import str_of
             message = f"{str_of(ev.eval(form.items[2], env))} (assertion failed: {show(form.items[1])})"
         raise PalletError(message, form.span)
     return None
@@ -131,7 +127,6 @@ def _letfn(ev, form, env):
     """(letfn [(f [x] ...) (g [y] ...)] body...): local functions that may call each other."""
     if len(form.items) < 2 or not isinstance(form.items[1], VectorForm):
         raise PalletError("usage: (letfn [(name [args] body...) ...] body...)", form.span)
-    from .special_forms import _fn_from
     inner = env.child()
     for spec in form.items[1].items:
         if not (isinstance(spec, ListForm) and spec.items and isinstance(spec.items[0], Symbol)):
@@ -156,7 +151,6 @@ class Macro:
 def _defmacro(ev, form, env):
     """(defmacro name "doc"? [args] body...): args are bound to the call's forms (as data),
     and the body's value, a form, is evaluated where the call was."""
-    from .special_forms import _fn_from
     items = form.items[1:]
     if not items or not isinstance(items[0], Symbol):
         raise PalletError("usage: (defmacro name [args] body...)", form.span)
@@ -169,7 +163,6 @@ def _defmacro(ev, form, env):
 def expand(ev, macro: Macro, form: ListForm, env):
     """The form a macro call stands for: its arguments as data in, a form out (with the
     call's place, so that errors inside point at the call)."""
-    from .special_forms import _quoted
     args = [_quoted(f) for f in form.items[1:]]
     result = ev.call_fn(macro.fn, args, form.span, form)
     return _as_form(result, form.span)
@@ -208,14 +201,12 @@ def _as_form(value: Any, span, vector: bool = False):
 def _phase_fn_06(ev, form, env):
     """Pallet 0.6's (phase-fn a b (c x)): a symbol alone in the body is a phase function to
     call, as Pallet threaded the session through it."""
-    from .special_forms import PhaseFn
     body = tuple(ListForm((f,), f.span) if isinstance(f, Symbol) else f for f in form.items[1:])
     return PhaseFn(body, env, form.span)
 
 
 def _def_phase_fn(ev, form, env):
     """Pallet 0.6's (def-phase-fn name "doc"? [args] body...): a crate function."""
-    from .special_forms import _def_crate_fn
     return _def_crate_fn(ev, form, env)
 
 

@@ -21,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+from .spelling import closest
+
 ENTRY_POINT_GROUP = "pallet.crates"
 BUNDLED_PACKAGE = "pallet.crates"
 _SKIP_DIRS = {"__pycache__", "node_modules"}
@@ -158,7 +160,6 @@ class CrateIndex:
 
     def not_found(self, namespace: str) -> str:
         """The message for a namespace found nowhere."""
-        from .evaluator import closest
         places = "".join(f"{p}, " for p in self.search)
         known = {c.crate.namespace for c in self.list()}
         close = closest(namespace, known, cutoff=0.6)

@@ -7,101 +7,29 @@ no I/O of its own.
 """
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from pallet.errors import InternalError, PalletError, Span
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
                                   VectorForm, show, span_of)
 from pallet.grammar.cache import read, read_cached
-from pallet.stevedore import ScriptForms
+from pallet.stevedore.script_lib import LibRef
 
-from .values import KeyMap
+from .core import _arity_text, describe
+from .crate_forms import SPECIAL_FORMS as _CRATE_FORMS
+from .crate_forms import Macro, expand
+from .multimethods import SPECIAL_FORMS as _MULTIMETHODS
+from .namespaces import SCRIPT_LIB, builtin_namespace
+from .pallet_api import CLOJURE_UNSUPPORTED, PALLET_NAMESPACES, SpecialRef, unsupported_name
+from .secrets import call_revealed, reads_secret
+from .special_forms import SPECIAL_FORMS as _LANGUAGE_FORMS
+from .special_forms import key_of
+from .spelling import did_you_mean
+from .values import ArgError, Builtin, Env, Fn, KeyMap, Namespace
 
-
-class ArgError(Exception):
-    """Raised by a builtin about one of its arguments (index from 0), or the whole call."""
-
-    def __init__(self, message: str, index: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.index = index
-
-
-@dataclass(frozen=True, eq=False)
-class Builtin:
-    name: str
-    fn: Callable[..., Any]
-    # Builtins that need the evaluator (actions, session queries, higher-order functions)
-    # receive it, and the call form, as their first two arguments.
-    contextual: bool = False
-
-    def describe(self) -> str:
-        return f"the function {self.name}"
-
-
-@dataclass(eq=False)
-class Fn:
-    name: str
-    params: Form                  # a vector form, destructured at each call
-    body: tuple[Form, ...]
-    env: "Env"
-    span: Span | None = None
-    doc: str | None = None
-    kind: str = "fn"              # "fn", "crate-fn"
-    meta: Form | None = None      # the attr-map written before the arguments, unevaluated
-    # {:pre [...] :post [...]} conditions, checked at each call (% is the result in :post)
-    pre: tuple[Form, ...] = ()
-    post: tuple[Form, ...] = ()
-    # Every arity of a multi-arity fn, (params, body, pre, post) each; () for one arity, which
-    # params and body hold (they hold the first arity too, for what shows a signature).
-    arities: tuple[tuple[Form, tuple[Form, ...], tuple[Form, ...], tuple[Form, ...]], ...] = ()
-
-    def describe(self) -> str:
-        return f"the function {self.name}"
-
-
-@dataclass(eq=False)
-class Env:
-    vars: dict[str, Any]
-    parent: "Env | None" = None
-    ns: "Namespace | None" = None
-
-    def lookup(self, name: str) -> tuple[bool, Any]:
-        env: Env | None = self
-        while env is not None:
-            if name in env.vars:
-                return True, env.vars[name]
-            env = env.parent
-        return False, None
-
-    def child(self, bindings: dict[str, Any] | None = None) -> "Env":
-        return Env(dict(bindings or {}), self, self.ns)
-
-    def names(self) -> set[str]:
-        out: set[str] = set()
-        env: Env | None = self
-        while env is not None:
-            out.update(env.vars)
-            env = env.parent
-        return out
-
-
-@dataclass(eq=False)
-class Namespace:
-    name: str
-    env: Env
-    file: str
-    aliases: dict[str, str] = field(default_factory=dict)
-    # Names referred from one of Pallet's namespaces that this project lacks: local -> ns/name.
-    unsupported: dict[str, str] = field(default_factory=dict)
-    # Of one of Pallet's namespaces (pallet_api.py): every name Pallet's had.
-    pallet_names: frozenset[str] = frozenset()
-
-    def describe(self) -> str:
-        return f"the namespace {self.name}"
+# Every special form: the language's, Pallet's crate forms, and multimethods.
+SPECIAL_FORMS = {**_LANGUAGE_FORMS, **_CRATE_FORMS, **_MULTIMETHODS}
 
 
 class Recur(Exception):
@@ -114,6 +42,9 @@ _MISSING = object()
 class Evaluator:
     """Evaluates forms. `loader(name, relative_to)` returns (display name, text) for a file
     or crate namespace, or raises PalletError."""
+
+    # Every special form by name (namespaces.py refers Pallet's names to them).
+    special_forms = SPECIAL_FORMS
 
     def __init__(self, core: dict[str, Any], loader: Callable[[str, str | None], tuple[str, str]],
                  environ: Mapping[str, str] | None = None):
@@ -211,10 +142,10 @@ class Evaluator:
                 key = self.eval(k, env)
                 if type(key) is dict or type(key) is tuple:
                     key = KeyMap.of(key)   # a map as a key: {{:os :linux} [6]}
-                out[_key(key, k, "a map key")] = self.eval(v, env)
+                out[key_of(key, k, "a map key")] = self.eval(v, env)
             return out
         if isinstance(form, SetForm):
-            return frozenset(_key(KeyMap.of(self.eval(f, env)), f, "a set member") for f in form.items)
+            return frozenset(key_of(KeyMap.of(self.eval(f, env)), f, "a set member") for f in form.items)
         if isinstance(form, ListForm):
             return self._eval_list(form, env)
         raise PalletError(f"cannot evaluate {show(form)}", span_of(form))
@@ -260,7 +191,7 @@ class Evaluator:
             if sym.local in ns.pallet_names:
                 raise PalletError(f"{ns.name}/{sym.local} is a Pallet name not yet supported here",
                                   sym.span)
-            raise PalletError(f"{ns_name} has no {sym.local!r}" + _suggest(sym.local, ns.env.vars),
+            raise PalletError(f"{ns_name} has no {sym.local!r}" + did_you_mean(sym.local, ns.env.vars),
                               sym.span)
         if sym.name in SPECIAL_FORMS:
             raise PalletError(f"{sym.name} is a special form; call it as ({sym.name} ...)", sym.span)
@@ -314,7 +245,7 @@ class Evaluator:
                 raise PalletError(f"{SCRIPT_LIB}/{fn.name}: {exc.message}", span) from None
         if hasattr(fn, "invoke"):  # phase functions and other callable values
             return fn.invoke(self, args, form)
-        raise PalletError(f"{_describe(fn)} is not a function", span)
+        raise PalletError(f"{describe(fn)} is not a function", span)
 
     def call_fn(self, fn: Fn, args: list[Any], span: Span | None,
                 call: ListForm | None = None) -> Any:
@@ -395,7 +326,7 @@ class Evaluator:
         if isinstance(pattern, MapForm):
             value = value or {}
             if not isinstance(value, dict):
-                raise PalletError(f"cannot destructure {_describe(value)} as a map", span_of(pattern))
+                raise PalletError(f"cannot destructure {describe(value)} as a map", span_of(pattern))
             defaults: dict[str, Any] = {}
             for k, v in pattern.pairs:
                 if k == Keyword("or") and isinstance(v, MapForm):
@@ -407,7 +338,7 @@ class Evaluator:
                         for key in value:
                             if key not in known:
                                 raise PalletError(
-                                    f"{fn_name}: unknown option {key}" + _suggest(
+                                    f"{fn_name}: unknown option {key}" + did_you_mean(
                                         str(key), {str(x) for x in known}), span)
                     for s in v.items:
                         env.vars[s.name] = value.get(Keyword(s.name), defaults.get(s.name))
@@ -476,33 +407,6 @@ def _arity(fn: Fn, count: int, name: str, span: Span | None):
                       f"arguments, got {count}", span)
 
 
-def closest(name: str, candidates, cutoff: float = 0.75) -> str | None:
-    """The candidate a misspelt `name` most likely meant, or None. difflib finds the similar
-    names; the fewest edits (a swap of two neighbours counting as one) decides between them, so
-    that `fiel` means `file`, not `fnil`."""
-    close = difflib.get_close_matches(name, sorted(candidates), n=8, cutoff=cutoff)
-    if not close:
-        return None
-    ratio = {c: difflib.SequenceMatcher(None, name, c).ratio() for c in close}
-    return min(close, key=lambda c: (_edits(name, c), -ratio[c], c))
-
-
-def _edits(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
-    two adjacent characters."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], prev2[j - 2] + 1)
-        prev2, prev = prev, row
-    return prev[len(b)]
-
-
 def _unknown_symbol(name: str, env: Env) -> str:
     """Why a name is unknown: one of Pallet's this project lacks (referred, or bare), Clojure
     this dialect cannot run, Java interop, or a misspelling."""
@@ -516,17 +420,12 @@ def _unknown_symbol(name: str, env: Env) -> str:
     if _JAVA.match(name):
         return (f"{name} is Java interop ({'a method call' if name.startswith('.') else 'a class'}),"
                 " which this dialect cannot run")
-    return f"unknown symbol {name!r}" + _suggest(name, env.names() | set(SPECIAL_FORMS))
+    return f"unknown symbol {name!r}" + did_you_mean(name, env.names() | set(SPECIAL_FORMS))
 
 
 _JAVA_CLASS = re.compile(r"[A-Z][A-Za-z0-9_]*$|(java|javax|clojure\.lang)\.")
 # .method, Class. (a constructor), java.lang.Class or Class/staticField
 _JAVA = re.compile(r"\.[A-Za-z_]|[A-Z][A-Za-z0-9_]*\.$|[a-z]+(\.[a-z0-9]+)+\.[A-Z]|[A-Z][A-Za-z0-9]*/")
-
-
-def _suggest(name: str, candidates) -> str:
-    close = closest(name, candidates)
-    return f"; did you mean {close!r}?" if close else ""
 
 
 _DEFINERS = ("def", "defn", "defn-", "def-crate-fn", "defplan")
@@ -580,11 +479,6 @@ def _defined_later(exc: PalletError, forms: tuple[Form, ...], index: int,
                        "define it before it is used", exc.span, exc.notes)
 
 
-def _describe(value: Any) -> str:
-    from .core import describe
-    return describe(value)
-
-
 def _keyword_args(remaining: tuple, fn_name: str, span: Span | None) -> dict:
     """`:key value` pairs as a map; as in Clojure 1.11, a map may come last, or alone, in
     place of (some of) the pairs."""
@@ -597,19 +491,10 @@ def _keyword_args(remaining: tuple, fn_name: str, span: Span | None) -> dict:
     for key, value in zip(pairs[::2], pairs[1::2]):
         if not isinstance(key, (Keyword, str)):
             raise PalletError(f"{fn_name or 'call'}: expected an option keyword, got "
-                              f"{_describe(key)}", span)
+                              f"{describe(key)}", span)
         out[key] = value
     out.update(last)
     return out
-
-
-def _key(value: Any, form: Form, role: str) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        raise PalletError(f"{_describe(value)} cannot be {role}: maps, and collections holding "
-                          "maps, are not hashable", span_of(form)) from None
-    return value
 
 
 def _head_text(form: ListForm) -> str:
@@ -647,19 +532,10 @@ def builtin_failed(fn: Builtin, args: list[Any], exc: Exception, span: Span | No
     if arity is not None and isinstance(exc, TypeError):
         least, most = arity
         if len(args) < least or (most is not None and len(args) > most):
-            from .core import _arity_text
             return PalletError(f"{fn.name} {_arity_text(least, most, len(args))}", span)
     if isinstance(exc, ZeroDivisionError):
         return PalletError(f"{fn.name}: division by zero", span)
     if isinstance(exc, OverflowError):
         return PalletError(f"{fn.name}: number too large", span)
-    given = ", ".join(_describe(a) for a in args) if args else "no arguments"
+    given = ", ".join(describe(a) for a in args) if args else "no arguments"
     return PalletError(f"{fn.name} cannot take {given}", span)
-
-
-from .special_forms import SPECIAL_FORMS  # noqa: E402  (they call back into Evaluator)
-from .secrets import call_revealed, reads_secret  # noqa: E402
-from .namespaces import SCRIPT_LIB, builtin_namespace  # noqa: E402
-from .crate_forms import Macro, expand  # noqa: E402
-from pallet.stevedore.script_lib import LibRef  # noqa: E402
-from .pallet_api import CLOJURE_UNSUPPORTED, PALLET_NAMESPACES, SpecialRef, unsupported_name  # noqa: E402

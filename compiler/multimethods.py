@@ -25,6 +25,10 @@ from typing import Any
 from pallet.errors import PalletError
 from pallet.grammar.forms import Atom, Keyword, MapForm, Symbol, VectorForm, show, span_of
 
+from .core import equal, pr_str
+from .special_forms import _fn_from
+from .versions import OS_HIERARCHY, Hierarchy, as_version_vector, best_match
+
 _DEFAULT = Keyword("default")
 
 
@@ -38,11 +42,9 @@ class MultiFn:
     methods: list[tuple[Any, Any]] = field(default_factory=list)
 
     def add(self, value: Any, fn: Any) -> None:
-        from .core import equal
         self.methods = [(k, f) for k, f in self.methods if not equal(k, value)] + [(value, fn)]
 
     def find(self, value: Any):
-        from .core import equal
         for key, fn in self.methods:
             if equal(key, value):
                 return fn
@@ -56,7 +58,6 @@ class MultiFn:
         return None
 
     def invoke(self, ev, args, form):
-        from .core import pr_str
         value = ev.apply(self.dispatch, list(args), form)
         method = self.find(value)
         if method is None:
@@ -83,8 +84,6 @@ class VersionMulti:
     methods: list[tuple[dict, Any]] = field(default_factory=list)
 
     def invoke(self, ev, args, form):
-        from .versions import as_version_vector, best_match
-        from .core import pr_str
         args = list(args)
         if self.plan:
             if ev.plan is None:
@@ -154,7 +153,6 @@ def _defmulti(ev, form, env, plan=False):
         raise PalletError(f"{what} {name.name} needs a dispatch function", form.span)
     dispatch = ev.eval(args[0], env)
     opts = _keyword_options(ev, env, args[1:], ("default", "hierarchy"), what)
-    from .versions import Hierarchy
     hierarchy = opts.get("hierarchy")
     if hierarchy is not None and not isinstance(hierarchy, Hierarchy):
         raise PalletError(f"{what}: :hierarchy is a hierarchy, such as #'os-hierarchy", form.span)
@@ -171,7 +169,6 @@ def _defmulti_plan(ev, form, env):
 
 def _method_fn(ev, form, env, tail, name: str, kind: str):
     """A method's function from `[args] body...` or `([a] ...) ([a b] ...)`."""
-    from .special_forms import _fn_from
     return _fn_from(ev, form, env, tuple(tail), kind, name)
 
 
@@ -184,7 +181,6 @@ def _defmethod(ev, form, env, plan=False):
         raise PalletError(f"{what}: {show(form.items[1])} is not a multimethod "
                           f"(defmulti{'-plan' if plan else ''})", span_of(form.items[1]))
     value = ev.eval(form.items[2], env)
-    from .core import pr_str
     fn = _method_fn(ev, form, env, form.items[3:], f"{multi.name} {pr_str(value)}",
                     "crate-fn" if plan or multi.plan else "fn")
     multi.add(value, fn)
@@ -203,7 +199,6 @@ def _defmulti_version(ev, form, env, plan=False):
     if len(args) < (1 if plan else 2) or not isinstance(args[0], Symbol) \
             or not (len(args) > 1 and isinstance(args[1], VectorForm)):
         raise PalletError(f"usage: {usage}", form.span)
-    from .versions import OS_HIERARCHY, Hierarchy
     hierarchy = OS_HIERARCHY
     if not plan:
         if len(args) < 3:
@@ -242,10 +237,8 @@ def _defmethod_version(ev, form, env, plan=False):
     elif key != _DEFAULT:
         raise PalletError(f"{what}: the dispatch value is a map of :os, :os-version and :version",
                           span_of(form.items[2]))
-    from .core import pr_str
     fn = _method_fn(ev, form, env, form.items[3:], f"{multi.name} {pr_str(key)}",
                     "crate-fn" if plan else "fn")
-    from .core import equal
     multi.methods = [(k, f) for k, f in multi.methods if not equal(k, key)] + [(key, fn)]
     return multi
 

@@ -20,6 +20,8 @@ from pallet.errors import PalletError
 from pallet.grammar.forms import Atom, Form, Keyword, ListForm, MapForm, Symbol, VectorForm, show, span_of
 
 from .pallet_api import NAMESPACES, SpecialRef
+from .spelling import did_you_mean
+from .values import Env, Namespace
 
 SCRIPT_LIB = "pallet.script.lib"
 _REFER_OPTIONS = ("refer", "only", "exclude", "rename", "as", "as-alias")
@@ -29,14 +31,13 @@ _FLAGS = ("reload", "reload-all", "verbose")
 def builtin_namespace(ev, name: str):
     """The Namespace of one of Pallet's (or Clojure's) namespaces this project provides, made
     for this evaluator (multimethods in it may gain methods), or None."""
-    from .evaluator import Env, Namespace
-    from .special_forms import SPECIAL_FORMS
+    special_forms = ev.special_forms
     core = ev.core.vars
     table = NAMESPACES.get(name)
     if table is not None:
         values: dict[str, Any] = {}
         for local, key in table.names.items():
-            if key in SPECIAL_FORMS:
+            if key in special_forms:
                 values[local] = SpecialRef(key, table.qualified(local))
             elif key in core:
                 values[local] = core[key]
@@ -50,7 +51,7 @@ def builtin_namespace(ev, name: str):
         return ns
     if name == "clojure.core":
         values = {k: v for k, v in core.items() if "/" not in k}
-        values.update({k: SpecialRef(k, f"clojure.core/{k}") for k in SPECIAL_FORMS if "/" not in k})
+        values.update({k: SpecialRef(k, f"clojure.core/{k}") for k in special_forms if "/" not in k})
         return Namespace(name, Env(values), f"<{name}>")
     if name == "clojure.string":
         prefix = "clojure.string/"
@@ -235,6 +236,5 @@ def _refer(env, ns, names: Form | None, spec: Form, exclude: Form | None = None,
         elif local in pallet:
             target.unsupported[bound] = f"{ns.name}/{local}"
         else:
-            from .evaluator import _suggest
-            raise PalletError(f"{ns.name} has no {local!r}" + _suggest(local, ns.env.vars),
+            raise PalletError(f"{ns.name} has no {local!r}" + did_you_mean(local, ns.env.vars),
                               span_of(where) or span_of(spec))

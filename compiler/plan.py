@@ -9,13 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.crates.action_options import ACTION_OPTIONS  # shared with crates/actions.py
+from pallet.crates.actions import core_library
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, span_of
 from pallet.secret import has_secret
+from pallet.stevedore import ScriptLibrary, Target
 
-from .evaluator import ArgError, Builtin, closest
+from .bundle import target_of
+from .core import describe
 from .model import Action, NodeFacts
 from .specs import GroupSpec
+from .spelling import closest
+from .values import ArgError, Builtin
 
 ACTION_ARITY = {"file": 1, "directory": 1, "symbolic-link": 2, "remote-file": 1, "user": 1,
                 "group": 1, "service": 1, "sed": 2, "package": 1, "packages": 1,
@@ -50,6 +55,15 @@ class PlanContext:
     actions: list[Action] = field(default_factory=list)
     allow_actions: bool = True
 
+    def script_target(self) -> Target:
+        """The shell and OS the node's scripts are compiled for (`(str (script ...))`)."""
+        return target_of(self.node, self.group)
+
+    @staticmethod
+    def script_library() -> ScriptLibrary:
+        """The script functions the bundles use."""
+        return core_library()
+
 
 def record(ev, form, kind: str, args: tuple, options: tuple, label: str) -> None:
     plan = ev.plan
@@ -79,7 +93,6 @@ def _action(kind: str) -> Builtin:
             key = rest[i]
             allowed = ACTION_OPTIONS[kind]
             if not isinstance(key, Keyword):
-                from .core import describe
                 raise ArgError(f"expected an option keyword, got {describe(key)}", arity + i)
             if key.name not in allowed:
                 close = closest(key.name, allowed, cutoff=0.6)
@@ -102,7 +115,6 @@ def _action(kind: str) -> Builtin:
                                "and logs; secrets go into files (remote-file :content) and "
                                "scripts (~ in exec-script)", i)
             elif not isinstance(value, str):
-                from .core import describe
                 raise ArgError(f"expected a string, got {describe(value)}", i)
         label = f"{kind} {' '.join(_label_part(v) for v in positional)}"
         return record(ev, form, kind, tuple(positional), tuple(options), label)

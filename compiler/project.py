@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from pallet.errors import PalletError, Source, Span
 
-from .evaluator import Evaluator, closest
+from .evaluator import Evaluator
 from .model import Action, NodeFacts
 from .plan import PLAN_BUILTINS, World, plan_phase
+from .spelling import closest
 from .specs import (SPEC_BUILTINS, PHASE_ORDER, ClusterSpec, GroupSpec, NodeList, Operation,
                     groups_of)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pallet.stevedore import ScriptForms, compile_forms
 
-from .evaluator import ArgError
+from .values import ArgError
 
 
 def script_text(ev, value: ScriptForms, index: int | None = None) -> str:
@@ -15,8 +15,6 @@ def script_text(ev, value: ScriptForms, index: int | None = None) -> str:
     if plan is None:
         raise ArgError("a (script ...) becomes text only inside a phase: the node being "
                        "planned decides its shell (bash, sh or PowerShell)", index)
-    from pallet.crates.actions import core_library  # the library the bundles use
-    from .bundle import target_of
-    text = compile_forms(value.forms, target_of(plan.node, plan.group), core_library(),
+    text = compile_forms(value.forms, plan.script_target(), plan.script_library(),
                          value.resolver, header=False)
     return text[:-1] if text.endswith("\n") else text

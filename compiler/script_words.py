@@ -14,7 +14,7 @@ from typing import Any
 from pallet.stevedore import ScriptForms
 from pallet.stevedore.script_words import ScriptWord, word_form
 
-from .evaluator import ArgError
+from .values import ArgError
 
 
 def is_word(value: Any) -> bool:
@@ -48,13 +48,11 @@ def _text(ev, pieces: tuple) -> str:
     if plan is None:
         raise ArgError("a (script ...) becomes text only inside a phase: the node being "
                        "planned decides its shell code")
-    from pallet.crates.actions import core_library
     from pallet.stevedore.lower import Lowering
     from pallet.stevedore import emit_word
-    from .bundle import target_of
-    target = target_of(plan.node, plan.group)
+    target = plan.script_target()
     probe = ScriptWord("", pieces)
-    word = Lowering(target, core_library())._value_word(probe, None)
+    word = Lowering(target, plan.script_library())._value_word(probe, None)
     return emit_word(word, target.shell)
 
 

@@ -16,14 +16,14 @@ are masked before they leave it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, Symbol, span_of
 from pallet.secret import Redactor, Secret, has_secret, reveal, secret_text
 
-if TYPE_CHECKING:    # the evaluator imports this module; its names are imported when used
-    from .evaluator import Builtin
+from .core import _wrap, describe  # _wrap: arity checks and messages as every core function has them
+from .values import ArgError, Builtin
 
 _MISSING = object()
 
@@ -149,8 +149,6 @@ def _check_secretable(value: Any) -> None:
             for v in (item if kind is dict else (item,)):
                 _check_secretable(v)
         return
-    from .core import describe
-    from .evaluator import ArgError
     raise ArgError("takes a string, a number, a keyword or a collection of them, not "
                    f"{describe(value)}", 0)
 
@@ -163,7 +161,6 @@ def _env(ev, form, name, default=_MISSING):
     """(env "NAME") or (env "NAME" default): the controller's environment variable NAME,
     read when the spec is compiled."""
     if type(name) is Secret or not isinstance(name, str) or not name or "=" in name or "\0" in name:
-        from .evaluator import ArgError
         raise ArgError("takes the name of an environment variable, such as \"DB_PASSWORD\"", 0)
     environ = ev.environ
     if environ is not None and name in environ:
@@ -178,9 +175,8 @@ def _env(ev, form, name, default=_MISSING):
                       f'(env "{name}" "...")', span_of(form))
 
 
-def secret_builtins() -> dict[str, "Builtin"]:
+def secret_builtins() -> dict[str, Builtin]:
     """`secret`, `secret?` and `env`, for the evaluator's core environment."""
-    from .core import _wrap     # arity checks and messages as every core function has them
     return {"secret": _wrap("secret", _secret, True),
             "secret?": _wrap("secret?", _is_secret, False),
             "env": _wrap("env", _env, True)}

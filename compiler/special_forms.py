@@ -1,16 +1,18 @@
 """The special forms of the spec language: forms whose arguments are not simply evaluated."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pallet.crates.action_options import ACTION_OPTIONS
-from pallet.errors import PalletError, Span
+from pallet.errors import PalletError
 from pallet.grammar.forms import (Atom, Form, Keyword, ListForm, MapForm, SetForm, Symbol,
                                   VectorForm, show, span_of)
 from pallet.stevedore import ScriptForms
 
+from .core import describe, equal  # equal is the language's =: true is not 1
 from .namespaces import ns_form, require_form
+from .plan import record
+from .values import Fn, PhaseFn
 
 
 def _args(form: ListForm, low: int, high: int | None, usage: str) -> tuple[Form, ...]:
@@ -24,26 +26,13 @@ def _truthy(value: Any) -> bool:
     return value is not None and value is not False
 
 
-@dataclass(eq=False)
-class PhaseFn:
-    """A phase: evaluated once per target node, it records actions."""
-
-    body: tuple[Form, ...]
-    env: Any
-    span: Span | None
-    name: str = "phase-fn"
-
-    def invoke(self, ev, args, form):
-        if ev.plan is None:
-            raise PalletError("a phase function runs only while a phase is planned for a node",
-                              span_of(form))
-        result = None
-        for f in self.body:
-            result = ev.eval(f, self.env)
-        return result
-
-    def describe(self) -> str:
-        return "a phase function"
+def key_of(value: Any, form: Form, role: str) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise PalletError(f"{describe(value)} cannot be {role}: maps, and collections holding "
+                          "maps, are not hashable", span_of(form)) from None
+    return value
 
 
 def _def(ev, form, env):
@@ -59,7 +48,6 @@ def _def(ev, form, env):
             raise PalletError(f"{name.name} refers to itself while it is being defined "
                               "(a cycle, e.g. in :extends)", exc.span) from None
         raise
-    from .evaluator import Fn
     if isinstance(value, (Fn, PhaseFn)) and value.name in ("fn", "phase-fn"):
         value.name = name.name  # so explain and errors can name it
     (env.ns.env if env.ns else env).vars[name.name] = value
@@ -67,7 +55,6 @@ def _def(ev, form, env):
 
 
 def _fn_from(ev, form, env, args, kind="fn", name="fn"):
-    from .evaluator import Fn
     doc = meta = None
     if args and isinstance(args[0], Atom) and isinstance(args[0].value, str):
         doc, args = args[0].value, args[1:]
@@ -213,7 +200,6 @@ def _cond(ev, form, env):
 
 def _case(ev, form, env):
     args = _args(form, 1, None, "(case x value expr ... default?)")
-    from .core import equal  # the language's =: true is not 1
     value = ev.eval(args[0], env)
     clauses = args[1:]
     for i in range(0, len(clauses) - 1, 2):
@@ -225,7 +211,6 @@ def _case(ev, form, env):
             return ev.eval(clauses[i + 1], env)
     if len(clauses) % 2:
         return ev.eval(clauses[-1], env)
-    from .core import describe
     raise PalletError(f"case: no clause matches {describe(value)}", form.span)
 
 
@@ -260,7 +245,6 @@ def _for(ev, form, env, collect=True):
         try:
             items = _seq(coll)
         except TypeError:
-            from .core import describe
             raise PalletError(f"{form.items[0]}: {show(key)} needs a collection, got {describe(coll)}",
                               span_of(expr)) from None
         for item in items:
@@ -308,8 +292,7 @@ def _quoted(form):
 
 
 def _hashed(value, form, role):
-    from .evaluator import _key
-    return _key(value, form, role)
+    return key_of(value, form, role)
 
 
 def _var(ev, form, env):
@@ -468,7 +451,6 @@ def _exec_script(ev, form, env):
                  else ev.eval(value_form, env))
         options.append((key.name, value))
     body = ScriptForms(tuple(args), ev.script_resolver(env))
-    from .plan import record
     return record(ev, form, form.items[0].name, (name, body), tuple(options),
                   f"{form.items[0].name} {name}" if name else form.items[0].name)
 
@@ -482,7 +464,6 @@ def _publish(ev, form, env):
     if not isinstance(name, str) or not name:
         raise PalletError("publish: the value's name must be a keyword or a string", span_of(args[0]))
     body = ScriptForms(tuple(args[1:]), ev.script_resolver(env))
-    from .plan import record
     return record(ev, form, "publish", (name, body), (), f"publish {name}")
 
 
@@ -503,9 +484,3 @@ SPECIAL_FORMS = {
     "def-crate-fn": _def_crate_fn, "defplan": _def_crate_fn,
     "exec-script": _exec_script, "exec-checked-script": _exec_script, "publish": _publish, "comment": _comment,
 }
-
-from .crate_forms import SPECIAL_FORMS as _CRATE_FORMS  # noqa: E402
-from .multimethods import SPECIAL_FORMS as _MULTIMETHODS  # noqa: E402
-
-SPECIAL_FORMS.update(_CRATE_FORMS)
-SPECIAL_FORMS.update(_MULTIMETHODS)

@@ -10,9 +10,10 @@ from typing import Any
 from pallet.errors import Span
 from pallet.grammar.forms import Keyword, MapForm, VectorForm, span_of
 
-from .evaluator import ArgError, Builtin, Fn, closest
+from .core import describe
 from .model import NodeFacts
-from .special_forms import PhaseFn
+from .spelling import closest
+from .values import ArgError, Builtin, Fn, PhaseFn
 
 NODE_SPEC_SECTIONS = {
     "image": {"os-family", "os-version-matches", "os-version", "os-64-bit", "image-id",
@@ -196,7 +197,6 @@ def _options(args: tuple, allowed: set[str], what: str, offset: int = 0) -> dict
     for i in range(0, len(args), 2):
         key = args[i]
         if not isinstance(key, Keyword):
-            from .core import describe
             raise ArgError(f"expected an option keyword, got {describe(key)}", offset + i)
         if key.name not in allowed:
             close = closest(key.name, allowed, cutoff=0.6)
@@ -252,7 +252,6 @@ def _server_parts(opts: dict) -> dict[str, Any]:
         parents = value if isinstance(value, (tuple, list)) else (value,)
         for parent in parents:
             if not isinstance(parent, ServerSpec):
-                from .core import describe
                 raise ArgError(f":extends takes server-specs, got {describe(parent)}", index)
             for name, fns in parent.phases:
                 phases[name] = phases.get(name, ()) + fns
@@ -267,7 +266,6 @@ def _server_parts(opts: dict) -> dict[str, Any]:
         for key, fn in value.items():
             name = _kw_name(key, index, "a phase name")
             if not isinstance(fn, (PhaseFn, Fn)):
-                from .core import describe
                 raise ArgError(f"phase :{name} must be a phase-fn, got {describe(fn)}", index)
             phases[name] = phases.get(name, ()) + (fn,)
     if "roles" in opts:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pallet.grammar.forms import Keyword
 
-from .evaluator import ArgError, Builtin
+from .values import ArgError, Builtin
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from pallet.compiler.bundle import build_bundle
 from pallet.compiler.core import CORE
 from pallet.compiler.crates import CrateIndex
-from pallet.compiler.evaluator import Evaluator, Fn, InternalError
+from pallet.compiler.evaluator import SPECIAL_FORMS, Evaluator, InternalError
 from pallet.compiler.plan import PLAN_BUILTINS
 from pallet.compiler.project import Project, core_env, file_loader
-from pallet.compiler.special_forms import SPECIAL_FORMS
 from pallet.compiler.specs import SPEC_BUILTINS, GroupSpec
+from pallet.compiler.values import Fn
 from pallet.errors import PalletError
 
 FILE = "fuzz.pallet"

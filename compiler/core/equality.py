@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from pallet.grammar.forms import Keyword, Symbol
 
-from ..evaluator import ArgError
+from ..values import ArgError
 from .printing import describe, is_int, is_number
 
 

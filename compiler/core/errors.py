@@ -4,7 +4,7 @@ from __future__ import annotations
 from pallet.errors import PalletError
 from pallet.grammar.forms import Keyword, span_of
 
-from ..evaluator import ArgError
+from ..values import ArgError
 from .printing import ExInfo, describe, pr_str, str_of, text_of, truthy
 from .registry import core
 from .format import _format_text

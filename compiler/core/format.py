@@ -5,7 +5,7 @@ import math
 import re
 from decimal import Decimal, ROUND_HALF_UP, localcontext
 
-from ..evaluator import ArgError
+from ..values import ArgError
 from .printing import describe, is_int, is_number, str_of, text_of
 from .registry import _string, core
 

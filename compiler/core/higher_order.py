@@ -1,7 +1,7 @@
 """Functions of functions: map, filter, reduce, apply, comp, partial..."""
 from __future__ import annotations
 
-from ..evaluator import ArgError, Builtin
+from ..values import ArgError, Builtin
 from .printing import describe, truthy
 from .registry import CORE, _MISSING, _at, _call, _fn, _map_or_nil, _num, core, seq_of
 

@@ -1,8 +1,7 @@
 """Maps, sets and the functions over collections as a whole (get, assoc, conj, into...)."""
 from __future__ import annotations
 
-from ..evaluator import ArgError
-from ..values import KeyMap
+from ..values import ArgError, KeyMap
 from .printing import _items, describe, is_int, pr_str
 from .registry import _MISSING, _at, _call, _fn, _hashable, _map_or_nil, core, seq_of
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..evaluator import ArgError
+from ..values import ArgError
 from .printing import describe, float_str, is_int, pr_str
 from .equality import _Incomparable, compare
 from .registry import _int, _num, _string, core

@@ -5,7 +5,7 @@ import re
 
 from pallet.grammar.forms import Keyword, Regex, Symbol
 
-from ..evaluator import ArgError, Builtin, Fn
+from ..values import ArgError, Builtin, Fn
 from .printing import ExInfo, _is_callable, describe, is_fn, is_int, is_number, truthy
 from .equality import equal
 from .registry import _MISSING, _int, _num, _string, core

@@ -11,8 +11,7 @@ from typing import Any
 from pallet.grammar.forms import Keyword, Regex, Symbol
 from pallet.stevedore import ScriptForms
 
-from ..evaluator import ArgError, Builtin, Fn
-from ..values import KeyMap
+from ..values import ArgError, Builtin, Fn, KeyMap
 
 
 @dataclass(frozen=True, eq=False)

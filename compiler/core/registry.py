@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from pallet.grammar.forms import ListForm
 
-from ..evaluator import ArgError, Builtin
+from ..values import ArgError, Builtin
 from .printing import _is_callable, _set_order, describe, is_int, is_number
 
 

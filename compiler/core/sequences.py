@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ..evaluator import ArgError
+from ..values import ArgError
 from .printing import _items, describe, is_int, is_number, truthy
 from .equality import _hkey, _sorted, compare, equal
 from .registry import _MISSING, _RANGE_LIMIT, _at, _call, _fn, _int, _num, core, seq_of

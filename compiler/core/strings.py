@@ -8,7 +8,7 @@ from typing import Any, Callable
 from pallet.grammar.forms import Regex
 
 from .. import script_words
-from ..evaluator import ArgError
+from ..values import ArgError
 from .printing import describe, is_fn, pr_str, text_of
 from .registry import _MISSING, _at, _call, _int, _map_or_nil, _string, _string_fn, core, seq_of
 from .maps_sets import _get
