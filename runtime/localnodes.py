@@ -63,6 +63,7 @@ from pallet.errors import PalletError
 SUITE = "bookworm"
 PACKAGES = "openssh-server,python3,sudo,procps"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_OS = "debian-12"
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 START_TIMEOUT = 30.0
@@ -80,6 +81,45 @@ def _mirror_egress() -> list[Egress]:
 
 class NodesUnavailable(PalletError):
     """Local nodes cannot run on this machine; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release local nodes are made of: how its root filesystem is debootstrapped and what
+    its apt sources are afterwards (those of a fresh install of it)."""
+
+    os: str                        # as targets name it: debian-12, ubuntu-22.04
+    family: str
+    version: str
+    suite: str
+    mirror: str                    # the default mirror, overridden by $mirror_env
+    mirror_env: str
+    sources: str                   # sources.list, with {mirror}
+    name: str                      # for messages
+
+    def mirror_url(self) -> str:
+        return os.environ.get(self.mirror_env) or self.mirror
+
+
+RELEASES = {r.os: r for r in (
+    Release("debian-12", "debian", "12", SUITE, DEFAULT_MIRROR, "PALLET_DEBIAN_MIRROR",
+            "deb {mirror} bookworm main\ndeb {mirror} bookworm-updates main\n"
+            "deb http://deb.debian.org/debian-security bookworm-security main\n", "Debian 12"),
+    # Ubuntu's installer enables these components and pockets; security is on the archive too.
+    Release("ubuntu-22.04", "ubuntu", "22.04", "jammy", "http://archive.ubuntu.com/ubuntu",
+            "PALLET_UBUNTU_MIRROR",
+            "deb {mirror} jammy main restricted universe multiverse\n"
+            "deb {mirror} jammy-updates main restricted universe multiverse\n"
+            "deb http://security.ubuntu.com/ubuntu jammy-security main restricted universe multiverse\n",
+            "Ubuntu 22.04"),
+)}
+
+
+def release(os_name: str) -> Release:
+    try:
+        return RELEASES[os_name]
+    except KeyError:
+        raise PalletError(f"local nodes run {' or '.join(RELEASES)}, not {os_name}") from None
 
 
 def default_cache_dir() -> Path:
@@ -239,15 +279,18 @@ def preflight(state_dir: Path | None = None) -> None:
 
 
 def ensure_rootfs(cache_dir: Path | None = None, mirror: str | None = None,
-                  log=lambda msg: print(msg, file=sys.stderr)) -> Path:
-    """The cached Debian root filesystem, built once (atomically, under a lock) if missing."""
+                  log=lambda msg: print(msg, file=sys.stderr), os_name: str = DEFAULT_OS) -> Path:
+    """The cached root filesystem of a release (default Debian 12), built once (atomically,
+    under a lock) if missing: `$PALLET_CACHE/rootfs-SUITE`."""
+    rel = release(os_name)
     cache = cache_dir or default_cache_dir()
-    final = cache / f"rootfs-{SUITE}"
+    stem = f"rootfs-{rel.suite}"
+    final = cache / stem
     if final.is_dir():
         return final
     if os.geteuid() != 0:
         preflight()
-    with file_lock(cache / f"rootfs-{SUITE}.lock"):
+    with file_lock(cache / f"{stem}.lock"):
         if final.is_dir():                      # another process built it while we waited
             return final
         if not shutil.which("debootstrap"):
@@ -258,31 +301,39 @@ def ensure_rootfs(cache_dir: Path | None = None, mirror: str | None = None,
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise NodesUnavailable(f"cannot install debootstrap: {r.stderr.strip()[-500:]}")
-        for stale in cache.glob(f"rootfs-{SUITE}.tmp.*"):   # left by a build that died
+        for stale in cache.glob(f"{stem}.tmp.*"):   # left by a build that died
             _remove_tree(stale)
-        tmp = cache / f"rootfs-{SUITE}.tmp.{os.getpid()}"
-        mirror = mirror or os.environ.get("PALLET_DEBIAN_MIRROR") or DEFAULT_MIRROR
-        log(f"pallet: building the Debian {SUITE} root filesystem in {final} (once; about 35 s)")
+        tmp = cache / f"{stem}.tmp.{os.getpid()}"
+        mirror = mirror or rel.mirror_url()
+        keyring: list[str] = []
+        if rel.family == "ubuntu":
+            # debootstrap checks the Release signature with this key (pinned by fingerprint).
+            from .archive_keys import ubuntu_keyring
+            try:
+                keyring = [f"--keyring={ubuntu_keyring(cache, mirror)}"]
+            except PalletError as exc:
+                raise NodesUnavailable(f"no {rel.name} root filesystem: {exc.message}") from None
+        log(f"pallet: building the {rel.name} ({rel.suite}) root filesystem in {final} "
+            "(once; about 35 s)")
         began = time.monotonic()
-        with open(cache / f"rootfs-{SUITE}.log", "w") as out:
+        with open(cache / f"{stem}.log", "w") as out:
             r = subprocess.run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}",
-                                SUITE, str(tmp), mirror], stdout=out, stderr=subprocess.STDOUT)
+                                *keyring, rel.suite, str(tmp), mirror],
+                               stdout=out, stderr=subprocess.STDOUT)
         if r.returncode != 0:
             _remove_tree(tmp)
-            tail = (cache / f"rootfs-{SUITE}.log").read_text()[-800:]
+            tail = (cache / f"{stem}.log").read_text()[-800:]
             raise NodesUnavailable(f"debootstrap failed (exit {r.returncode}); end of its log:\n{tail}")
         # Every node makes its own host key; none may share the ones debootstrap generated.
         for key in (tmp / "etc/ssh").glob("ssh_host_*"):
             key.unlink()
         for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
-        _write(tmp / "etc/apt/sources.list",
-               f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n"
-               f"deb http://deb.debian.org/debian-security {SUITE}-security main\n")
+        _write(tmp / "etc/apt/sources.list", rel.sources.format(mirror=mirror))
         seconds = round(time.monotonic() - began, 1)
-        _write(cache / f"rootfs-{SUITE}.json", json.dumps(
-            {"suite": SUITE, "packages": PACKAGES, "mirror": mirror, "seconds": seconds,
-             "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")
+        _write(cache / f"{stem}.json", json.dumps(
+            {"os": rel.os, "suite": rel.suite, "packages": PACKAGES, "mirror": mirror,
+             "seconds": seconds, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n")
         os.rename(tmp, final)
         log(f"pallet: root filesystem built in {seconds} s")
         return final
@@ -367,12 +418,17 @@ class LocalNodes:
         return self.state_dir / "nodes" / name
 
     # -- create ------------------------------------------------------------------------
-    def create(self, name: str, *, port: int | None = None, network: str = "host") -> LocalNode:
-        return self.create_many([name], ports=[port] if port else None, network=network)[0]
+    def create(self, name: str, *, port: int | None = None, network: str = "host",
+               os_name: str = DEFAULT_OS) -> LocalNode:
+        return self.create_many([name], ports=[port] if port else None, network=network,
+                                os_name=os_name)[0]
 
     def create_many(self, names: Sequence[str], *, ports: Sequence[int] | None = None,
-                    network: str = "host") -> list[LocalNode]:
+                    network: str = "host", os_name: str = DEFAULT_OS) -> list[LocalNode]:
         """Create and start nodes in parallel; return when each one's sshd shows its banner.
+
+        os_name: the release they run, a key of RELEASES (debian-12, ubuntu-22.04); each
+        release's root filesystem is built once per cache.
 
         network: "host" (the host's network namespace; apt works, ports are shared), "private"
         (a namespace of its own: its own ports, SSH from the host's loopback, egress only to
@@ -386,8 +442,9 @@ class LocalNodes:
                 raise PalletError(f"bad node name {name!r}: use lowercase letters, digits and '-' (a hostname)")
         if len(set(names)) != len(names):
             raise PalletError(f"node names repeat: {names}")
+        release(os_name)
         self._check()
-        rootfs = ensure_rootfs(self.cache_dir)
+        rootfs = ensure_rootfs(self.cache_dir, os_name=os_name)
         public = self._ensure_keypair()
         with file_lock(self.state_dir / ".lock"):
             taken = [n for n in names if (self._dir(n) / "node.json").exists()]
@@ -400,7 +457,7 @@ class LocalNodes:
             ports = list(ports) if ports else _free_ports(len(names), {n.port for n in self.list()})
             try:
                 for name, p in zip(names, ports):
-                    self._prepare(name, p, network, rootfs, public)
+                    self._prepare(name, p, network, rootfs, public, os_name)
             except BaseException:
                 self._undo(names)
                 raise
@@ -417,7 +474,8 @@ class LocalNodes:
             else:
                 shutil.rmtree(self._dir(name), ignore_errors=True)
 
-    def _prepare(self, name: str, port: int, network: str, rootfs: Path, public: str) -> None:
+    def _prepare(self, name: str, port: int, network: str, rootfs: Path, public: str,
+                 os_name: str = DEFAULT_OS) -> None:
         d = self._dir(name)
         upper = d / "upper"
         for sub in ("upper", "work", "root"):
@@ -450,6 +508,7 @@ class LocalNodes:
         (upper / "usr/sbin/init").symlink_to("/usr/local/sbin/pallet-init")
         _write(upper / "usr/sbin/runlevel", "#!/bin/sh\necho N 2\n", 0o755)
         self._save(name, {"name": name, "port": port, "network": network, "rootfs": str(rootfs),
+                          "os": os_name,
                           "private_key": str(self.private_key), "host_key": " ".join(host_public.decode().split()[:2]),
                           "dir": str(d), "pid": 0, "pid_start": 0, "init_pid": 0, "start_time": 0})
 
@@ -587,7 +646,9 @@ class LocalNodes:
         rec = self._load(name)
         fields = {k: rec[k] for k in ("name", "port", "private_key", "host_key", "network", "dir",
                                       "pid", "init_pid", "start_time")}
-        return LocalNode(**fields, running=self._alive(rec))
+        rel = RELEASES.get(rec.get("os", DEFAULT_OS)) or RELEASES[DEFAULT_OS]
+        return LocalNode(**fields, os_family=rel.family, os_version=rel.version,
+                         running=self._alive(rec))
 
     def list(self) -> list[LocalNode]:
         """Every node of this state directory; `running` is false where its init is gone."""

@@ -303,7 +303,8 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
             state = state_for(node)
             if state is None:
                 refuse_packages(node, wanted, f"no installed state of {os_name} is known here "
-                                "(only Debian 12's: the local nodes' root filesystem; "
+                                "(only Debian 12's and Ubuntu 22.04's: the local nodes' "
+                                "root filesystems; "
                                 f"packages for {os_name} are resolved for a node's own state: "
                                 "give --state FILE from `pallet state-script` run on it, or "
                                 "--nodes, and this machine must reach the archive its apt "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -79,5 +80,58 @@ def debian_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
     def make(count: int = 1, *, network: str = "host", prefix: str | None = None) -> list[LocalNode]:
         stem = prefix or f"n{next(calls)}"
         return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)], network=network)
+
+    return make
+
+
+def ubuntu_archive_unreachable() -> str | None:
+    """Why Ubuntu's archive cannot be reached from here, or None when it can (asked once
+    per session, with a short timeout): CI's machine may have no route to it."""
+    global _ubuntu_reach
+    if _ubuntu_reach is None:
+        import urllib.request
+
+        from pallet.runtime.localnodes import RELEASES
+        url = RELEASES["ubuntu-22.04"].mirror_url().rstrip("/") + "/dists/jammy/Release"
+        found = [f"{url}: no answer within 5 s"]
+
+        def ask() -> None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    r.read(64)
+                found[0] = ""
+            except OSError as exc:
+                found[0] = f"{url}: {getattr(exc, 'reason', exc)}"
+
+        # In a thread: a name lookup that hangs is not bound by urlopen's timeout.
+        asker = threading.Thread(target=ask, daemon=True)
+        asker.start()
+        asker.join(6)
+        _ubuntu_reach = found[0]
+    return (f"Ubuntu's archive cannot be reached from this machine ({_ubuntu_reach}), so no "
+            "Ubuntu 22.04 root filesystem or package can be had here") if _ubuntu_reach else None
+
+
+_ubuntu_reach: str | None = None
+
+
+@pytest.fixture(scope="session")
+def ubuntu_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
+    """Factory like `debian_nodes`, for Ubuntu 22.04 nodes (`u<call>-<i>`). Skips, saying
+    so, when Ubuntu's archive cannot be reached; the first use builds the cached Ubuntu
+    root filesystem (about 40 s) here, outside any test's own time."""
+    why = ubuntu_archive_unreachable()
+    if why:
+        pytest.skip(why)
+    try:
+        ensure_rootfs(local_nodes.cache_dir, os_name="ubuntu-22.04")
+    except NodesUnavailable as e:
+        pytest.fail(f"Ubuntu's archive answers, but its root filesystem cannot be made: {e.message}")
+    calls = itertools.count(1)
+
+    def make(count: int = 1, *, network: str = "host", prefix: str | None = None) -> list[LocalNode]:
+        stem = prefix or f"u{next(calls)}"
+        return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)],
+                                       network=network, os_name="ubuntu-22.04")
 
     return make

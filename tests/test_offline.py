@@ -338,9 +338,10 @@ def test_packages_for_an_os_that_cannot_embed_them(tmp_path):
         assert not (tmp_path / "out").exists()
     # Without packages the same spec bundles (the node has a mirror of its own).
     assert pallet("bundle", spec, "--os", "rocky-9", "--no-packages", "-o", tmp_path / "out").returncode == 0
-    # debian but not 12: no installed state is known here.
-    proc = pallet("bundle", spec, "--os", "ubuntu-22.04", "-o", tmp_path / "out2")
-    assert proc.returncode == 2 and "no installed state of ubuntu-22.04" in proc.stderr
+    # apt, but not a release local nodes run: no installed state is known here.
+    for os_name in ("ubuntu-24.04", "debian-11"):
+        proc = pallet("bundle", spec, "--os", os_name, "-o", tmp_path / "out2")
+        assert proc.returncode == 2 and f"no installed state of {os_name}" in proc.stderr
 
 
 def test_cloud_init_user_data(made, tmp_path):
@@ -540,7 +541,8 @@ def _state_text(files: dict[str, bytes]) -> str:
 def test_ubuntu_packages_are_resolved_from_the_nodes_own_sources_or_refused(tmp_path):
     """No Ubuntu archive is used here: an Ubuntu state is read and apt is pointed at the
     sources it names (a loopback port where nothing answers), and fails clearly; without a
-    state, --os ubuntu-22.04 says what to give. (docs/offline.md: what is proven for Ubuntu.)"""
+    state, --os of a release local nodes do not run (ubuntu-24.04) says what to give.
+    (Real Ubuntu 22.04 packages on a node: tests/test_offline_nodes.py.)"""
     closed = Served(tmp_path)
     closed.stop()                              # a loopback port where nothing listens
     spec = tmp_path / "web.pallet"
@@ -557,10 +559,10 @@ def test_ubuntu_packages_are_resolved_from_the_nodes_own_sources_or_refused(tmp_
     assert f"apt-get update for ubuntu-22.04 ({state}) failed:" in proc.stderr
     assert closed.url.removeprefix("http://") in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
-    proc = pallet("bundle", spec, "--os", "ubuntu-22.04", "-o", tmp_path / "out", env=env)
+    proc = pallet("bundle", spec, "--os", "ubuntu-24.04", "-o", tmp_path / "out", env=env)
     assert proc.returncode == 2
-    assert ("node web: no installed state of ubuntu-22.04 is known here (only Debian 12's"
-            in proc.stderr) and "--state FILE from `pallet state-script`" in proc.stderr
+    assert ("node web: no installed state of ubuntu-24.04 is known here (only Debian 12's and "
+            "Ubuntu 22.04's" in proc.stderr) and "--state FILE from `pallet state-script`" in proc.stderr
     assert not (tmp_path / "out").exists()
     # Without packages an Ubuntu bundle is made (its scripts are compiled for Ubuntu).
     proc = pallet("bundle", spec, "--os", "ubuntu-22.04", "--no-packages", "-o", tmp_path / "out")

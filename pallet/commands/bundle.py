@@ -62,9 +62,10 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
     OS packages the node lacks; run on the node as root (`sh NODE.run`) it checks itself,
     converges the node with no network and cleans up. DIR/SHA256SUMS lists every file.
 
-    Packages are resolved for the node's own installed state: for --os debian-12 a clean
-    Debian 12 (the local nodes' root filesystem), for --nodes each node's state read over
-    SSH, or --state FILE for a node nobody can reach."""
+    Packages are resolved for the node's own installed state: for --os debian-12 or
+    ubuntu-22.04 a clean install of it (the local nodes' root filesystem), for --nodes each
+    node's state read over SSH, or --state FILE for a node nobody can reach."""
+    from pallet.runtime.localnodes import RELEASES
     from pallet.runtime.offline import bundle_nodes, node_bundles
 
     every, per_node = _states(states)
@@ -100,9 +101,8 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
         if remote:
             return _remote_state(facts[node.name], known_hosts)
         target = node.bundles[0].target
-        if (target.os_family, target.os_version) == ("debian", "12"):
-            return _rootfs_state()
-        return None
+        os_name = f"{target.os_family}-{target.os_version}"
+        return _rootfs_state(os_name) if os_name in RELEASES else None
 
     def log(msg):
         click.echo(msg, err=True)
@@ -121,15 +121,17 @@ def bundle_command(spec, inventory, os_spec, phases, crate_path, out, states, no
         raise SystemExit(check_dir(Path(out)))
 
 
-def _rootfs_state():
-    from pallet.runtime.localnodes import NodesUnavailable, ensure_rootfs
+def _rootfs_state(os_name: str):
+    """A clean install of a release local nodes run: their cached root filesystem."""
+    from pallet.runtime.localnodes import RELEASES, NodesUnavailable, ensure_rootfs
     from pallet.runtime.node_state import state_from_rootfs
     try:
-        return state_from_rootfs(ensure_rootfs())
+        return state_from_rootfs(ensure_rootfs(os_name=os_name))
     except NodesUnavailable as exc:
-        raise PalletError("--os debian-12 resolves packages against a clean Debian 12 root "
-                          f"filesystem, which cannot be made here: {exc.message}; give --state "
-                          "FILE (from `pallet state-script`) or --no-packages") from None
+        raise PalletError(f"--os {os_name} resolves packages against a clean "
+                          f"{RELEASES[os_name].name} root filesystem, which cannot be made "
+                          f"here: {exc.message}; give --state FILE (from `pallet "
+                          "state-script`) or --no-packages") from None
 
 
 def _remote_state(node, known_hosts):
