@@ -1,16 +1,17 @@
-"""Local nodes: isolated Debian 12 userlands on this machine, reached over real SSH.
+"""Local nodes: isolated Debian 12 (or Ubuntu 22.04) userlands on this machine, reached over
+real SSH.
 
-Each node is an overlayfs over one cached Debian root filesystem, mounted inside a private
-mount namespace with its own UTS (hostname = node name), IPC and PID namespaces. Its PID 1
-is a small init (`pallet_init.py`) that runs sshd for a free port on the host's loopback,
-with the node's own ed25519 host key and the state directory's key pair in root's
-authorized_keys. Networks, chosen per node:
+Each node is an overlayfs over one cached root filesystem of its release (RELEASES), mounted
+inside a private mount namespace with its own UTS (hostname = node name), IPC and PID
+namespaces. Its PID 1 is a small init (`pallet_init.py`) that runs sshd for a free port on
+the host's loopback, with the node's own ed25519 host key and the state directory's key
+pair in root's authorized_keys. Networks, chosen per node:
 
     host     the host's network namespace (the default): apt works as on the host, but the
              node's services share the host's ports (two nodes cannot both listen on :80)
     private  a network namespace of its own: its own ports and loopback; SSH still comes in
              on the host's loopback (a listening socket handed to the node, `sshd -i` per
-             connection); only its apt reaches out, to Debian's mirror alone, through an
+             connection); only its apt reaches out, to the releases' mirrors alone, through an
              HTTP proxy its init runs on 127.0.0.2:3142 (set in /etc/apt/apt.conf.d)
     none     a network namespace with only `lo`: reach the node with `exec_in`
 
@@ -29,8 +30,10 @@ Layout of a state directory::
 
 Costs measured on a 2-core Debian 12 machine: the root filesystem (`debootstrap
 --variant=minbase --include=openssh-server,python3,sudo,procps bookworm`, about 240 MB) is
-built once per cache (`$PALLET_CACHE`, else ~/.cache/pallet) in 35-42 s; after that 10 nodes
-start in parallel in about 0.4 s (40 in 1.6 s), and destroying 10 takes about 0.1 s.
+built once per cache (`$PALLET_CACHE`, else ~/.cache/pallet) in 35-42 s; Ubuntu 22.04's
+(jammy, from Ubuntu's archive, its Release signature checked with the archive key pinned in
+archive_keys.py) in 38 s, about 145 MB. After that 10 nodes start in parallel in about
+0.4 s (40 in 1.6 s), and destroying 10 takes about 0.1 s.
 
 Inside a node there is no systemd: `service NAME start` (init.d scripts) works, `systemctl`
 does not; a package's service starts on install as on a real server (the node has an init
@@ -74,7 +77,10 @@ Egress = tuple[str, str, int]
 
 
 def _mirror_egress() -> list[Egress]:
-    urls = {DEFAULT_MIRROR, os.environ.get("PALLET_DEBIAN_MIRROR") or DEFAULT_MIRROR}
+    """The mirrors each release's sources name (Debian's, Ubuntu's archive and security)."""
+    urls = {DEFAULT_MIRROR}
+    for rel in RELEASES.values():
+        urls.update(line.split()[1] for line in rel.sources.format(mirror=rel.mirror_url()).splitlines())
     found = {(u.netloc.lower(), u.hostname, u.port or 80) for u in map(urlsplit, urls) if u.hostname}
     return sorted(found)
 
@@ -497,7 +503,7 @@ class LocalNodes:
         if network == "private":
             # apt of a private node goes out through its init's proxy, to the mirror only.
             _write(upper / "etc/apt/apt.conf.d/00pallet-proxy",
-                   f'// Written by Pallet: a private local node reaches Debian\'s mirror only.\n'
+                   f'// Written by Pallet: a private local node reaches its releases\' mirrors only.\n'
                    f'Acquire::http::Proxy "http://{APT_PROXY}/";\n')
         if network == "host" and Path("/etc/resolv.conf").exists():
             _write(upper / "etc/resolv.conf", Path("/etc/resolv.conf").read_bytes())

@@ -312,7 +312,7 @@ class LocalProvider:
         """Create and start nodes of a group in parallel; `names` may be a count, in which
         case they are named by `next_names`. Returns when each node's sshd answers."""
         _need_root("create")
-        _check_node_spec(group, node_spec)
+        os_name = _node_os(group, node_spec)
         if isinstance(names, int):
             if names < 0:
                 raise PalletError(f"cannot create {names} nodes")
@@ -328,7 +328,7 @@ class LocalProvider:
         with file_lock(self.state_dir / ".lock-names"):
             if isinstance(names, int):
                 names = self.next_names(group, names)
-            made = self.nodes.create_many(names, network=self.network)
+            made = self.nodes.create_many(names, network=self.network, os_name=os_name)
             for node in made:
                 path = Path(node.dir) / "group.json"
                 tmp = path.with_suffix(f".tmp.{os.getpid()}")
@@ -369,16 +369,24 @@ class LocalProvider:
             pass                                      # a read-only look (not root): no file
 
 
-def _check_node_spec(group: str, node_spec: object) -> None:
-    family = getattr(node_spec, "os_family", None)
-    if family and str(family).lower() != "debian":
+def _node_os(group: str, node_spec: object) -> str:
+    """The release (a key of localnodes.RELEASES) a group's node-spec asks local nodes for:
+    os-family debian (the default) or ubuntu, and its os-version if given."""
+    from .localnodes import RELEASES
+    runs = " or ".join(r.name for r in RELEASES.values())
+    family = str(getattr(node_spec, "os_family", None) or "debian").lower()
+    if family not in {r.family for r in RELEASES.values()}:
         raise PalletError(f"group {group}: its node-spec asks for os-family {family}, but local "
-                          "nodes run Debian 12; use an inventory of such servers (--nodes)")
+                          f"nodes run {runs}; use an inventory of such servers (--nodes)")
+    release = next(r for r in RELEASES.values() if r.family == family)
     image = getattr(node_spec, "image", None) or {}
     for key, value in image.items():
-        if getattr(key, "name", key) == "os-version" and str(value) not in ("12", "12.0", "bookworm"):
-            raise PalletError(f"group {group}: its node-spec asks for os-version {value}, but local "
-                              "nodes run Debian 12; use an inventory of such servers (--nodes)")
+        if getattr(key, "name", key) == "os-version":
+            if str(value) not in (release.version, f"{release.version}.0", release.suite):
+                raise PalletError(f"group {group}: its node-spec asks for os-version {value}, "
+                                  f"but local nodes run {runs}; use an inventory of such "
+                                  "servers (--nodes)")
+    return release.os
 
 
 # -- by name -----------------------------------------------------------------------------

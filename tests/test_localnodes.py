@@ -240,3 +240,31 @@ def test_private_node_apt_proxy_forwards_to_allowed_hosts_only(tmp_path):
     finally:
         manager.destroy_all()
         server.shutdown()
+
+
+@pytest.mark.nodes
+def test_a_group_asking_for_ubuntu_gets_ubuntu_22_04_nodes_over_strict_ssh(ubuntu_nodes, tmp_path):
+    """The local provider makes the release a group's node-spec names (Ubuntu 22.04 from
+    its own cached root filesystem); the record and the node itself say so."""
+    from pallet.compiler.specs import NodeSpec
+    from pallet.grammar.forms import Keyword
+    from pallet.runtime.providers import LocalProvider
+    provider = LocalProvider(tmp_path / "state", egress=())
+    spec = NodeSpec(image={Keyword("os-family"): Keyword("ubuntu"), Keyword("os-version"): "22.04"})
+    try:
+        (record,) = provider.create_nodes("web", 1, spec)
+        assert (record.name, record.os_family, record.os_version) == ("web-1", "ubuntu", "22.04")
+        (node,) = provider.nodes.list()
+        client = connect(node, provider.known_hosts)
+        try:
+            rc, release = run(client, "cat /etc/os-release")
+            assert rc == 0 and "ID=ubuntu" in release and 'VERSION_ID="22.04"' in release
+            assert run(client, "hostname") == (0, "web-1\n")
+            assert run(client, "sudo -n true && echo ok") == (0, "ok\n")
+            assert run(client, "service ssh status")[0] == 0
+            assert run(client, "python3 -c 'print(6*7)'") == (0, "42\n")
+        finally:
+            client.close()
+    finally:
+        provider.destroy_nodes(provider._names())
+    assert provider.list_nodes() == []
