@@ -336,6 +336,13 @@ def ensure_rootfs(cache_dir: Path | None = None, mirror: str | None = None,
         for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
         _write(tmp / "etc/apt/sources.list", rel.sources.format(mirror=mirror))
+        if rel.family == "ubuntu":
+            # debootstrap's lists are of jammy main alone, not the sources above (universe
+            # is where jq's and tree's live): no lists, as on a fresh Ubuntu image, so the
+            # first install fetches them (the package crate's apt-get update when none).
+            for path in (tmp / "var/lib/apt/lists").glob("*"):
+                if path.is_file():
+                    path.unlink()
         seconds = round(time.monotonic() - began, 1)
         _write(cache / f"{stem}.json", json.dumps(
             {"os": rel.os, "suite": rel.suite, "packages": PACKAGES, "mirror": mirror,

@@ -86,22 +86,29 @@ def debian_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
 
 def ubuntu_archive_unreachable() -> str | None:
     """Why Ubuntu's archive cannot be reached from here, or None when it can (asked once
-    per session, with a short timeout): CI's machine may have no route to it."""
+    per session, with a short timeout): CI's machine may have no route to it. Both hosts
+    the Ubuntu root filesystem's sources name are asked (the archive and security)."""
     global _ubuntu_reach
     if _ubuntu_reach is None:
         import urllib.request
 
         from pallet.runtime.localnodes import RELEASES
-        url = RELEASES["ubuntu-22.04"].mirror_url().rstrip("/") + "/dists/jammy/Release"
-        found = [f"{url}: no answer within 5 s"]
+        rel = RELEASES["ubuntu-22.04"]
+        urls = [f"{line.split()[1].rstrip('/')}/dists/{line.split()[2]}/Release"
+                for line in rel.sources.format(mirror=rel.mirror_url()).splitlines()
+                if line.split()[2] in ("jammy", "jammy-security")]
+        found = [f"{urls[0]}: no answer within 5 s"]
 
         def ask() -> None:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    r.read(64)
-                found[0] = ""
-            except OSError as exc:
-                found[0] = f"{url}: {getattr(exc, 'reason', exc)}"
+            for url in urls:
+                found[0] = f"{url}: no answer within 5 s"
+                try:
+                    with urllib.request.urlopen(url, timeout=2.5) as r:
+                        r.read(64)
+                except OSError as exc:
+                    found[0] = f"{url}: {getattr(exc, 'reason', exc)}"
+                    return
+            found[0] = ""
 
         # In a thread: a name lookup that hangs is not bound by urlopen's timeout.
         asker = threading.Thread(target=ask, daemon=True)

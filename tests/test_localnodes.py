@@ -263,6 +263,10 @@ def test_a_group_asking_for_ubuntu_gets_ubuntu_22_04_nodes_over_strict_ssh(ubunt
             assert run(client, "sudo -n true && echo ok") == (0, "ok\n")
             assert run(client, "service ssh status")[0] == 0
             assert run(client, "python3 -c 'print(6*7)'") == (0, "42\n")
+            # No package lists, as on a fresh Ubuntu image (debootstrap's were of jammy main
+            # alone): the first package install fetches those of its sources.
+            assert run(client, "ls /var/lib/apt/lists") == (0, "partial\n")
+            assert "universe" in run(client, "cat /etc/apt/sources.list")[1]
         finally:
             client.close()
     finally:
