@@ -7,6 +7,7 @@ plus functions, specs and ScriptForms (a `(script ...)` body with its resolver).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pallet.errors import Span
@@ -28,11 +29,12 @@ class Action:
     # scripts are rendered is shown (the place inside the crate becomes a note).
     call: Span | None = field(default=None, compare=False)
 
-    @property
+    @cached_property
     def where(self) -> str:
         """Where the action was asked for, outermost first: the call in the user's spec,
         each crate function it went through, the action itself, as in
-        "spec.pallet:35:9 (via java/java) <crate java>:43:5"."""
+        "spec.pallet:35:9 (via java/java) <crate java>:43:5". (Made once: rendering asks
+        several times.)"""
         parts = []
         for call in self.via:
             name, _, place = call.partition(" (")

@@ -123,8 +123,12 @@ class RenderMemo:
     """Rendered steps of one compile, reused across the bundles that record the same action
     at the same place: the nodes of a group mostly do. A step depends only on the target, the
     action (its values with their types, its place), its number and its flags; the memo keys
-    on all of them, so output is the same with or without it. Actions carrying script bodies
-    or values other than strings, keywords, numbers and booleans are not memoised."""
+    on all of them, so output is the same with or without it. Two values reach a step only
+    through a name, so the key leaves them out: a remote-file's :content string (the step
+    names the file by the sha of its bytes, put in per bundle) and exec-script bodies (the
+    step names them ~pallet-body-N; each bundle's own are lowered there, and N is in the
+    key). Actions carrying other values than strings, keywords, numbers and booleans are
+    not memoised."""
 
     def __init__(self) -> None:
         self.steps: dict[tuple, tuple[Step, tuple[tuple[str, bytes], ...]]] = {}
@@ -145,20 +149,20 @@ def render_actions(actions: Sequence[Action], target: Target, read_file: ReadFil
             continue
         key = None
         if memo is not None and r.library is core_library():
-            key = _memo_key(item, target, len(r.steps), r.flags, index)
+            key = _memo_key(item, target, len(r.steps), r.flags, index, len(r.bodies))
             hit = memo.steps.get(key) if key is not None else None
             if hit is not None:
-                r.steps.append(hit[0])
-                for name, data in hit[1]:
-                    r.files.setdefault(name, data)
+                _reuse(r, item, *hit)
                 continue
-        before = len(r.steps), len(r.files)
+        before = len(r.steps), len(r.files), len(r.bodies)
         try:
             r.action(item)
         except PalletError as exc:
             raise _at_call(exc, item) from None
         if key is not None and len(r.steps) == before[0] + 1:
-            memo.steps[key] = (r.steps[-1], tuple(r.files.items())[before[1]:])
+            step, files = r.steps[-1], tuple(r.files.items())[before[1]:]
+            if _reusable(item, step, files, tuple(r.bodies.values())[before[2]:]):
+                memo.steps[key] = (step, files)
     return RenderedPhase(tuple(r.steps), tuple(r.files.items()), r.library, tuple(r.bodies.items()),
                          tuple(r.secret_files))
 
@@ -174,28 +178,92 @@ def _at_call(exc: PalletError, action: Action) -> PalletError:
 
 
 _MEMO_VALUE_TYPES = (str, int, bool, float, type(None), Keyword)
-_NO_MEMO_KINDS = ("exec-script", "exec-checked-script", "publish")
+_NO_MEMO_KINDS = ("publish",)
+_BODY_KINDS = ("exec-script", "exec-checked-script")
+_CONTENT, _BODY = object(), object()   # in a key: this bundle's own, put in by _reuse
 
 
-def _memo_key(action: Action, target: Target, number: int, flags: "_Flags", index: int
-              ) -> tuple | None:
-    if action.kind in _NO_MEMO_KINDS:
+def _memo_key(action: Action, target: Target, number: int, flags: "_Flags", index: int,
+              bodies: int) -> tuple | None:
+    kind = action.kind
+    if kind in _NO_MEMO_KINDS:
         return None
+    with_bodies = kind in _BODY_KINDS
     values: list = []
     for value in action.args:
         if type(value) is tuple and all(type(v) is str for v in value):
             values.append(value)
         elif type(value) in _MEMO_VALUE_TYPES:   # the type too: True == 1, but not as a value
             values.append((type(value), value))
+        elif with_bodies and type(value) is ScriptForms:
+            values.append(_BODY)
         else:
             return None
     for name, value in action.options:
-        if type(value) not in _MEMO_VALUE_TYPES or name == "secret":
+        if type(value) is str and name == "content" and kind == "remote-file":
+            values.append((name, str, _CONTENT))
+        elif with_bodies and name == "unless" and type(value) is ScriptForms:
+            values.append((name, _BODY))
+        elif type(value) not in _MEMO_VALUE_TYPES or name == "secret":
             return None
-        values.append((name, type(value), value))
-    return (target, action.kind, action.label, action.where, number, tuple(values),
+        else:
+            values.append((name, type(value), value))
+    return (target, kind, action.label, action.where, number, tuple(values),
             tuple(flags.raises.get(index, ())), tuple(flags.waits.get(index, ())),
-            tuple(flags.clears.get(index, ())))
+            tuple(flags.clears.get(index, ())), bodies if with_bodies else None)
+
+
+def _own_content(action: Action) -> tuple[str, bytes] | None:
+    """A remote-file's :content string as the bundle carries it (remote_file_content's
+    bytes): (sha256, bytes); None for other actions."""
+    if action.kind != "remote-file":
+        return None
+    text = action.option("content")
+    if type(text) is not str:
+        return None
+    data = text.encode("utf-8")
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def _own_bodies(action: Action) -> list:
+    """The script bodies an exec-script action adds, in the order _Renderer.exec_script adds
+    them (the last one its :unless test, quiet)."""
+    if action.kind not in _BODY_KINDS:
+        return []
+    out = [a for a in action.args if type(a) is ScriptForms]
+    unless = action.option("unless")
+    if type(unless) is ScriptForms:
+        out.append(replace(unless, quiet=True))
+    return out
+
+
+def _reusable(action: Action, step: Step, files: tuple, bodies: tuple) -> bool:
+    """Is the step just rendered one that _reuse makes again for another bundle from the
+    key? Its files and bodies must be this action's own :content and bodies, where _reuse
+    puts the other bundle's."""
+    if list(bodies) != _own_bodies(action):
+        return False
+    own = _own_content(action)
+    if own is None:
+        return True
+    if not step.holes:   # the content is not carried (:action :delete)
+        return not files
+    return step.holes == (own[0],) and all(name == f"files/{own[0]}" for name, _ in files)
+
+
+def _reuse(r: "_Renderer", action: Action, step: Step, files: tuple) -> None:
+    """A memoised step for this bundle: with its own file and bodies (see RenderMemo)."""
+    own = _own_content(action)
+    if own is not None and step.holes:
+        sha, data = own
+        r.files.setdefault(f"files/{sha}", data)
+        r.steps.append(replace(step, holes=(sha,)))
+        return
+    for body in _own_bodies(action):
+        r.bodies[f"pallet-body-{len(r.bodies) + 1}"] = body
+    r.steps.append(step)
+    for name, data in files:
+        r.files.setdefault(name, data)
 
 
 def compile_phase_script(rendered: RenderedPhase, target: Target, cache: bool = True,

@@ -913,6 +913,42 @@ def test_the_render_memo_tells_true_from_1():
                        lambda p: b"", memo=memo)
 
 
+@pytest.mark.parametrize("os_name, shell_name", [("debian-12", "bash"), ("alpine-3.20", "sh"),
+                                                 ("windows", "powershell")])
+def test_the_render_memo_puts_in_each_bundles_own_content_and_bodies(os_name, shell_name):
+    """A remote-file's :content and exec-script bodies reach a step only by name, so nodes
+    differing in them share the memoised step: each bundle still gets its own file, its own
+    bodies, the script rendering it alone gives; and the step is reused."""
+    from pallet.crates.actions import RenderMemo
+    target = target_for(os_name, shell_name)
+
+    def phase(node: str) -> list[Action]:
+        return [act("remote-file", "/etc/a", content=f"node={node}\n", line=1),
+                act("remote-file", "/etc/b", content="same", line=2),
+                act("remote-file", "/etc/c", content=f"node={node}\n", line=3),
+                act("exec-checked-script", "one", script("(echo ~n)", n=node), line=4,
+                    creates="/x", label="exec-checked-script one"),
+                act("exec-script", script("(echo ~n)", n=node), script("(touch ~n)", n=node),
+                    line=5, unless=script("(file-exists? ~n)", n=node), label="exec-script"),
+                act("remote-file", "/etc/d", content=node, action=Keyword("delete"), line=6),
+                act("exec-checked-script", "two", script("(echo ~n)", n=node), line=7,
+                    unless=script("(file-exists? ~n)", n=node),
+                    label="exec-checked-script two")]
+    memo = RenderMemo()
+    for node in ("n1", "n2", "n2", "n3"):
+        actions = phase(node)
+        with_memo = render_actions(actions, target, lambda p: b"", memo=memo)
+        without = render_actions(actions, target, lambda p: b"")
+        assert with_memo.steps == without.steps and with_memo.files == without.files
+        assert [s.holes for s in with_memo.steps] == [s.holes for s in without.steps]
+        assert with_memo.bodies == without.bodies
+        text = compile_phase_script(with_memo, target)
+        assert text == compile_phase_script(without, target)
+        assert node in text
+    reused = {id(step) for step, _ in memo.steps.values()}
+    assert sum(id(step) in reused for step in with_memo.steps) >= 4
+
+
 @pytest.mark.parametrize("shell_name", ["bash", "sh"])
 def test_steps_differing_in_a_files_content_name_their_own_file(shell_name):
     """The text of a remote-file step is made once for every content (a placeholder stands
