@@ -45,7 +45,8 @@ def parse_inventory(text: str, name: str) -> tuple[NodeFacts, ...]:
                           _key_span(source, sorted(extra)[0], 0))
     if not isinstance(entries, list) or not entries:
         raise PalletError("an inventory needs at least one [[node]] entry", Span(source, 1, 1, 1, 2))
-    headers = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() == "[[node]]"]
+    lines = text.splitlines()   # split once: every entry's spans are looked up in them
+    headers = [i + 1 for i, line in enumerate(lines) if line.strip() == "[[node]]"]
     nodes: list[NodeFacts] = []
     seen: dict[str, str] = {}
     for index, entry in enumerate(entries):
@@ -53,9 +54,10 @@ def parse_inventory(text: str, name: str) -> tuple[NodeFacts, ...]:
         span = Span(source, line, 1, line, 9)
 
         def err(message, key=None):
-            return PalletError(message, _key_span(source, key, line) if key else span)
+            return PalletError(message, _key_span(source, key, line, lines) if key else span)
 
-        nodes.append(node_facts(entry, err, seen, f"line {line}", _key_span(source, "group", line)))
+        nodes.append(node_facts(entry, err, seen, f"line {line}",
+                                _key_span(source, "group", line, lines)))
     return tuple(nodes)
 
 
@@ -115,8 +117,11 @@ def node_facts(entry: dict, err, seen: dict[str, str], place: str, span: Span | 
         password=entry.get("password"), sudo_password=entry.get("sudo-password"), span=span)
 
 
-def _key_span(source: Source, key: str | None, after_line: int) -> Span:
-    lines = source.text.splitlines()
+def _key_span(source: Source, key: str | None, after_line: int,
+              lines: list[str] | None = None) -> Span:
+    """The first line from `after_line` on that sets `key` (`lines`: the source's lines)."""
+    if lines is None:
+        lines = source.text.splitlines()
     for i in range(max(after_line - 1, 0), len(lines)):
         stripped = lines[i].lstrip()
         if key and (stripped.startswith(key + " ") or stripped.startswith(key + "=")

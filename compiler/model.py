@@ -7,7 +7,6 @@ plus functions, specs and ScriptForms (a `(script ...)` body with its resolver).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from pallet.errors import Span
@@ -29,12 +28,19 @@ class Action:
     # scripts are rendered is shown (the place inside the crate becomes a note).
     call: Span | None = field(default=None, compare=False)
 
-    @cached_property
+    @property
     def where(self) -> str:
         """Where the action was asked for, outermost first: the call in the user's spec,
         each crate function it went through, the action itself, as in
         "spec.pallet:35:9 (via java/java) <crate java>:43:5". (Made once: rendering asks
-        several times.)"""
+        several times; functools.cached_property takes a lock each time.)"""
+        made = self.__dict__.get("_where")
+        if made is None:
+            made = self._make_where()
+            object.__setattr__(self, "_where", made)   # not a field: not in ==, hash, repr
+        return made
+
+    def _make_where(self) -> str:
         parts = []
         for call in self.via:
             name, _, place = call.partition(" (")
