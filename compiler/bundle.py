@@ -49,6 +49,16 @@ class StepInfo:
             out["sources"] = list(self.sources)
         return out
 
+    @property
+    def manifest_json(self) -> str:
+        """manifest() as a line of the bundle's manifest.json (see _dump); made once: the
+        nodes of a group share their steps' infos (_step_infos)."""
+        made = self.__dict__.get("_json")
+        if made is None:
+            made = _compact(self.manifest())
+            object.__setattr__(self, "_json", made)   # not a field: not in ==, hash, repr
+        return made
+
 
 @dataclass(frozen=True)
 class Bundle:
@@ -75,6 +85,13 @@ class Bundle:
         return sha256(self.script.encode())
 
     def manifest(self) -> dict:
+        return self._manifest([step.manifest() for step in self.steps])
+
+    def manifest_json(self) -> bytes:
+        """_dump(self.manifest()), the same bytes, with each step's line made once."""
+        return _dump(self._manifest(None), {"actions": [s.manifest_json for s in self.steps]})
+
+    def _manifest(self, actions: list | None) -> dict:
         secret = set(self.secret_files)
         out = {
             "node": self.node.name,
@@ -83,7 +100,7 @@ class Bundle:
             "os": {"family": self.target.os_family, "version": self.target.os_version,
                    "packager": self.target.packager, "shell": self.target.shell},
             "script": self.script_name,
-            "actions": [step.manifest() for step in self.steps],
+            "actions": actions,
             "files": dict(sorted([(self.script_name, self.script_sha256),
                                   *((name, sha256(data)) for name, data in self.files
                                     if name not in secret)])),
@@ -162,8 +179,19 @@ def plan_steps(plans: dict[tuple[str, str], tuple[Action, ...]],
     return out
 
 
+_INFOS: dict = {}   # Step -> its StepInfo: the nodes of a group share most steps
+
+
 def _step_infos(rendered) -> tuple[StepInfo, ...]:
-    return tuple(StepInfo(s.number, s.kind, s.label, s.where, s.sources) for s in rendered.steps)
+    out = []
+    for s in rendered.steps:
+        info = _INFOS.get(s)
+        if info is None:
+            if len(_INFOS) > 50_000:
+                _INFOS.clear()
+            info = _INFOS[s] = StepInfo(s.number, s.kind, s.label, s.where, s.sources)
+        out.append(info)
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -195,17 +223,22 @@ def top_manifest(entries, spec: str) -> dict:
                          "sha256": e.script_sha256} for e in entries]}
 
 
-def _dump(data: dict) -> bytes:
+def _dump(data: dict, lines: dict[str, list[str]] | None = None) -> bytes:
     """JSON with a line per key and per list item: readable and diffable, and made by the
-    C encoder (json's indent= falls back to the slow pure-Python one)."""
+    C encoder (json's indent= falls back to the slow pure-Python one). `lines`: lists given
+    as the text of their items (_item's), for their keys."""
     def value(v) -> str:
         if isinstance(v, list) and v:
             return "[\n" + ",\n".join("    " + _item(x) for x in v) + "\n  ]"
         if isinstance(v, dict) and len(v) > 1:
             return "{\n" + ",\n".join(f"    {json.dumps(k)}: {_compact(v[k])}" for k in sorted(v)) + "\n  }"
         return _compact(v)
-    lines = [f"  {json.dumps(k)}: {value(data[k])}" for k in sorted(data)]
-    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+    def given(items: list[str]) -> str:
+        return "[\n" + ",\n".join("    " + x for x in items) + "\n  ]" if items else "[]"
+    lines = lines or {}
+    out = [f"  {json.dumps(k)}: {given(lines[k]) if k in lines else value(data[k])}"
+           for k in sorted(data)]
+    return ("{\n" + ",\n".join(out) + "\n}\n").encode()
 
 
 def _compact(v) -> str:
@@ -351,7 +384,7 @@ def _write_bundle(b: Bundle, base: Path) -> None:
             _write_file(f"{where}/{name}", data, 0o600, create=0o600)
         else:
             _write_file(f"{where}/{name}", data)
-    _write_file(where + "/manifest.json", _dump(b.manifest()))
+    _write_file(where + "/manifest.json", b.manifest_json())
 
 
 def _write_file(path: str, data: bytes, mode: int | None = None, create: int = 0o666) -> None:
@@ -370,7 +403,7 @@ def _write_file(path: str, data: bytes, mode: int | None = None, create: int = 0
 def _current(b: Bundle, base: Path) -> bool:
     """Is the bundle on disk already this one? (Its manifest lists every file's sha256.)"""
     try:
-        if (base / "manifest.json").read_bytes() != _dump(b.manifest()):
+        if (base / "manifest.json").read_bytes() != b.manifest_json():
             return False
         if (base / b.script_name).read_bytes() != b.script.encode():
             return False  # edited by hand since

@@ -65,6 +65,19 @@ class Step:
     holes: tuple[str, ...] = field(default=(), compare=False)
     action: Action | None = field(default=None, compare=False, repr=False)  # for errors
 
+    def __hash__(self) -> int:
+        """Of the fields == compares, made once: every bundle's steps are looked up in the
+        caches of step texts, and hashing the forms again each time was most of that."""
+        made = self.__dict__.get("_hash")
+        if made is None:
+            made = hash((self.number, self.label, self.where, self.forms, self.sources,
+                         self.bodies, self.kind, self.calls))
+            object.__setattr__(self, "_hash", made)   # not a field: not in ==, replace, repr
+        return made
+
+    def __getstate__(self) -> dict:   # a str's hash differs in another process
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     @property
     def filled_forms(self) -> tuple[Form, ...]:
         """The forms with the shas in place of their placeholders."""

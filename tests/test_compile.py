@@ -510,3 +510,20 @@ def test_compile_and_check_summarise_past_a_few_dozen_bundles(tmp_path):
     assert named == {f"out/web-{i}/configure/run.sh" for i in range(1, 46)}
     proc = pallet_here(tmp_path, "check", "spec.pallet", "--nodes", "nodes.toml")
     assert proc.returncode == 1 and proc.stderr.splitlines()[-1].endswith("45 finding(s) in 45 scripts")
+
+
+@pytest.mark.parametrize("example", ["webapp.pallet", "hadoop.pallet", "windows.pallet"])
+def test_a_bundles_manifest_is_written_as_dumped(example):
+    """The writer's manifest.json (each step's line made once, shared by the nodes of a
+    group) is byte for byte the JSON of the bundle's manifest."""
+    from pallet.commands._spec import local_file_reader, plan_spec
+    from pallet.compiler.bundle import _dump, build_bundles
+    spec = str(ROOT / "examples" / example)
+    project, nodes, plans = plan_spec(spec, None, None, (), default_os="debian-12")
+    bundles = build_bundles(plans, nodes, local_file_reader(spec))
+    assert bundles
+    gathered = 0
+    for b in bundles:
+        assert b.manifest_json() == _dump(b.manifest())
+        gathered += sum(len(s.sources) > 1 for s in b.steps)
+    assert example != "hadoop.pallet" or gathered   # a step with several sources too
