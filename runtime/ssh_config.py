@@ -33,6 +33,10 @@ __all__ = ["SshConfig", "ENV", "parse_hop"]
 ENV = "PALLET_SSH_CONFIG"
 _MAX_JUMPS = 8
 _INCLUDE = re.compile(r"^\s*include(?:\s*=\s*|\s+)(.*)$", re.IGNORECASE)
+# The keywords whose values Pallet takes (or that change them: Match blocks, hostname
+# canonicalisation); a config with none of them changes no endpoint.
+_READ = re.compile(r"^\s*(hostname|port|user|identityfile|proxyjump|userknownhostsfile|match|"
+                   r"canonical\w*)(\s*=|\s)", re.IGNORECASE)
 
 
 def parse_hop(text: str) -> tuple[str | None, str, int | None]:
@@ -73,12 +77,19 @@ class SshConfig:
     """The parsed configuration files (none: every lookup gives the defaults)."""
 
     def __init__(self, files: list[tuple[Path, Path]] = ()):
-        import paramiko
         self.files = [path for path, _ in files]
+        texts = [(path, _expanded(path, base)) for path, base in files]
+        self._config = None
+        # A config that sets nothing Pallet reads (Debian's /etc/ssh/ssh_config: SendEnv,
+        # HashKnownHosts, GSSAPIAuthentication) gives every host the defaults: no paramiko
+        # to import for it (this process compiles; the SSH helper imports paramiko).
+        if not any(_READ.match(line) for _, text in texts for line in text.splitlines()):
+            return
+        import paramiko
         self._config = paramiko.SSHConfig()
-        for path, base in files:
+        for path, text in texts:
             try:
-                self._config.parse(io.StringIO(_expanded(path, base)))
+                self._config.parse(io.StringIO(text))
             except paramiko.ConfigParseError as e:
                 raise PalletError(f"{path}: {e}") from None
 
@@ -99,7 +110,7 @@ class SshConfig:
         return cls([(p, b) for p, b in found if p.is_file()])
 
     def lookup(self, alias: str) -> dict:
-        if not self.files:
+        if self._config is None:
             return {"hostname": alias}
         try:
             return self._config.lookup(alias)

@@ -120,6 +120,24 @@ def test_include_none_and_bad_files(tmp_path, monkeypatch):
     assert SshConfig.named().endpoint("web").host == "10.2.2.2"
 
 
+def test_a_config_that_sets_nothing_pallet_reads_gives_the_defaults_without_paramiko(tmp_path):
+    # Debian's /etc/ssh/ssh_config: nothing in it changes an endpoint, so the process that
+    # compiles does not import paramiko to parse it (the SSH helper has its own).
+    path = tmp_path / "ssh_config"
+    path.write_text("Include /nonexistent.d/*.conf\nHost *\n    SendEnv LANG LC_*\n"
+                    "    HashKnownHosts yes\n    GSSAPIAuthentication yes\n    PortForwarding x\n")
+    code = ("import sys; from pallet.runtime.ssh_config import SshConfig; "
+            f"e = SshConfig.named({str(path)!r}).endpoint('web', private_key='k'); "
+            "print(e.host, e.port, e.user, e.private_key, e.known_hosts, 'paramiko' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["web", "22", "root", "k", "()", "False"]
+    # One keyword Pallet reads, anywhere (here as keyword=value), and the config is applied.
+    path.write_text("Host *\n    SendEnv LANG\nHost web\n    port=2222\n")
+    assert SshConfig.named(str(path)).endpoint("web").port == 2222
+    path.write_text("Match host web\n    User deploy\n")
+    assert SshConfig.named(str(path)).endpoint("web").user == "deploy"
+
+
 def test_an_inventory_entry_takes_the_config_and_wins_over_it(tmp_path):
     c = config(tmp_path, """
 Host web-1
