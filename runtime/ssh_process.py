@@ -223,11 +223,26 @@ class _RemoteConnection:
 
 # ---- the helper -------------------------------------------------------------------------------
 
+def _import_paramiko() -> None:
+    """paramiko, without the `invoke` package its config module imports (for `Match exec`
+    in an SSH config, which the helper never parses: the main process reads SSH configs).
+    invoke and its vendored YAML are about half of paramiko's import time."""
+    import sys
+    if "paramiko" in sys.modules or "invoke" in sys.modules:
+        return
+    sys.modules["invoke"] = None        # `import invoke` raises ImportError: paramiko copes
+    try:
+        import paramiko  # noqa: F401
+    finally:
+        if sys.modules.get("invoke", 0) is None:
+            del sys.modules["invoke"]
+
+
 def _serve(requests: _Pipe, responses: _Pipe) -> None:
     # Ctrl-C is for the parent: it closes the connections, which ends what runs here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .transport import SshConnection  # imports paramiko: the reason for this process
-    import paramiko  # noqa: F401
+    from .transport import SshConnection
+    _import_paramiko()      # the reason for this process
     connections: dict[int, Any] = {}
     lock = threading.Lock()
 
@@ -246,12 +261,6 @@ def _serve(requests: _Pipe, responses: _Pipe) -> None:
             elif kind == "run":
                 cid, command = args
                 value = connections[cid].run(command)
-            elif kind == "close":
-                with lock:
-                    conn = connections.pop(args[0], None)
-                if conn is not None:
-                    conn.close()
-                value = None
             else:
                 raise TransportError("dropped", f"unknown request {kind!r}")
             responses.send(("ok", rid, value))
@@ -261,10 +270,24 @@ def _serve(requests: _Pipe, responses: _Pipe) -> None:
             except OSError:
                 pass
 
+    # Requests wait (a handshake, an exec): each runs on a thread of a pool that grows to
+    # the most requests in flight at once and reuses its threads (a fleet asks to open,
+    # run and close a connection per node: a thread each would be three per node).
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(max_workers=4096, thread_name_prefix="pallet-ssh")
     while True:
         message = requests.receive()
         if message is None:
             # The parent is done (or gone): exiting closes every connection's socket, and
             # sshd ends their sessions; closing each first would only make the parent wait.
             return
-        threading.Thread(target=handle, args=message, daemon=True).start()
+        if message[0] == "close":   # quick, and nobody waits for it: here
+            with lock:
+                conn = connections.pop(message[2], None)
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            continue
+        pool.submit(handle, *message)
