@@ -16,7 +16,7 @@ runtime waits on it once the handshake is done.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
     import paramiko
@@ -56,8 +56,10 @@ class Heartbeat:
     """Sends keepalive requests on an authenticated transport and closes it when the peer
     answers none of `count` in a row."""
 
-    def __init__(self, transport: "paramiko.Transport", interval: float, count: int):
+    def __init__(self, transport: "paramiko.Transport", interval: float, count: int,
+                 close: "Callable[[paramiko.Transport], None] | None" = None):
         self.transport = transport
+        self._close = close or (lambda t: t.close())   # how a dead peer's transport is closed
         self.interval = interval
         self.count = max(1, count)
         self.dead: str | None = None     # why the connection was given up on
@@ -85,7 +87,7 @@ class Heartbeat:
             if unanswered >= self.count:
                 self.dead = (f"the node stopped answering: no reply to {self.count} keepalive "
                              f"requests sent {self.interval:g} s apart")
-                transport.close()
+                self._close(transport)
                 return
             try:
                 transport._send_user_message(_request(REQUEST))

@@ -38,6 +38,11 @@ __all__ = ["open_connection", "SshConnection"]
 
 BACKOFF = 0.25               # seconds before the first retry; doubled each time, at most 2 s
 TCP_USER_TIMEOUT_MS = 120_000   # unacknowledged data this long: the connection is dead
+# paramiko's transport thread wakes every 0.1 s on an idle socket (its read timeout) to see
+# whether it was closed: ten wakeups a second per node while a fleet waits for its slowest
+# node or for the compiler. Once logged in, it waits this long instead; closing shuts the
+# socket down first, which ends the wait at once (`_close_transport`).
+IDLE_READ_TIMEOUT = 1.0
 
 
 def _retryable(err: TransportError) -> bool:
@@ -121,6 +126,7 @@ def _handshake(endpoint: Endpoint, options: SshOptions, sock) -> "paramiko.Trans
             authenticate(transport, endpoint, options)
         except (paramiko.SSHException, EOFError, OSError) as e:   # what ssh_auth does not map
             raise _handshake_error(e, where, options.connect_timeout) from None
+        sock.settimeout(IDLE_READ_TIMEOUT)     # a socket, or a channel through a jump host
         ok = True
         return transport
     finally:
@@ -249,7 +255,8 @@ class SshConnection:
         self._transport = transport
         self._jumps = jumps
         interval = self.options.keepalive_interval
-        self._heartbeat = (Heartbeat(transport, interval, self.options.keepalive_count)
+        self._heartbeat = (Heartbeat(transport, interval, self.options.keepalive_count,
+                                     close_transport)
                            if interval and interval > 0 else None)
 
     def _gone_why(self) -> str:
@@ -333,6 +340,10 @@ class SshConnection:
                                                  f"{e or type(e).__name__}") from None
             if payload is None:
                 chan.shutdown_write()
+            elif password is None and len(payload) <= chan.out_window_size:
+                # The node's window takes it whole: sendall cannot block, so no writer
+                # thread (one per node and phase) is needed.
+                _send_whole(chan, payload)
             else:
                 join = feed_stdin(collector, chan.sendall, chan.shutdown_write, payload, password)
             pipes = _ChannelPipes(chan)
@@ -422,6 +433,31 @@ class SshConnection:
     def _close_transports(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        self._transport.close()
+        close_transport(self._transport)
         for t in reversed(self._jumps):
-            t.close()
+            close_transport(t)
+
+
+def _send_whole(chan: "paramiko.Channel", payload: bytes) -> None:
+    """The bundle on the exec's stdin, then its end (as feed_stdin's writer does)."""
+    try:
+        chan.sendall(payload)
+    except (OSError, EOFError, ValueError):
+        pass                        # the exec ended early; its status says why
+    try:
+        chan.shutdown_write()
+    except (OSError, EOFError, ValueError):
+        pass
+
+
+def close_transport(transport: "paramiko.Transport") -> None:
+    """Close a transport now: its socket is shut down first, so its thread, waiting on the
+    socket (IDLE_READ_TIMEOUT), sees the end at once and the node sees the close at once
+    (a socket closed while another thread reads it stays open until that read returns)."""
+    sock = transport.sock
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    transport.close()

@@ -610,10 +610,17 @@ def test_a_connection_broken_between_uses_is_made_again_with_retries(debian_node
 # -- phase timeout ---------------------------------------------------------------------------
 
 def node_processes(local_nodes, node) -> list[str]:
-    """Every process of the node but its init, sshd and this ps (the node's own PID namespace)."""
-    out = local_nodes.exec_in(node.name, ["ps", "-e", "-o", "pid=,args="], check=True).stdout
-    return [line.strip() for line in out.splitlines()
-            if not re.search(r"^\s*1 |sshd|ps -e -o", line)]
+    """Every process of the node but its init, sshd and this ps (the node's own PID namespace).
+    A process killed a moment ago may still be a zombie (`<defunct>`: ended, not yet reaped
+    by the node's init): it is waited for, up to 3 s."""
+    deadline = time.monotonic() + 3
+    while True:
+        out = local_nodes.exec_in(node.name, ["ps", "-e", "-o", "pid=,args="], check=True).stdout
+        found = [line.strip() for line in out.splitlines()
+                 if not re.search(r"^\s*1 |sshd|ps -e -o", line)]
+        if not any("<defunct>" in line for line in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 @pytest.mark.nodes
