@@ -120,6 +120,7 @@ class Executor:
         self.connections: dict[str, object] = {}
         self._connecting: dict[str, object] = {}     # node -> Future of its connection
         self._connect_pool: ThreadPoolExecutor | None = None
+        self._detected: dict[str, object] = {}      # node -> its OsFacts, or why not (PalletError)
         self._conn_lock = threading.Lock()
         self._closed = False
         self._in_flight: list[PhaseOutcome] = []    # outcomes of the phase Ctrl-C stopped
@@ -223,6 +224,14 @@ class Executor:
                 conn.close()
                 raise TransportError("dropped", "the run was interrupted")
             self.connections[record.name] = conn
+        if not record.os_family:
+            # Detected here, as soon as the node's own connection is up: all nodes at once,
+            # not one after another once every connection is made.
+            from .facts import detect_os
+            try:
+                self._detected[record.name] = detect_os(conn)
+            except PalletError as exc:
+                self._detected[record.name] = exc
         return conn
 
     def _connection(self, name: str):
@@ -316,13 +325,12 @@ class Executor:
     def _facts(self, record: NodeRecord, errors: dict[str, str]) -> NodeFacts:
         family, version = record.os_family, record.os_version
         if not family and record.name not in errors:
-            conn = self._connection(record.name)
-            from .facts import detect_os
-            try:
-                os_facts = detect_os(conn)
+            self._connection(record.name)      # connected, and detected (in _open)
+            os_facts = self._detected[record.name]
+            if isinstance(os_facts, PalletError):
+                errors[record.name] = self.redact.text(f"facts: {os_facts.message}")
+            else:
                 family, version = os_facts.family, os_facts.version
-            except PalletError as exc:
-                errors[record.name] = self.redact.text(f"facts: {exc.message}")
         return NodeFacts(record.name, record.group, family or "unknown", version,
                          host=record.endpoint.host, private_ip=record.private_ip,
                          roles=record.roles, port=record.endpoint.port, user=record.endpoint.user,
