@@ -36,10 +36,8 @@ from pallet.errors import PalletError, Span
 from .localnodes import (NAME_RE, NETWORKS, LocalNode, LocalNodes, NodesUnavailable, file_lock,
                          default_state_dir)
 from .model import Endpoint, NodeRecord
+from .provider_names import LOCAL, NODE_LIST, PROVIDERS, name_stem  # noqa: F401 (importers' names)
 
-LOCAL = "local"
-NODE_LIST = "node-list"
-PROVIDERS = (LOCAL, NODE_LIST)
 # Compute services of Pallet (jclouds/pallet-aws) that this version does not run on.
 CLOUDS = ("aws-ec2", "ec2", "gce", "google-compute-engine", "azure", "digitalocean",
           "openstack", "rackspace", "linode", "hetzner", "virtualbox", "vmfest", "docker")
@@ -220,13 +218,6 @@ def _need_root(what: str) -> None:
             "(sudo), or target existing servers with an inventory instead (`--nodes "
             "inventory.toml`, a [[node]] table per server with name, group, host, port, user, "
             "private-key).")
-
-
-def name_stem(group: str) -> str:
-    """The node-name stem of a group: its name as a hostname part."""
-    stem = re.sub(r"[^a-z0-9-]+", "-", group.lower()).strip("-")
-    stem = re.sub(r"-{2,}", "-", stem)[:50].rstrip("-")
-    return stem or "node"
 
 
 class LocalProvider:

@@ -167,3 +167,10 @@ def test_no_import_cycles_in_the_compiler_but_the_known_ones():
 def test_core_modules_stay_small(module):
     lines = MODULES[module].read_text().count("\n")
     assert lines <= 600, f"{MODULES[module].relative_to(ROOT)} has {lines} lines; split it by concern"
+
+
+def test_no_import_cycles_anywhere_in_pallet():
+    # The runtime and the commands too: the cloud providers take the provider names from
+    # runtime/provider_names.py, the cloud commands the run options from commands/_run_common.py.
+    found = cycles(import_graph(), "pallet")
+    assert not found, "import cycles:\n" + "\n".join(" ".join(c) for c in found)

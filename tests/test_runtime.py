@@ -485,7 +485,7 @@ def test_the_descriptor_limit_is_raised_to_what_the_system_allows():
     to the hard limit."""
     code = ("import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit("
             "resource.RLIMIT_NOFILE)[1]))\n"
-            "from pallet.commands.run import raise_descriptor_limit; raise_descriptor_limit()\n"
+            "from pallet.commands._run_common import raise_descriptor_limit; raise_descriptor_limit()\n"
             "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); print(soft == hard, soft)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "True", out.stdout

@@ -102,7 +102,7 @@ def _execute(operation, spec, counts, o, project, op, routes, ssh_process, redac
     from pallet.runtime.report import Progress
 
     from ._spec import local_file_reader
-    from .run import _counts, check_still_nodes, failed_last_time, finish, options_for_run, ssh_options
+    from ._run_common import _counts, check_still_nodes, failed_last_time, finish, options_for_run, ssh_options
 
     phases = tuple(p.lstrip(":") for p in o["phases"]) or (op.phases if op else ())
     clouds = [p for p in routes.values() if isinstance(p, CloudProvider)]

@@ -73,7 +73,7 @@ class CreateFailed(Exception):
 
 
 def _stem(group: str) -> str:
-    from ..providers import name_stem
+    from ..provider_names import name_stem
     return name_stem(group)
 
 

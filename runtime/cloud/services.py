@@ -240,7 +240,7 @@ def parse_services(text: str, name: str, base: Path = Path(".")) -> dict[str, Se
 
 def unknown_service(name: str, services: dict[str, Service], path: Path | None,
                     span: Span | None = None) -> PalletError:
-    from pallet.runtime.providers import PROVIDERS
+    from pallet.runtime.provider_names import PROVIDERS
     names = [*PROVIDERS, *services]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
