@@ -28,6 +28,13 @@ their stored pids after each tool, also when the benchmark fails or is interrupt
     python bench/bench_fleet.py [--sizes 10,40,200] [--tools pallet,floor-paramiko,...]
                                 [--rounds 3] [--json FILE]
 
+Measured (2026-12-02, the shared 2-core machine, one round, load 6 to 35; docs/runtime.md
+has the tables): Pallet / floor, wall / CPU, first and repeat: 10 nodes 1.32x / 1.94x and
+1.42x / 1.78x, 40 nodes 1.21x / 2.04x and 1.31x / 1.97x, 200 nodes 1.21x / 2.06x and
+1.36x / 1.95x; with OS detection 1.20x-1.65x wall; 500 nodes (`--sizes 500`, load 13 to
+59) 1.31x / 2.85x and 1.32x / 2.37x, detection 1.30x-1.32x wall, 22.2 s for Pallet's first
+run against the floor's 17.0 s.
+
 Exit status: 0 when every tool ran and did the job (goals met or not: the figures are the
 result), 1 when a tool failed or left the nodes wrong, 2 on bad arguments.
 The machines are noisy: compare only figures taken in the same run.
