@@ -75,6 +75,13 @@ class Step:
             object.__setattr__(self, "_hash", made)   # not a field: not in ==, replace, repr
         return made
 
+    def with_holes(self, holes: tuple[str, ...]) -> "Step":
+        """replace(self, holes=holes), without its cost, the hash kept (holes are not in it)."""
+        made = object.__new__(Step)
+        made.__dict__.update(self.__dict__)
+        made.__dict__["holes"] = holes
+        return made
+
     def __getstate__(self) -> dict:   # a str's hash differs in another process
         return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
@@ -270,7 +277,7 @@ def _reuse(r: "_Renderer", action: Action, step: Step, files: tuple) -> None:
     if own is not None and step.holes:
         sha, data = own
         r.files.setdefault(f"files/{sha}", data)
-        r.steps.append(replace(step, holes=(sha,)))
+        r.steps.append(step.with_holes((sha,)))
         return
     for body in _own_bodies(action):
         r.bodies[f"pallet-body-{len(r.bodies) + 1}"] = body
