@@ -610,16 +610,21 @@ def test_a_connection_broken_between_uses_is_made_again_with_retries(debian_node
 # -- phase timeout ---------------------------------------------------------------------------
 
 def node_processes(local_nodes, node) -> list[str]:
-    """Every process of the node but its init, sshd and this ps (the node's own PID namespace).
-    A process killed a moment ago may still be a zombie (`<defunct>`: ended, not yet reaped
-    by the node's init): it is waited for, up to 3 s."""
+    """Every process of the node but its init, sshd and this ps (the node's own PID namespace)."""
+    out = local_nodes.exec_in(node.name, ["ps", "-e", "-o", "pid=,args="], check=True).stdout
+    return [line.strip() for line in out.splitlines()
+            if not re.search(r"^\s*1 |sshd|ps -e -o", line)]
+
+
+def left_on_node(local_nodes, node, before: set[str]) -> set[str]:
+    """The node's processes that were not there `before`, once they are gone or 3 s have
+    passed: a process killed a moment ago may still be ending, or a zombie (`<defunct>`)
+    that the node's init has not reaped yet, when the call that killed it has returned."""
     deadline = time.monotonic() + 3
     while True:
-        out = local_nodes.exec_in(node.name, ["ps", "-e", "-o", "pid=,args="], check=True).stdout
-        found = [line.strip() for line in out.splitlines()
-                 if not re.search(r"^\s*1 |sshd|ps -e -o", line)]
-        if not any("<defunct>" in line for line in found) or time.monotonic() > deadline:
-            return found
+        left = set(node_processes(local_nodes, node)) - before
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(0.05)
 
 
@@ -646,12 +651,12 @@ def test_a_bundle_out_of_time_is_stopped_on_the_node(nodes, options, local_nodes
         assert e.value.result.stdout.startswith("dir=/tmp/pallet-bundle.")
         assert "pallet-timeout" not in e.value.result.stderr
         assert took < 2 + 2 + 2, took               # the limit, TERM's grace, some slack
-        assert set(node_processes(local_nodes, a)) - before == set()
+        assert left_on_node(local_nodes, a, before) == set()
         assert e.value.result.stdout.split("=")[1].strip() not in conn.run("ls -d /tmp/*").stdout
         # The connection still serves, and a bundle that ends in time is left alone.
         result = conn.run_bundle(script("sleep 0.2; echo in time"), "run.sh", "bash", timeout=2)
         assert result.stdout == "in time\n" and result.exit_status == 0
-        assert set(node_processes(local_nodes, a)) - before == set()
+        assert left_on_node(local_nodes, a, before) == set()
 
 
 # -- sudo ------------------------------------------------------------------------------------
