@@ -20,13 +20,14 @@ disk's file system out of the figures. On ext4 the kernel's work of creating a 1
 output (9,000 files in 7,000 directories) is 2-5 s of system CPU, varying with the other
 sessions' I/O, against 0.2 s on tmpfs.
 
-Measured (2026-12-02, the shared 2-core machine, load average 2 to 58 during the runs, so
-walls are noisy; CPU is user + system; docs/runtime.md has the tables): before -> after
-the compile-speed changes of that day, side by side in one run, 1,000 nodes into tmpfs:
-2.50 -> 1.56 s wall, 2.82 -> 1.76 s user CPU against a 0.48 s loop (5.2x -> 3.3x wall);
-the best 1,000-node round of `TMPDIR=/dev/shm` this script took 1.20 s wall, 2.09 s CPU
-(2.1x the loop's 0.56 s). Into ext4 /tmp, `--sizes 1000,10000 --rounds 1`: CPU 5.0 ->
-3.2 s at 1,000 nodes and 66.2 -> 28.4 s at 10,000 (13.1x -> 8.8x the 1,000-node CPU: linear).
+Measured (2026-12-02, the shared 2-core machine, load average about 2 with other sessions
+at work; `--sizes 1000,2000 --rounds 3`, before -> after the compile-speed changes of that
+day, each against its own loop of 0.52-0.54 s; docs/runtime.md has the tables): 1,000
+nodes 3.47 -> 1.63 s wall (6.7x -> 3.0x the loop), 5.83 -> 2.92 s CPU (11.2x -> 5.5x);
+with TMPDIR=/dev/shm 2.05 -> 1.98 s wall (another session held a core: the after-run's
+wall equals its CPU), 3.32 -> 2.03 s CPU (6.3x -> 3.9x). `--sizes 1000,10000 --rounds 1`:
+10,000 nodes 56.74 -> 14.45 s wall, 12.2x -> 7.6x the 1,000-node time (13.1x -> 8.1x the
+CPU): linear now.
 """
 from __future__ import annotations
 
