@@ -114,12 +114,17 @@ def _dissoc(m, *ks):
     if type(m) is not dict:
         raise ArgError(f"expected a map, got {describe(m)}", 0)
     out = dict(m)
-    for k in ks:
+    _remove_each(ks, lambda k: out.pop(k, None))
+    return out
+
+
+def _remove_each(keys, remove) -> None:
+    """remove(k) for each key; a key that cannot be one (unhashable) is in nothing."""
+    for k in keys:
         try:
-            out.pop(k, None)
+            remove(k)
         except TypeError:
             pass
-    return out
 
 
 @core("update", contextual=True)
@@ -211,11 +216,7 @@ def _disj(s, *xs):
     if type(s) is not frozenset:
         raise ArgError(f"expected a set, got {describe(s)}", 0)
     out = set(s)
-    for x in xs:
-        try:
-            out.discard(x)
-        except TypeError:
-            pass
+    _remove_each(xs, out.discard)
     return frozenset(out)
 
 

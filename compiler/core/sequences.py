@@ -216,25 +216,25 @@ def _flatten(x):
     return tuple(out)
 
 
-@core("partition")
-def _partition(n, a, b=_MISSING):
+def _partition_args(n, a, b):
+    """(items, step) of (partition n coll) or (partition n step coll)."""
     step, coll, ci = (n, a, 1) if b is _MISSING else (a, b, 2)
     if _int(n, 0) <= 0:
         raise ArgError("the size must be positive", 0)
     if _int(step, 1) <= 0:
         raise ArgError("the step must be positive", 1)
-    items = seq_of(coll, ci)
+    return seq_of(coll, ci), step
+
+
+@core("partition")
+def _partition(n, a, b=_MISSING):
+    items, step = _partition_args(n, a, b)
     return tuple(items[i:i + n] for i in range(0, len(items) - n + 1, step))
 
 
 @core("partition-all")
 def _partition_all(n, a, b=_MISSING):
-    step, coll, ci = (n, a, 1) if b is _MISSING else (a, b, 2)
-    if _int(n, 0) <= 0:
-        raise ArgError("the size must be positive", 0)
-    if _int(step, 1) <= 0:
-        raise ArgError("the step must be positive", 1)
-    items = seq_of(coll, ci)
+    items, step = _partition_args(n, a, b)
     return tuple(items[i:i + n] for i in range(0, len(items), step))
 
 
