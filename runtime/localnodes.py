@@ -11,7 +11,7 @@ pair in root's authorized_keys. Networks, chosen per node:
              node's services share the host's ports (two nodes cannot both listen on :80)
     private  a network namespace of its own: its own ports and loopback; SSH still comes in
              on the host's loopback (a listening socket handed to the node, `sshd -i` per
-             connection); only its apt reaches out, to the releases' mirrors alone, through an
+             connection); only its apt reaches out, to its release's mirrors alone, through an
              HTTP proxy its init runs on 127.0.0.2:3142 (set in /etc/apt/apt.conf.d)
     none     a network namespace with only `lo`: reach the node with `exec_in`
 
@@ -202,10 +202,13 @@ class LocalNodes:
 
     def __init__(self, state_dir: Path | str | None = None, cache_dir: Path | str | None = None,
                  egress: Sequence[Egress] | None = None):
-        """egress: what a node with a private network may reach (default: Debian's mirror)."""
+        """egress: what a node with a private network may reach (default: the mirrors of the
+        node's own release)."""
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.egress = list(egress) if egress is not None else _mirror_egress()
+        # By default a node reaches only its own release's mirrors (an Ubuntu node not Debian's).
+        self._egress_per_release = egress is None
         self._resolved: tuple[float, list[str]] | None = None
         self._checked = False
         self._procs: dict[int, subprocess.Popen] = {}   # to reap the nodes this process started
@@ -350,8 +353,9 @@ class LocalNodes:
             fds = [listener.fileno(), os.open("/proc/self/ns/net", os.O_RDONLY)]
             argv += ["--ssh-fd", str(fds[0]), "--hostns-fd", str(fds[1])]
             argv += ["--proxy", APT_PROXY]
+            own = {e[0] for e in _mirror_egress(rec.get("os", DEFAULT_OS))}
             for (name_port, _, port), address in zip(self.egress, self._upstreams()):
-                if address:
+                if address and (name_port in own or not self._egress_per_release):
                     argv += ["--allow", f"{name_port}={address}:{port}"]
         try:
             with open(d / "log", "ab") as log:

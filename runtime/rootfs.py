@@ -27,10 +27,11 @@ DEFAULT_OS = "debian-12"
 Egress = tuple[str, str, int]
 
 
-def _mirror_egress() -> list[Egress]:
-    """The mirrors each release's sources name (Debian's, Ubuntu's archive and security)."""
-    urls = {DEFAULT_MIRROR}
-    for rel in RELEASES.values():
+def _mirror_egress(os_name: str | None = None) -> list[Egress]:
+    """The mirrors the sources of a release name (of every release when None: Debian's,
+    Ubuntu's archive and security)."""
+    urls = {DEFAULT_MIRROR} if os_name in (None, DEFAULT_OS) else set()
+    for rel in RELEASES.values() if os_name is None else (release(os_name),):
         urls.update(line.split()[1] for line in rel.sources.format(mirror=rel.mirror_url()).splitlines())
     found = {(u.netloc.lower(), u.hostname, u.port or 80) for u in map(urlsplit, urls) if u.hostname}
     return sorted(found)

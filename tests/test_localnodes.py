@@ -243,6 +243,46 @@ def test_private_node_apt_proxy_forwards_to_allowed_hosts_only(tmp_path):
 
 
 @pytest.mark.nodes
+def test_by_default_a_private_node_reaches_its_own_releases_mirrors_alone(local_nodes, tmp_path):
+    """The default egress names every release's mirrors, but a Debian node's apt proxy lets
+    through Debian's alone (not Ubuntu's archive). The mirrors' addresses point at a server on
+    loopback here: no DNS, no internet."""
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = f"via {self.headers['Host']}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    manager = LocalNodes(tmp_path / "state")
+    hosts = sorted(e[0] for e in manager.egress)
+    assert hosts == ["archive.ubuntu.com", "deb.debian.org", "security.ubuntu.com"]
+    manager.egress = [(h, "127.0.0.1", server.server_port) for h in hosts]
+    try:
+        node = manager.create("own-mirrors", network="private")
+        fetch = ("import sys, urllib.request, urllib.error\n"
+                 "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://127.0.0.2:3142'}))\n"
+                 "try:\n print(opener.open(sys.argv[1], timeout=10).read().decode())\n"
+                 "except urllib.error.HTTPError as e:\n print(e.code)\n")
+        got = {h: manager.exec_in(node.name, ["python3", "-c", fetch, f"http://{h}/x"], check=True).stdout
+               for h in hosts}
+        assert got == {"deb.debian.org": "via deb.debian.org\n", "archive.ubuntu.com": "403\n",
+                       "security.ubuntu.com": "403\n"}
+    finally:
+        manager.destroy_all()
+        server.shutdown()
+
+
+@pytest.mark.nodes
 def test_a_group_asking_for_ubuntu_gets_ubuntu_22_04_nodes_over_strict_ssh(ubuntu_nodes, tmp_path):
     """The local provider makes the release a group's node-spec names (Ubuntu 22.04 from
     its own cached root filesystem); the record and the node itself say so."""
