@@ -5,6 +5,7 @@ not know, a wrong host key on record, a session's sshd killed mid-run, sudo with
 from __future__ import annotations
 
 import base64
+import concurrent.futures as cf
 import logging
 import os
 import platform
@@ -550,6 +551,39 @@ def test_a_frozen_session_is_given_up_after_its_unanswered_keepalives(debian_nod
     finally:
         thaw(local_nodes, node.name, frozen)
         conn.close()
+
+
+@pytest.mark.nodes
+def test_one_thread_times_every_keepalive_and_a_frozen_node_holds_up_no_other(debian_nodes, local_nodes, tmp_path):
+    """The keepalives of all connections are timed by one thread (runtime/heartbeat.py). While
+    one node is frozen and given up on, the other connection's keepalives (0.5 s apart, 3
+    unanswered drop it) are still sent and answered: its 3 s bundle ends well, unbroken."""
+    frz, live = debian_nodes(2, prefix="kpa")
+    known = tmp_path / "known_hosts"
+    known.write_text(frz.known_hosts_line() + "\n" + live.known_hosts_line() + "\n")
+    opts = SshOptions(known_hosts=known, use_agent=False, keepalive_interval=0.5, keepalive_count=3)
+    frozen: list[int] = []
+
+    def on_line(line):
+        if line == "running":
+            frozen.extend(freeze_sessions(local_nodes, frz.name))
+
+    a, b = open_connection(endpoint(frz), opts), open_connection(endpoint(live), opts)
+    try:
+        assert [t.name for t in threading.enumerate()].count("pallet-keepalive") == 1
+        with cf.ThreadPoolExecutor(1) as pool:
+            other = pool.submit(b.run_bundle, script("sleep 3; echo alive"), "run.sh", "bash")
+            with pytest.raises(TransportError) as e:
+                a.run_bundle(script("echo running; sleep 30; echo never"), "run.sh", "bash",
+                             on_line=on_line)
+            result = other.result(timeout=30)
+        assert frozen, "nothing was frozen"
+        assert "stopped answering: no reply to 3 keepalive requests" in e.value.message
+        assert result.exit_status == 0 and result.stdout == "alive\n" and b.reconnects == 0
+    finally:
+        thaw(local_nodes, frz.name, frozen)
+        a.close()
+        b.close()
 
 
 @pytest.mark.nodes
