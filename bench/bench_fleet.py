@@ -33,7 +33,10 @@ has the tables): Pallet / floor, wall / CPU, first and repeat: 10 nodes 1.32x / 
 1.42x / 1.78x, 40 nodes 1.21x / 2.04x and 1.31x / 1.97x, 200 nodes 1.21x / 2.06x and
 1.36x / 1.95x; with OS detection 1.20x-1.65x wall; 500 nodes (`--sizes 500`, load 13 to
 59) 1.31x / 2.85x and 1.32x / 2.37x, detection 1.30x-1.32x wall, 22.2 s for Pallet's first
-run against the floor's 17.0 s.
+run against the floor's 17.0 s. After one keepalive thread for all connections (the same
+day, `--sizes 10,40,200 --tools pallet,floor-paramiko --rounds 1`, load 3.1 to 31.3): CPU
+1.93x / 1.97x, 1.88x / 1.87x, 1.96x / 1.85x; wall 1.17x / 1.22x, 1.13x / 1.32x,
+1.22x / 1.29x (docs/runtime.md: the old and new versions alternating on the same nodes).
 
 Exit status: 0 when every tool ran and did the job (goals met or not: the figures are the
 result), 1 when a tool failed or left the nodes wrong, 2 on bad arguments.
