@@ -1,10 +1,13 @@
 """Local nodes end to end: real Debian 12 userlands, real sshd, real SSH with strict host keys."""
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import socket
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
@@ -206,40 +209,51 @@ def test_private_nodes_have_their_own_ports_and_no_route_out(debian_nodes, local
     assert not port_open(port)
 
 
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A "mirror" on loopback: answers every GET with its path and the Host it was asked for."""
+
+    def do_GET(self):
+        body = f"{self.path} via {self.headers['Host']}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def echo_mirror():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+
+
+# Fetches a URL through a private node's apt proxy: the body, or the HTTP status refused with.
+FETCH = ("import sys, urllib.request, urllib.error\n"
+         "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://127.0.0.2:3142'}))\n"
+         "try:\n print(opener.open(sys.argv[1], timeout=10).read().decode())\n"
+         "except urllib.error.HTTPError as e:\n print(e.code)\n")
+
+
 @pytest.mark.nodes
 def test_private_node_apt_proxy_forwards_to_allowed_hosts_only(tmp_path):
-    import http.server
-    import threading
-
-    class Echo(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = f"{self.path} via {self.headers['Host']}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)   # the "mirror", on loopback
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    manager = LocalNodes(tmp_path / "state", egress=[("deb.debian.org", "127.0.0.1", server.server_port)])
-    try:
-        node = manager.create("mirrored", network="private")
-        fetch = ("import sys, urllib.request, urllib.error\n"
-                 "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://127.0.0.2:3142'}))\n"
-                 "try:\n print(opener.open(sys.argv[1], timeout=10).read().decode())\n"
-                 "except urllib.error.HTTPError as e:\n print(e.code)\n")
-        r = manager.exec_in(node.name, ["python3", "-c", fetch, "http://deb.debian.org/debian/x"], check=True)
-        assert r.stdout == "http://deb.debian.org/debian/x via deb.debian.org\n"
-        r = manager.exec_in(node.name, ["python3", "-c", fetch, "http://example.org/"], check=True)
-        assert r.stdout == "403\n"
-        r = manager.exec_in(node.name, ["apt-config", "dump", "Acquire::http::Proxy"], check=True)
-        assert "http://127.0.0.2:3142/" in r.stdout
-    finally:
-        manager.destroy_all()
-        server.shutdown()
+    with echo_mirror() as port:
+        manager = LocalNodes(tmp_path / "state", egress=[("deb.debian.org", "127.0.0.1", port)])
+        try:
+            node = manager.create("mirrored", network="private")
+            r = manager.exec_in(node.name, ["python3", "-c", FETCH, "http://deb.debian.org/debian/x"], check=True)
+            assert r.stdout == "http://deb.debian.org/debian/x via deb.debian.org\n"
+            r = manager.exec_in(node.name, ["python3", "-c", FETCH, "http://example.org/"], check=True)
+            assert r.stdout == "403\n"
+            r = manager.exec_in(node.name, ["apt-config", "dump", "Acquire::http::Proxy"], check=True)
+            assert "http://127.0.0.2:3142/" in r.stdout
+        finally:
+            manager.destroy_all()
 
 
 @pytest.mark.nodes
@@ -247,39 +261,19 @@ def test_by_default_a_private_node_reaches_its_own_releases_mirrors_alone(local_
     """The default egress names every release's mirrors, but a Debian node's apt proxy lets
     through Debian's alone (not Ubuntu's archive). The mirrors' addresses point at a server on
     loopback here: no DNS, no internet."""
-    import http.server
-    import threading
-
-    class Echo(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = f"via {self.headers['Host']}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    manager = LocalNodes(tmp_path / "state")
-    hosts = sorted(e[0] for e in manager.egress)
-    assert hosts == ["archive.ubuntu.com", "deb.debian.org", "security.ubuntu.com"]
-    manager.egress = [(h, "127.0.0.1", server.server_port) for h in hosts]
-    try:
-        node = manager.create("own-mirrors", network="private")
-        fetch = ("import sys, urllib.request, urllib.error\n"
-                 "opener = urllib.request.build_opener(urllib.request.ProxyHandler({'http': 'http://127.0.0.2:3142'}))\n"
-                 "try:\n print(opener.open(sys.argv[1], timeout=10).read().decode())\n"
-                 "except urllib.error.HTTPError as e:\n print(e.code)\n")
-        got = {h: manager.exec_in(node.name, ["python3", "-c", fetch, f"http://{h}/x"], check=True).stdout
-               for h in hosts}
-        assert got == {"deb.debian.org": "via deb.debian.org\n", "archive.ubuntu.com": "403\n",
-                       "security.ubuntu.com": "403\n"}
-    finally:
-        manager.destroy_all()
-        server.shutdown()
+    with echo_mirror() as port:
+        manager = LocalNodes(tmp_path / "state")
+        hosts = sorted(e[0] for e in manager.egress)
+        assert hosts == ["archive.ubuntu.com", "deb.debian.org", "security.ubuntu.com"]
+        manager.egress = [(h, "127.0.0.1", port) for h in hosts]
+        try:
+            node = manager.create("own-mirrors", network="private")
+            got = {h: manager.exec_in(node.name, ["python3", "-c", FETCH, f"http://{h}/x"], check=True).stdout
+                   for h in hosts}
+            assert got == {"deb.debian.org": "http://deb.debian.org/x via deb.debian.org\n", "archive.ubuntu.com": "403\n",
+                           "security.ubuntu.com": "403\n"}
+        finally:
+            manager.destroy_all()
 
 
 @pytest.mark.nodes
