@@ -81,7 +81,7 @@ cache_dir = "{local_nodes.cache_dir}"
         assert pub in nodes.exec_in(names[0], ["cat", "/root/.ssh/authorized_keys"]).stdout
         p = pallet("nodes", "--compute", "here", "--json")
         rows = json.loads(p.stdout)
-        assert sorted(r["name"] for r in rows) == names
+        assert sorted((r["name"] for r in rows), key=_natural) == names
         assert all(r["address"] == "127.0.0.1" and r["state"] == "running" for r in rows)
         # lift: the same bundles change nothing
         p = pallet("lift", "site.pallet", "--compute", "here", "--json")
