@@ -86,8 +86,10 @@ def debian_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
 
 def ubuntu_archive_unreachable() -> str | None:
     """Why Ubuntu's archive cannot be reached from here, or None when it can (asked once
-    per session, with a short timeout): CI's machine may have no route to it. Both hosts
-    the Ubuntu root filesystem's sources name are asked (the archive and security)."""
+    per session): CI's machine may have no route to it. Both hosts the Ubuntu root
+    filesystem's sources name are asked (the archive and security). A refusal or a name that
+    does not resolve answers at once; a slow answer is waited for (10 s a host, once more
+    after a timeout), so a loaded machine does not skip the proof where the archive is there."""
     global _ubuntu_reach
     if _ubuntu_reach is None:
         import urllib.request
@@ -97,23 +99,26 @@ def ubuntu_archive_unreachable() -> str | None:
         urls = [f"{line.split()[1].rstrip('/')}/dists/{line.split()[2]}/Release"
                 for line in rel.sources.format(mirror=rel.mirror_url()).splitlines()
                 if line.split()[2] in ("jammy", "jammy-security")]
-        found = [f"{urls[0]}: no answer within 5 s"]
+        found = [f"{urls[0]}: no answer within 40 s"]
 
         def ask() -> None:
             for url in urls:
-                found[0] = f"{url}: no answer within 5 s"
-                try:
-                    with urllib.request.urlopen(url, timeout=2.5) as r:
-                        r.read(64)
-                except OSError as exc:
-                    found[0] = f"{url}: {getattr(exc, 'reason', exc)}"
-                    return
+                found[0] = f"{url}: no answer within 40 s"
+                for attempt in (1, 2):
+                    try:
+                        with urllib.request.urlopen(url, timeout=10) as r:
+                            r.read(64)
+                        break
+                    except OSError as exc:
+                        found[0] = f"{url}: {getattr(exc, 'reason', exc)}"
+                        if attempt == 2 or not isinstance(getattr(exc, "reason", exc), TimeoutError):
+                            return
             found[0] = ""
 
         # In a thread: a name lookup that hangs is not bound by urlopen's timeout.
         asker = threading.Thread(target=ask, daemon=True)
         asker.start()
-        asker.join(6)
+        asker.join(42)
         _ubuntu_reach = found[0]
     return (f"Ubuntu's archive cannot be reached from this machine ({_ubuntu_reach}), so no "
             "Ubuntu 22.04 root filesystem or package can be had here") if _ubuntu_reach else None
