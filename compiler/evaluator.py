@@ -298,6 +298,15 @@ class Evaluator:
             env.vars[pattern.name] = value
             return
         if isinstance(pattern, VectorForm):
+            names = _plain_names(pattern)
+            if names is not None:  # [a b c]: the usual parameters, bound without the search below
+                seq = tuple(value) if value is not None else ()
+                if len(seq) != len(names) and fn_name:
+                    raise PalletError(f"{fn_name} takes {len(names)} arguments, got {len(seq)}", span)
+                vars_ = env.vars
+                for i, name in enumerate(names):
+                    vars_[name] = seq[i] if i < len(seq) else None
+                return
             items = pattern.items
             seq = tuple(value) if value is not None else ()
             fixed = items
@@ -477,6 +486,24 @@ def _defined_later(exc: PalletError, forms: tuple[Form, ...], index: int,
                     queue.append(ref)
     return PalletError(f"unknown symbol {missing!r}: it is defined later, at {where}; "
                        "define it before it is used", exc.span, exc.notes)
+
+
+# id(pattern) -> (pattern, its names, or None when it is not a vector of plain names). The
+# pattern is kept, so its id cannot be reused while the entry stands.
+_PLAIN_NAMES: dict[int, tuple[VectorForm, tuple[str, ...] | None]] = {}
+
+
+def _plain_names(pattern: VectorForm) -> tuple[str, ...] | None:
+    """The names of a vector of plain symbols (no `&`, no `:as`, no nested destructuring)."""
+    entry = _PLAIN_NAMES.get(id(pattern))
+    if entry is not None and entry[0] is pattern:
+        return entry[1]
+    plain = all(type(p) is Symbol and p.name != "&" for p in pattern.items)
+    names = tuple(p.name for p in pattern.items) if plain else None
+    if len(_PLAIN_NAMES) > 100_000:  # a bound, for very long sessions of generated code
+        _PLAIN_NAMES.clear()
+    _PLAIN_NAMES[id(pattern)] = (pattern, names)
+    return names
 
 
 def _keyword_args(remaining: tuple, fn_name: str, span: Span | None) -> dict:
