@@ -6,6 +6,7 @@ text that must reach the program byte for byte, and only `RawPart`/`Raw` escape 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -350,3 +351,16 @@ class Script:
 
     functions: tuple[FuncDef, ...]
     body: Block
+
+
+def walk(node):
+    """Every AST node under `node` (itself first), depth first."""
+    yield node
+    if dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if isinstance(value, tuple):
+                for item in value:
+                    yield from walk(item)
+            elif dataclasses.is_dataclass(value):
+                yield from walk(value)

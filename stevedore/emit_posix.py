@@ -397,7 +397,7 @@ def _may_stop_reading(s: A.Stmt) -> bool:
     """Whether `s`, reading a pipe, may finish with success before its input ends (`head`,
     `grep -q`, a program that reads nothing): then the writer may die of SIGPIPE."""
     if isinstance(s, (A.While, A.ForLines)):
-        return any(isinstance(n, (A.Return, A.Raw)) for n in _walk_stmts(s))
+        return any(isinstance(n, (A.Return, A.Raw)) for n in A.walk(s))
     if not isinstance(s, A.Command) or s.function_call or s.words[0].literal is None:
         return True
     name, args = s.words[0].literal, [w.literal for w in s.words[1:]]
@@ -408,14 +408,6 @@ def _may_stop_reading(s: A.Stmt) -> bool:
             return any(_GREP_STOPS.match(a) for a in args if a.startswith("-"))
         return any("q" in a for a in args)
     return name not in _READ_TO_END
-
-
-def _walk_stmts(node):
-    yield node
-    for value in vars(node).values():
-        for item in value if isinstance(value, tuple) else (value,):
-            if hasattr(item, "__dataclass_fields__"):
-                yield from _walk_stmts(item)
 
 
 def _sigpipe_ok(s: A.Stmt, lines: list[str]) -> list[str]:

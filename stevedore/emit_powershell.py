@@ -14,7 +14,6 @@ Shell semantics this emitter keeps, and how:
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 from contextlib import contextmanager
 
@@ -136,23 +135,10 @@ def _paren(expr: str) -> str:
     return f"({expr})"
 
 
-def _walk(node):
-    """Every AST node under `node`, depth first."""
-    yield node
-    if dataclasses.is_dataclass(node):
-        for f in dataclasses.fields(node):
-            value = getattr(node, f.name)
-            if isinstance(value, tuple):
-                for item in value:
-                    yield from _walk(item)
-            elif dataclasses.is_dataclass(value):
-                yield from _walk(value)
-
-
 def _assigned_names(script: A.Script) -> dict[str, str]:
     """Names the script assigns -> their PowerShell names, unique case-insensitively."""
     order: list[str] = []
-    for node in _walk(script):
+    for node in A.walk(script):
         if isinstance(node, A.Assign) and not (node.kind == "export" and node.value is None):
             order.append(node.name)
         elif isinstance(node, (A.ArrayAssign, A.ArraySet, A.MapAssign, A.MapSet)):
@@ -184,7 +170,7 @@ def _assigned_names(script: A.Script) -> dict[str, str]:
 class _Emitter:
     def __init__(self, script: A.Script):
         self.names = _assigned_names(script)
-        self.functions = {n.name for n in _walk(script) if isinstance(n, A.FuncDef)}
+        self.functions = {n.name for n in A.walk(script) if isinstance(n, A.FuncDef)}
         self.helpers: set[str] = set()
         self.file_redirects = False
         self.locals: set[str] | None = None  # inside a function: its parameters and locals
