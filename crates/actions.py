@@ -280,7 +280,7 @@ def _reuse(r: "_Renderer", action: Action, step: Step, files: tuple) -> None:
         r.steps.append(step.with_holes((sha,)))
         return
     for body in _own_bodies(action):
-        r.bodies[f"pallet-body-{len(r.bodies) + 1}"] = body
+        r.add_body(body)
     r.steps.append(step)
     for name, data in files:
         r.files.setdefault(name, data)
@@ -879,6 +879,13 @@ class _Renderer:
         self.carried.append(sha)
         return _Hole(_FILE_HOLE.format(len(self.carried)))
 
+    def add_body(self, script: ScriptForms, span: Span | None = None) -> ListForm:
+        """The bundle's next script body, and the form its step reaches it by,
+        `~pallet-body-N` (each bundle's own bodies are lowered there)."""
+        key = f"pallet-body-{len(self.bodies) + 1}"
+        self.bodies[key] = script
+        return ListForm((Symbol("unquote"), Symbol(key)), span)
+
     def carry_secret(self, data: bytes) -> str:
         """The bundle carries secret content as secrets/file-N: a name that tells nothing of
         it (a sha256 would: a short password is found from its checksum)."""
@@ -1000,10 +1007,7 @@ class _Renderer:
             raise PalletError(f"{action.kind} takes an optional name and script forms",
                               action.span)
         body: list[Form] = []
-        for script in scripts:
-            key = f"pallet-body-{len(self.bodies) + 1}"
-            self.bodies[key] = script
-            body.append(ListForm((Symbol("unquote"), Symbol(key)), action.span))
+        body += [self.add_body(script, action.span) for script in scripts]
         body.append(_call("pallet-changed"))
         skip: list[Form] = []
         if opts.get("creates") is not None:
@@ -1014,10 +1018,8 @@ class _Renderer:
             if not isinstance(unless, ScriptForms):
                 raise PalletError(f"{action.kind} :unless takes a script test, such as "
                                   "(script (file-exists? \"/etc/x\"))", action.span)
-            key = f"pallet-body-{len(self.bodies) + 1}"
             # the test's output is not the step's: only PALLET- lines on standard output
-            self.bodies[key] = replace(unless, quiet=True)
-            skip.append(ListForm((Symbol("unquote"), Symbol(key)), action.span))
+            skip.append(self.add_body(replace(unless, quiet=True), action.span))
         if skip:
             test = skip[0] if len(skip) == 1 else ListForm((Symbol("or"), *skip), action.span)
             forms: list[Form] = [ListForm((Symbol("when-not"), test, *body), action.span)]
@@ -1142,10 +1144,8 @@ def _publish(self: _Renderer, action: Action) -> None:
     name, body = _args(action, 2, "(publish :key script-forms...)")
     if not isinstance(body, ScriptForms):
         raise PalletError("publish takes script forms after the value's name", action.span)
-    key = f"pallet-body-{len(self.bodies) + 1}"
-    self.bodies[key] = body
     call = ListForm((Symbol("pallet-publish"), _word(_string(action, name, "the value's name")),
-                     ListForm((Symbol("unquote"), Symbol(key)), action.span)), action.span)
+                     self.add_body(body, action.span)), action.span)
     self.add_step(action, [call], bodies=True)
 
 
