@@ -298,29 +298,16 @@ class Evaluator:
             env.vars[pattern.name] = value
             return
         if isinstance(pattern, VectorForm):
-            names = _plain_names(pattern)
-            if names is not None:  # [a b c]: the usual parameters, bound without the search below
-                seq = tuple(value) if value is not None else ()
-                if len(seq) != len(names) and fn_name:
-                    raise PalletError(f"{fn_name} takes {len(names)} arguments, got {len(seq)}", span)
+            fixed, rest, as_name, names = _vector_shape(pattern)
+            seq = tuple(value) if value is not None else ()
+            if fn_name and (len(seq) < len(fixed) or (rest is None and len(seq) > len(fixed))):
+                raise PalletError(f"{fn_name} takes {len(fixed)}{' or more' if rest is not None else ''} "
+                                  f"arguments, got {len(seq)}", span)
+            if names is not None:  # [a b c], the usual parameters: bound at once
                 vars_ = env.vars
                 for i, name in enumerate(names):
                     vars_[name] = seq[i] if i < len(seq) else None
                 return
-            items = pattern.items
-            seq = tuple(value) if value is not None else ()
-            fixed = items
-            rest = None
-            as_name = None
-            if len(items) >= 2 and items[-2] == Keyword("as"):
-                as_name, items = items[-1], items[:-2]
-                fixed = items
-            if Symbol("&") in items:
-                i = items.index(Symbol("&"))
-                fixed, rest = items[:i], items[i + 1] if i + 1 < len(items) else None
-            if fn_name and (len(seq) < len(fixed) or (rest is None and len(seq) > len(fixed))):
-                raise PalletError(f"{fn_name} takes {len(fixed)}{' or more' if rest is not None else ''} "
-                                  f"arguments, got {len(seq)}", span)
             for i, p in enumerate(fixed):
                 self.bind(p, seq[i] if i < len(seq) else None, env)
             if rest is not None:
@@ -488,22 +475,23 @@ def _defined_later(exc: PalletError, forms: tuple[Form, ...], index: int,
                        "define it before it is used", exc.span, exc.notes)
 
 
-# id(pattern) -> (pattern, its names, or None when it is not a vector of plain names). The
-# pattern is kept, so its id cannot be reused while the entry stands.
-_PLAIN_NAMES: dict[int, tuple[VectorForm, tuple[str, ...] | None]] = {}
-
-
-def _plain_names(pattern: VectorForm) -> tuple[str, ...] | None:
-    """The names of a vector of plain symbols (no `&`, no `:as`, no nested destructuring)."""
-    entry = _PLAIN_NAMES.get(id(pattern))
-    if entry is not None and entry[0] is pattern:
-        return entry[1]
-    plain = all(type(p) is Symbol and p.name != "&" for p in pattern.items)
-    names = tuple(p.name for p in pattern.items) if plain else None
-    if len(_PLAIN_NAMES) > 100_000:  # a bound, for very long sessions of generated code
-        _PLAIN_NAMES.clear()
-    _PLAIN_NAMES[id(pattern)] = (pattern, names)
-    return names
+def _vector_shape(pattern: VectorForm) -> tuple:
+    """(fixed patterns, the `& rest` pattern or None, the `:as` name or None, and the names
+    when the fixed patterns are plain names and there is no rest or :as, else None): read
+    once per vector and kept on it, as each call of a function binds its parameters."""
+    shape = pattern.__dict__.get("_shape")
+    if shape is None:
+        items, rest, as_name = pattern.items, None, None
+        if len(items) >= 2 and items[-2] == Keyword("as"):
+            as_name, items = items[-1], items[:-2]
+        fixed = items
+        if Symbol("&") in items:
+            i = items.index(Symbol("&"))
+            fixed, rest = items[:i], items[i + 1] if i + 1 < len(items) else None
+        plain = rest is None and as_name is None and all(type(p) is Symbol for p in fixed)
+        shape = (fixed, rest, as_name, tuple(p.name for p in fixed) if plain else None)
+        object.__setattr__(pattern, "_shape", shape)   # not a field: not in ==, hash, repr
+    return shape
 
 
 def _keyword_args(remaining: tuple, fn_name: str, span: Span | None) -> dict:
