@@ -50,8 +50,8 @@ class StepInfo:
         return out
 
     @property
-    def manifest_json(self) -> str:
-        """manifest() as a line of the bundle's manifest.json (see _dump); made once: the
+    def manifest_line(self) -> str:
+        """manifest() as its line of the bundle's manifest.json (see _dump); made once: the
         nodes of a group share their steps' infos (_step_infos)."""
         made = self.__dict__.get("_json")
         if made is None:
@@ -89,7 +89,7 @@ class Bundle:
 
     def manifest_json(self) -> bytes:
         """_dump(self.manifest()), the same bytes, with each step's line made once."""
-        return _dump(self._manifest(None), {"actions": [s.manifest_json for s in self.steps]})
+        return _dump(self._manifest(None), {"actions": [s.manifest_line for s in self.steps]})
 
     def _manifest(self, actions: list | None) -> dict:
         secret = set(self.secret_files)
