@@ -75,11 +75,17 @@ def debian_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
 
     Nodes get unique names (`n<call>-<i>`, also their hostnames) and last for the session.
     """
+    return _node_factory(local_nodes, "n", "debian-12")
+
+
+def _node_factory(local_nodes: LocalNodes, letter: str, os_name: str) -> Callable[..., list[LocalNode]]:
+    """make(count, network=, prefix=): fresh nodes of a release named `<letter><call>-<i>`."""
     calls = itertools.count(1)
 
     def make(count: int = 1, *, network: str = "host", prefix: str | None = None) -> list[LocalNode]:
-        stem = prefix or f"n{next(calls)}"
-        return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)], network=network)
+        stem = prefix or f"{letter}{next(calls)}"
+        return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)],
+                                       network=network, os_name=os_name)
 
     return make
 
@@ -139,11 +145,4 @@ def ubuntu_nodes(local_nodes: LocalNodes) -> Callable[..., list[LocalNode]]:
         ensure_rootfs(local_nodes.cache_dir, os_name="ubuntu-22.04")
     except NodesUnavailable as e:
         pytest.fail(f"Ubuntu's archive answers, but its root filesystem cannot be made: {e.message}")
-    calls = itertools.count(1)
-
-    def make(count: int = 1, *, network: str = "host", prefix: str | None = None) -> list[LocalNode]:
-        stem = prefix or f"u{next(calls)}"
-        return local_nodes.create_many([f"{stem}-{i}" for i in range(1, count + 1)],
-                                       network=network, os_name="ubuntu-22.04")
-
-    return make
+    return _node_factory(local_nodes, "u", "ubuntu-22.04")
