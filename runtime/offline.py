@@ -302,9 +302,10 @@ def bundle_nodes(nodes: Sequence[NodeBundle], out: Path, spec: str, *, packages:
                                 "(Debian, Ubuntu) repositories are embedded")
             state = state_for(node)
             if state is None:
+                from .rootfs import RELEASES
+                known = " and ".join(f"{r.name}'s" for r in RELEASES.values())
                 refuse_packages(node, wanted, f"no installed state of {os_name} is known here "
-                                "(only Debian 12's and Ubuntu 22.04's: the local nodes' "
-                                "root filesystems; "
+                                f"(only {known}: the local nodes' root filesystems; "
                                 f"packages for {os_name} are resolved for a node's own state: "
                                 "give --state FILE from `pallet state-script` run on it, or "
                                 "--nodes, and this machine must reach the archive its apt "
