@@ -139,24 +139,22 @@ def _not_any(ev, form, pred, coll):
 
 @core("max-key", contextual=True)
 def _max_key(ev, form, k, x, *xs):
-    _fn(k, 0)
-    at = _at(form)
-    best, best_key = x, _num(_call(ev, at, k, x), 1)
-    for i, y in enumerate(xs, 2):
-        key = _num(_call(ev, at, k, y), i)
-        if key >= best_key:
-            best, best_key = y, key
-    return best
+    return _by_key(ev, form, k, x, xs, lambda key, best: key >= best)
 
 
 @core("min-key", contextual=True)
 def _min_key(ev, form, k, x, *xs):
+    return _by_key(ev, form, k, x, xs, lambda key, best: key <= best)
+
+
+def _by_key(ev, form, k, x, xs, better):
+    """The item whose (k item) is better than every other's; on a tie the last, as Clojure."""
     _fn(k, 0)
     at = _at(form)
     best, best_key = x, _num(_call(ev, at, k, x), 1)
     for i, y in enumerate(xs, 2):
         key = _num(_call(ev, at, k, y), i)
-        if key <= best_key:
+        if better(key, best_key):
             best, best_key = y, key
     return best
 

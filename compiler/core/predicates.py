@@ -108,13 +108,18 @@ def _split_name(name: str) -> tuple[str | None, str]:
     return (ns, local) if sep and ns and local else (None, name)
 
 
+def _qualified(ns, name) -> str:
+    """(keyword ns name), (symbol ns name): "ns/name", or the name alone when ns is nil."""
+    if ns is not None:
+        _string(ns, 0)
+    _string(name, 1)
+    return f"{ns}/{name}" if ns else name
+
+
 @core("keyword")
 def _keyword(a, b=_MISSING):
     if b is not _MISSING:
-        if a is not None:
-            _string(a, 0)
-        _string(b, 1)
-        return Keyword(f"{a}/{b}" if a else b)
+        return Keyword(_qualified(a, b))
     if a is None:
         return None
     if type(a) is Keyword:
@@ -131,10 +136,7 @@ def _keyword(a, b=_MISSING):
 @core("symbol")
 def _symbol(a, b=_MISSING):
     if b is not _MISSING:
-        if a is not None:
-            _string(a, 0)
-        _string(b, 1)
-        return Symbol(f"{a}/{b}" if a else b)
+        return Symbol(_qualified(a, b))
     if type(a) is Symbol:
         return a
     if type(a) is Keyword:
