@@ -56,9 +56,7 @@ def destroy(targets, everything, compute, inventory, state_dir, services, spec_t
         click.echo(f"no nodes in {provider.state_dir}")
         return
     if not yes:
-        if not sys.stdin.isatty():
-            raise PalletError(f"destroying {len(chosen)} node(s) needs confirmation: add --yes")
-        click.confirm(f"destroy {', '.join(chosen)} (their files go too)?", abort=True, err=True)
+        _confirm(len(chosen), f"destroy {', '.join(chosen)} (their files go too)?")
     provider.destroy_nodes(chosen)
     click.echo(f"destroyed {len(chosen)} node(s): {', '.join(chosen)}")
 
@@ -86,8 +84,13 @@ def _destroy_cloud(provider, targets, everything, yes, spec_tag=None) -> None:
         return
     names = [n.name for n in chosen]
     if not yes:
-        if not sys.stdin.isatty():
-            raise PalletError(f"destroying {len(chosen)} node(s) needs confirmation: add --yes")
-        click.confirm(f"destroy {', '.join(names)} on {provider.name}?", abort=True, err=True)
+        _confirm(len(chosen), f"destroy {', '.join(names)} on {provider.name}?")
     provider.destroy(chosen)
     click.echo(f"destroyed {len(chosen)} node(s) on {provider.name}: {', '.join(names)}")
+
+
+def _confirm(count: int, question: str) -> None:
+    """Asked on a terminal; without one, refused: a script must say --yes."""
+    if not sys.stdin.isatty():
+        raise PalletError(f"destroying {count} node(s) needs confirmation: add --yes")
+    click.confirm(question, abort=True, err=True)
